@@ -1,0 +1,38 @@
+"""Semantic search library: documents, passages, embeddings, stores and search."""
+
+from index.build import BuildReport, build_index
+from index.config import DEFAULT_MODEL, Config, load_config
+from index.documents import Document, SkippedFile
+from index.embedding import Embedder, find_model
+from index.errors import (
+    BuildError,
+    ConfigError,
+    DocumentNotFoundError,
+    IndexMismatchError,
+    IndexNotBuiltError,
+    InvalidQueryError,
+    ModelError,
+    SearchError,
+)
+from index.generations import IndexFolder
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "BuildError",
+    "BuildReport",
+    "Config",
+    "ConfigError",
+    "Document",
+    "DocumentNotFoundError",
+    "Embedder",
+    "IndexFolder",
+    "IndexMismatchError",
+    "IndexNotBuiltError",
+    "InvalidQueryError",
+    "ModelError",
+    "SearchError",
+    "SkippedFile",
+    "build_index",
+    "find_model",
+    "load_config",
+]

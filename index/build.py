@@ -1,0 +1,283 @@
+"""Building an index generation from a docs folder: the one rebuild implementation.
+
+Rebuilds are incremental: a document whose content hash is in the live generation keeps its
+passages and vectors; others are chunked and embedded. A different model or different
+chunking settings make every document new, so vectors of two models never mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from index.chunking import Passage, split_passages
+from index.config import Config
+from index.documents import Document, SkippedFile, load_documents
+from index.embedding import Embedder, ModelInfo, find_model
+from index.errors import BuildError, IndexMismatchError
+from index.generations import IndexFolder, read_manifest, write_manifest
+from index.store import PassageStore, PassageStoreWriter, StoredPassage
+from index.vectors import load_vectors, save_vectors
+
+logger = logging.getLogger(__name__)
+
+STORE_FILE = "passages.sqlite"
+
+
+@dataclass
+class BuildReport:
+    """What a rebuild did, for the summary the script prints."""
+
+    generation: str | None = None  # the published generation; None when already up to date
+    added: list[str] = field(default_factory=list)  # document ids
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    passages: int = 0  # in the index after the build
+    embedded: int = 0  # passages embedded by this build
+    full_reason: str | None = None  # why nothing could be reused, if so
+    seconds: float = 0.0
+
+
+@dataclass
+class _Previous:
+    """The live generation, when its passages and vectors can be reused."""
+
+    manifest: dict[str, Any]
+    store: PassageStore
+    vectors: np.ndarray[Any, np.dtype[np.float32]]
+    by_hash: dict[str, str]  # content hash -> a document id that has it
+
+
+def build_index(
+    config: Config, full: bool = False, progress: bool = False, embedder: Embedder | None = None
+) -> BuildReport:
+    """Index ``config.docs_dir`` into a new generation of ``config.index_dir`` and publish it.
+
+    Args:
+        full: re-embed everything instead of reusing the live generation.
+        progress: show progress bars on stderr.
+        embedder: an already loaded model for ``config.model`` (else loaded when needed).
+    Raises:
+        BuildError: nothing usable to index, the docs folder is missing, another rebuild is
+            running, or writing failed. The live generation is never changed then.
+        ModelError: the model cannot be found or loaded.
+    """
+    started = time.monotonic()
+    folder = IndexFolder(config.index_dir)
+    report = BuildReport()
+    with folder.lock():
+        folder.remove_leftovers()
+        model = embedder.info if embedder else find_model(config.model)
+        documents = _load(config, report)
+        previous = _reusable_generation(folder, model, config, full, report)
+        try:
+            old_hashes = previous.store.content_hashes() if previous else {}
+            _classify(documents, old_hashes, report)
+            if previous and _up_to_date(previous.manifest, config, report):
+                report.passages = previous.manifest["counts"]["passages"]
+                report.seconds = time.monotonic() - started
+                return report
+            embedder = embedder or Embedder.load(model)
+            _write_generation(folder, documents, previous, embedder, config, progress, report,
+                              started)
+        finally:
+            if previous:
+                previous.store.close()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _load(config: Config, report: BuildReport) -> list[Document]:
+    try:
+        loaded = load_documents(config.docs_dir, config.max_document_bytes)
+    except (FileNotFoundError, NotADirectoryError) as e:
+        raise BuildError(f"docs folder {config.docs_dir} does not exist or is not a folder") from e
+    report.skipped = loaded.skipped
+    for skipped in loaded.skipped:
+        logger.warning("skipped %s: %s", skipped.source, skipped.reason)
+    if not loaded.documents:
+        raise BuildError(
+            f"no usable documents in {config.docs_dir} ({len(loaded.skipped)} files skipped)"
+        )
+    return loaded.documents
+
+
+def _reusable_generation(
+    folder: IndexFolder, model: ModelInfo, config: Config, full: bool, report: BuildReport
+) -> _Previous | None:
+    live = folder.current_or_none()
+    if full:
+        report.full_reason = "--full given"
+    elif live is None:
+        report.full_reason = "no index yet"
+    if report.full_reason or live is None:
+        return None
+    try:
+        manifest = read_manifest(live)
+    except IndexMismatchError as e:
+        logger.warning("not reusing the live generation: %s", e)
+        report.full_reason = f"live generation unusable ({e})"
+        return None
+    if not model.same_vectors(manifest["model"]):
+        report.full_reason = f"model changed ({manifest['model']['name']} -> {model.name})"
+    elif manifest["chunking"]["settings"] != config.chunking_settings():
+        report.full_reason = "chunking settings changed"
+    if report.full_reason:
+        return None
+    store = PassageStore.open(live / STORE_FILE)
+    by_hash = {h: doc_id for doc_id, h in store.content_hashes().items()}
+    return _Previous(manifest, store, load_vectors(live), by_hash)
+
+
+def _classify(documents: list[Document], old_hashes: dict[str, str], report: BuildReport) -> None:
+    ids = set()
+    for document in documents:
+        ids.add(document.id)
+        if document.id not in old_hashes:
+            report.added.append(document.id)
+        elif old_hashes[document.id] != document.content_hash:
+            report.changed.append(document.id)
+        else:
+            report.unchanged.append(document.id)
+    report.removed = sorted(set(old_hashes) - ids)
+
+
+def _up_to_date(manifest: dict[str, Any], config: Config, report: BuildReport) -> bool:
+    return (
+        not (report.added or report.changed or report.removed)
+        and manifest["faiss_factory"] == config.faiss_factory
+    )
+
+
+def _write_generation(
+    folder: IndexFolder,
+    documents: list[Document],
+    previous: _Previous | None,
+    embedder: Embedder,
+    config: Config,
+    progress: bool,
+    report: BuildReport,
+    started: float,
+) -> None:
+    max_tokens = _passage_token_limit(config, embedder)
+    build_folder = folder.new_build_folder()
+    try:
+        plan = _write_passages(build_folder, documents, previous, embedder, config, max_tokens,
+                               progress)
+        vectors = np.empty((plan.count, embedder.dimension), np.float32)
+        if previous and plan.reused_rows:
+            vectors[plan.reused_rows] = previous.vectors[plan.previous_rows]
+        vectors[plan.new_rows] = embedder.embed_passages(plan.new_inputs, config.batch_size,
+                                                         progress)
+        save_vectors(build_folder, vectors, config.faiss_factory)
+        report.passages = plan.count
+        report.embedded = len(plan.new_rows)
+        write_manifest(build_folder, {
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "build_seconds": round(time.monotonic() - started, 3),
+            "model": embedder.fingerprint(),
+            "chunking": {"settings": config.chunking_settings(), "max_tokens": max_tokens},
+            "faiss_factory": config.faiss_factory,
+            "counts": {"documents": len(documents), "passages": plan.count},
+            "docs_dir": str(Path(config.docs_dir).resolve()),
+        })
+        report.generation = folder.publish(build_folder, config.keep_generations).name
+    except OSError as e:
+        raise BuildError(f"cannot write the new generation in {folder.root}: {e}") from e
+    finally:
+        if build_folder.exists():  # the build failed or was interrupted
+            shutil.rmtree(build_folder, ignore_errors=True)
+
+
+@dataclass
+class _VectorPlan:
+    """Where each passage's vector comes from; rows are rowid - 1."""
+
+    count: int = 0
+    reused_rows: list[int] = field(default_factory=list)
+    previous_rows: list[int] = field(default_factory=list)  # their rows in the live vectors
+    new_rows: list[int] = field(default_factory=list)
+    new_inputs: list[str] = field(default_factory=list)  # what to embed for new_rows
+
+
+def _write_passages(
+    build_folder: Path,
+    documents: list[Document],
+    previous: _Previous | None,
+    embedder: Embedder,
+    config: Config,
+    max_tokens: int,
+    progress: bool,
+) -> _VectorPlan:
+    """Store every document with its passages, reused or freshly split."""
+    writer = PassageStoreWriter(build_folder / STORE_FILE)
+    plan = _VectorPlan()
+    for document in tqdm(documents, desc="Chunking", unit="doc", file=sys.stderr,
+                         disable=not progress):
+        old_id = previous.by_hash.get(document.content_hash) if previous else None
+        if previous and old_id is not None:
+            old = previous.store.passages_of(old_id)
+            rows = writer.add(document, _with_ids(document.id, old))
+            plan.reused_rows.extend(row - 1 for row in rows)
+            plan.previous_rows.extend(p.rowid - 1 for p in old)
+            continue
+        prefix = _embedding_prefix(document, config)
+        passages = split_passages(
+            document.text, _prefixed_counter(embedder, prefix), max_tokens,
+            config.overlap_sentences, config.min_passage_words,
+        )
+        rows = writer.add(document, _with_ids(document.id, passages))
+        plan.new_rows.extend(row - 1 for row in rows)
+        plan.new_inputs.extend(prefix + p.text for p in passages)
+    writer.finish()
+    plan.count = len(plan.reused_rows) + len(plan.new_rows)
+    return plan
+
+
+def _prefixed_counter(embedder: Embedder, prefix: str) -> Callable[[str], int]:
+    """Counts the tokens of a passage as embedded, with its prefix."""
+    return lambda text: embedder.count_tokens(prefix + text)
+
+
+def _passage_token_limit(config: Config, embedder: Embedder) -> int:
+    if config.max_passage_tokens > embedder.max_tokens:
+        raise BuildError(
+            f"max_passage_tokens {config.max_passage_tokens} exceeds the model's limit of "
+            f"{embedder.max_tokens}: the model would cut passages"
+        )
+    return config.max_passage_tokens or embedder.max_tokens
+
+
+def _embedding_prefix(document: Document, config: Config) -> str:
+    return f"{document.title}: " if config.title_in_embedding else ""
+
+
+def _with_ids(
+    document_id: str, passages: Sequence[Passage | StoredPassage]
+) -> list[tuple[str, int, int, str]]:
+    """Attach stable ids: a hash of the document id and the passage text."""
+    rows = []
+    taken: set[str] = set()
+    for passage in passages:
+        key = f"{document_id}\0{passage.text}"
+        passage_id = hashlib.sha256(key.encode()).hexdigest()[:16]
+        while passage_id in taken:  # the same text twice in one document
+            key += "\0"
+            passage_id = hashlib.sha256(key.encode()).hexdigest()[:16]
+        taken.add(passage_id)
+        rows.append((passage_id, passage.start, passage.end, passage.text))
+    return rows
+

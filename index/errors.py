@@ -1,0 +1,45 @@
+"""The errors the index library raises; callers catch SearchError for all of them.
+
+SearchError
+├── ConfigError           a setting is unknown, of the wrong type or out of range
+├── ModelError            the embedding model cannot be loaded or fails its checksum
+├── BuildError            a rebuild cannot complete (the live index is left as it was)
+├── IndexNotBuiltError    no published generation in the index folder
+├── IndexMismatchError    a generation was built with another model, or is corrupt
+├── DocumentNotFoundError no document with that id
+└── InvalidQueryError     a query or its parameters are out of range
+"""
+
+from __future__ import annotations
+
+
+class SearchError(Exception):
+    """Base of every error raised on purpose by the index library."""
+
+
+class ConfigError(SearchError):
+    pass
+
+
+class ModelError(SearchError):
+    pass
+
+
+class BuildError(SearchError):
+    pass
+
+
+class IndexNotBuiltError(SearchError):
+    pass
+
+
+class IndexMismatchError(SearchError):
+    pass
+
+
+class DocumentNotFoundError(SearchError):
+    pass
+
+
+class InvalidQueryError(SearchError):
+    pass

@@ -1,0 +1,138 @@
+"""The passage store: documents, passages and their full-text table in one SQLite file.
+
+A passage's rowid is its FAISS id and, minus one, its row in vectors.npy. A published
+generation never changes, so readers open the file immutable (no locks, no journal).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from index.documents import Document
+
+SCHEMA = """
+CREATE TABLE documents (
+    id           TEXT PRIMARY KEY,  -- path relative to the docs folder, no extension
+    title        TEXT NOT NULL,
+    source       TEXT NOT NULL,     -- path relative to the docs folder
+    text         TEXT NOT NULL,
+    content_hash TEXT NOT NULL
+);
+CREATE TABLE passages (
+    rowid        INTEGER PRIMARY KEY,  -- FAISS id; row rowid - 1 of vectors.npy
+    id           TEXT NOT NULL UNIQUE,
+    document_id  TEXT NOT NULL REFERENCES documents(id),
+    position     INTEGER NOT NULL,     -- order within the document, from 0
+    char_start   INTEGER NOT NULL,     -- offsets into documents.text
+    char_end     INTEGER NOT NULL,
+    text         TEXT NOT NULL         -- whitespace-normalised documents.text[char_start:char_end]
+);
+CREATE INDEX passages_by_document ON passages(document_id, position);
+CREATE VIRTUAL TABLE passages_fts USING fts5(
+    text, content='passages', content_rowid='rowid',
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    rowid: int
+    id: str
+    document_id: str
+    position: int
+    start: int
+    end: int
+    text: str
+
+
+class PassageStore:
+    """Read access to a generation's passages.sqlite."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    @classmethod
+    def open(cls, path: Path) -> PassageStore:
+        # check_same_thread=False: the file is immutable and read-only, so sharing the
+        # connection between request threads is safe.
+        uri = f"file:{path}?mode=ro&immutable=1"
+        return cls(sqlite3.connect(uri, uri=True, check_same_thread=False))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def content_hashes(self) -> dict[str, str]:
+        """Document id -> content hash, for every document."""
+        return dict(self._db.execute("SELECT id, content_hash FROM documents"))
+
+    def passages_of(self, document_id: str) -> list[StoredPassage]:
+        rows = self._db.execute(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE document_id = ? ORDER BY position",
+            (document_id,),
+        )
+        return [StoredPassage(*row) for row in rows]
+
+    def passage_count(self) -> int:
+        count: int = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        return count
+
+    def get_passages(self, rowids: Sequence[int]) -> list[StoredPassage]:
+        """The passages with these rowids, in the order asked for; unknown rowids are left out."""
+        if not rowids:
+            return []
+        marks = ",".join("?" * len(rowids))
+        rows = self._db.execute(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE rowid IN ({marks})", list(rowids)
+        )
+        by_rowid = {row[0]: StoredPassage(*row) for row in rows}
+        return [by_rowid[r] for r in rowids if r in by_rowid]
+
+    def get_document(self, document_id: str) -> Document | None:
+        row = self._db.execute(
+            "SELECT id, title, source, text, content_hash FROM documents WHERE id = ?",
+            (document_id,),
+        ).fetchone()
+        return Document(*row) if row else None
+
+
+_PASSAGE_COLUMNS = "rowid, id, document_id, position, char_start, char_end, text"
+
+
+class PassageStoreWriter:
+    """Writes a new passages.sqlite; rowids are handed out in insertion order from 1."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path)
+        # A fresh file in a private build folder: if the build dies the folder is thrown
+        # away, so the journal buys nothing. Durability comes from fsync at publish.
+        self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+        self._db.executescript(SCHEMA)
+        self._next_rowid = 1
+
+    def add(self, document: Document, passages: Iterable[tuple[str, int, int, str]]) -> range:
+        """Store a document and its passages (id, start, end, text); returns their rowids."""
+        self._db.execute(
+            "INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
+            (document.id, document.title, document.source, document.text, document.content_hash),
+        )
+        first = self._next_rowid
+        rows = [
+            (first + position, passage_id, document.id, position, start, end, text)
+            for position, (passage_id, start, end, text) in enumerate(passages)
+        ]
+        self._db.executemany(
+            f"INSERT INTO passages({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+        )
+        self._next_rowid += len(rows)
+        return range(first, self._next_rowid)
+
+    def finish(self) -> None:
+        """Fill the full-text table, compact, and close."""
+        self._db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
+        self._db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
+        self._db.commit()
+        self._db.close()

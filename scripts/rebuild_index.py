@@ -1,0 +1,83 @@
+"""rebuild-index: index a folder of documents and publish it atomically."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from index import BuildReport, SearchError, build_index, load_config
+from index.generations import IndexFolder
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--docs", "docs_dir", type=click.Path(path_type=Path),
+              help="Folder of documents (.txt .md .html .pdf), recursive.  [default: corpus]")
+@click.option("--index-dir", type=click.Path(path_type=Path),
+              help="Folder holding the index generations.  [default: var/index]")
+@click.option("--model", help="Model directory or cached model name.  [default: all-MiniLM-L6-v2]")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+              envvar="SEARCH_CONFIG", help="TOML file of settings (flags and SEARCH_* win).")
+@click.option("--full", is_flag=True, help="Re-embed every document instead of reusing vectors.")
+@click.option("--rollback", is_flag=True,
+              help="Make the previous generation live again, then exit.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or log lines; summary only.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug log lines.")
+def main(
+    docs_dir: Path | None,
+    index_dir: Path | None,
+    model: str | None,
+    config_file: Path | None,
+    full: bool,
+    rollback: bool,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """Index a folder of documents into passages, embeddings and a FAISS index.
+
+    Unchanged documents keep their vectors; the new index replaces the live one only
+    once it is complete, so a failed or interrupted rebuild changes nothing.
+    """
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(levelname)s %(message)s")
+    try:
+        config = load_config(
+            config_file, os.environ,
+            {"docs_dir": docs_dir, "index_dir": index_dir, "model": model},
+        )
+        if rollback:
+            live = IndexFolder(config.index_dir).rollback()
+            click.echo(f"Rolled back {config.index_dir} to generation {live.name}.")
+            return
+        report = build_index(config, full=full, progress=not quiet)
+    except SearchError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(_summary(report, config.docs_dir, config.index_dir))
+
+
+def _summary(report: BuildReport, docs_dir: Path, index_dir: Path) -> str:
+    documents = (
+        f"{len(report.added)} added, {len(report.changed)} changed, "
+        f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, "
+        f"{len(report.skipped)} skipped"
+    )
+    if report.generation is None:
+        lines = [f"Index {index_dir} is up to date with {docs_dir}: nothing re-embedded."]
+    else:
+        lines = [f"Indexed {docs_dir} into {index_dir}, generation {report.generation}."]
+        if report.full_reason:
+            lines.append(f"  full rebuild: {report.full_reason}")
+    lines += [
+        f"  documents: {documents}",
+        f"  passages:  {report.passages} in the index, {report.embedded} embedded",
+        f"  took {report.seconds:.1f} s",
+    ]
+    lines += [f"  skipped {s.source}: {s.reason}" for s in report.skipped]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

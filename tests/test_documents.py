@@ -1,0 +1,511 @@
+"""Tests for loading a folder of documents: real files in a temporary folder, no mocks."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pypdf import PdfWriter
+
+from index.documents import (
+    SUPPORTED_SUFFIXES,
+    Document,
+    LoadReport,
+    UnreadableDocumentError,
+    load_document,
+    load_documents,
+)
+
+REPO_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+SHARED_CORPUS = Path("/work/shared/corpus")
+
+
+def write(root: Path, relative: str, content: str | bytes) -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    path.write_bytes(content)
+    return path
+
+
+def pdf_bytes(pages: list[str], title: str | None = None) -> bytes:
+    """A minimal valid PDF with one Helvetica text line per page and a correct xref table."""
+    page_count = len(pages)
+    page_ids = [4 + 2 * i for i in range(page_count)]
+    objects: dict[int, bytes] = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: b"<< /Type /Pages /Kids [%s] /Count %d >>"
+        % (b" ".join(b"%d 0 R" % i for i in page_ids), page_count),
+        3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    }
+    for page_id, text in zip(page_ids, pages, strict=True):
+        stream = b"BT /F1 12 Tf 72 720 Td (%s) Tj ET" % text.encode("latin-1")
+        objects[page_id] = (
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R"
+            b" /Resources << /Font << /F1 3 0 R >> >> >>" % (page_id + 1)
+        )
+        objects[page_id + 1] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream)
+    info_id = 4 + 2 * page_count
+    if title is not None:
+        objects[info_id] = b"<< /Title (%s) >>" % title.encode("latin-1")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number in sorted(objects):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, objects[number])
+    xref_at = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    info = b" /Info %d 0 R" % info_id if title is not None else b""
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\n" % (len(objects) + 1, info)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref_at
+    return bytes(out)
+
+
+def by_id(report: LoadReport) -> dict[str, Document]:
+    return {doc.id: doc for doc in report.documents}
+
+
+def reasons(report: LoadReport) -> dict[str, str]:
+    return {skip.source: skip.reason for skip in report.skipped}
+
+
+def only_document(root: Path) -> Document:
+    report = load_documents(root)
+    assert report.skipped == []
+    assert len(report.documents) == 1
+    return report.documents[0]
+
+
+def only_report_documents(root: Path) -> list[Document]:
+    report = load_documents(root)
+    assert report.skipped == []
+    return report.documents
+
+
+def only_skip_reason(root: Path) -> str:
+    report = load_documents(root)
+    assert report.documents == []
+    assert len(report.skipped) == 1
+    return report.skipped[0].reason
+
+
+# --- plain text -------------------------------------------------------------------------
+
+
+def test_txt_fields_and_verbatim_text(tmp_path: Path) -> None:
+    write(tmp_path, "notes.txt", "\n\n  My   Title  \nBody  line\r\n\r\n\r\n  Indented\r\nlast\n\n")
+    doc = only_document(tmp_path)
+    assert doc.id == "notes"
+    assert doc.source == "notes.txt"
+    assert doc.title == "My Title"
+    # Only the ends are stripped: offsets into text must match what is stored.
+    assert doc.text == "My   Title  \nBody  line\n\n\n  Indented\nlast"
+
+
+def test_content_hash_is_sha256_of_title_and_text(tmp_path: Path) -> None:
+    write(tmp_path, "a.txt", "Title\nbody")
+    first = only_document(tmp_path)
+    expected = hashlib.sha256(b"Title\n\0Title\nbody").hexdigest()
+    assert first.content_hash == expected
+    assert only_document(tmp_path).content_hash == expected
+    write(tmp_path, "a.txt", "Title\nbody changed")
+    assert only_document(tmp_path).content_hash != expected
+
+
+def test_nested_folders_give_posix_ids(tmp_path: Path) -> None:
+    write(tmp_path, "sub/dir/name.md", "# Name\ntext")
+    doc = only_document(tmp_path)
+    assert (doc.id, doc.source) == ("sub/dir/name", "sub/dir/name.md")
+
+
+def test_long_first_line_is_cut_at_a_word_boundary(tmp_path: Path) -> None:
+    line = " ".join(f"word{i}" for i in range(100))
+    write(tmp_path, "long.txt", f"{line}\nsecond line")
+    title = only_document(tmp_path).title
+    assert title.endswith("…")
+    assert len(title) <= 201
+    assert line.startswith(title[:-1])
+    assert line[len(title) - 1] == " "
+
+
+def test_control_characters_removed_and_line_endings_normalised(tmp_path: Path) -> None:
+    write(tmp_path, "c.txt", "a\x01b\x1fc\td\r\ne\rf\x0cg\x7f")
+    assert only_document(tmp_path).text == "abc\td\ne\nf\ng\x7f"
+
+
+def test_suffix_matching_is_case_insensitive(tmp_path: Path) -> None:
+    write(tmp_path, "UPPER.TXT", "shouting")
+    doc = only_document(tmp_path)
+    assert (doc.id, doc.source) == ("UPPER", "UPPER.TXT")
+
+
+# --- encodings ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("café", "latin-1"),
+        ("Le café est très bon à Paris, naïve façade.", "latin-1"),
+        ("Résumé: ça coûte 5 € — “quoted”", "cp1252"),
+        ("Grüße aus München", "cp1252"),
+        ("Zażółć gęślą jaźń, to jest polski tekst o kotach.", "cp1250"),
+        ("Привет, как дела? Это тест русского текста.", "cp1251"),
+    ],
+)
+def test_legacy_encodings_decode(tmp_path: Path, text: str, encoding: str) -> None:
+    write(tmp_path, "legacy.txt", text.encode(encoding))
+    assert only_document(tmp_path).text == text
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_unicode_with_bom(tmp_path: Path, encoding: str) -> None:
+    text = "Ünïcödé title\n日本語 text"
+    bom = {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}.get(encoding, b"")
+    write(tmp_path, "u.txt", bom + text.encode(encoding))
+    doc = only_document(tmp_path)
+    assert doc.text == text
+    assert doc.title == "Ünïcödé title"
+
+
+def test_binary_file_skipped(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    write(tmp_path, "blob.txt", bytes(rng.randrange(256) for _ in range(512)) + b"\0\0")
+    assert only_skip_reason(tmp_path) == "binary file"
+
+
+def test_undecodable_text_skipped(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    write(tmp_path, "noise.txt", bytes(rng.randrange(1, 256) for _ in range(256)))
+    assert only_skip_reason(tmp_path) == "undecodable text"
+
+
+@pytest.mark.parametrize("content", [b"", b"  \n\t\r\n  ", b"\xef\xbb\xbf", "\u3000\n".encode()])
+def test_empty_and_whitespace_only_skipped(tmp_path: Path, content: bytes) -> None:
+    write(tmp_path, "e.txt", content)
+    assert only_skip_reason(tmp_path) == "empty"
+
+
+# --- markdown -----------------------------------------------------------------------------
+
+
+def test_markdown_title_is_first_heading_and_text_is_source(tmp_path: Path) -> None:
+    source = "Some intro line\n\n```sh\n# not a heading\n```\n\n## Real Title ##\n\nBody *text*.\n"
+    write(tmp_path, "doc.md", source)
+    doc = only_document(tmp_path)
+    assert doc.title == "Real Title"
+    assert doc.text == source.strip()
+
+
+def test_markdown_front_matter_title_wins(tmp_path: Path) -> None:
+    source = '---\nlayout: post\ntitle: "From Front Matter"\n---\n# Heading\n'
+    write(tmp_path, "fm.markdown", source)
+    assert only_document(tmp_path).title == "From Front Matter"
+
+
+def test_markdown_front_matter_without_title_is_not_the_title(tmp_path: Path) -> None:
+    write(tmp_path, "fm.md", "---\nlayout: post\n---\n\nFirst real line\n\nmore")
+    assert only_document(tmp_path).title == "First real line"
+
+
+def test_markdown_with_only_front_matter_falls_back_to_stem(tmp_path: Path) -> None:
+    write(tmp_path, "only-meta.md", "---\nlayout: post\n---\n")
+    assert only_document(tmp_path).title == "only-meta"
+
+
+# --- html ---------------------------------------------------------------------------------
+
+PAGE = """<!DOCTYPE html>
+<html><head><title>  The   Page
+Title </title><style>body { color: red }</style>
+<script>var secret = "<p>not text</p>";</script></head>
+<body>
+<header><h1>Site banner</h1></header>
+<nav><ul><li>Home</li><li>About</li></ul></nav>
+<!-- a comment that must vanish -->
+<main>
+  <h1>Main   heading</h1>
+  <p>First paragraph with <b>bold</b> and
+     a line break inside.</p>
+  <p>Caf&eacute; &amp; cr&egrave;me&nbsp;br&ucirc;l&eacute; &lt;3</p>
+  <div>Loose text<p>nested para</p>tail</div>
+  <ul><li>one</li><li>two</li></ul>
+  <p>line one<br>line two</p>
+  <p>   </p>
+  <noscript>Enable JS</noscript>
+  <form><label>Search</label><input name="q"></form>
+  <table><tr><td>cell a</td><td>cell b</td></tr></table>
+</main>
+<aside>Related stuff</aside>
+<footer>Copyright footer</footer>
+</body></html>"""
+
+
+def test_html_text_paragraphs_and_title(tmp_path: Path) -> None:
+    write(tmp_path, "page.html", PAGE)
+    doc = only_document(tmp_path)
+    assert doc.title == "The Page Title"
+    assert doc.text == "\n\n".join([
+        "Main heading",
+        "First paragraph with bold and a line break inside.",
+        "Café & crème brûlé <3",
+        "Loose text", "nested para", "tail",
+        "one", "two",
+        "line one", "line two",
+        "cell a", "cell b",
+    ])  # fmt: skip
+    removed = ["secret", "color", "comment", "banner", "Home", "JS", "Search", "Related", "Copy"]
+    assert [word for word in removed if word in doc.text] == []
+
+
+def test_html_title_falls_back_to_h1_then_any_heading_then_paragraph(tmp_path: Path) -> None:
+    write(tmp_path, "a.htm", "<html><head><title> </title></head><h2>Sub</h2><h1>Top</h1></html>")
+    write(tmp_path, "b.html", "<h3>Only h3</h3><p>para</p>")
+    write(tmp_path, "c.html", "<p>Just a   paragraph</p><p>another</p>")
+    docs = by_id(load_documents(tmp_path))
+    assert docs["a"].title == "Top"
+    assert docs["b"].title == "Only h3"
+    assert docs["c"].title == "Just a paragraph"
+
+
+def test_html_meta_charset_respected(tmp_path: Path) -> None:
+    html = '<html><head><meta charset="iso-8859-1"><title>Caf\xe9</title></head><p>na\xefve</p>'
+    write(tmp_path, "latin.html", html.encode("latin-1"))
+    doc = only_document(tmp_path)
+    assert (doc.title, doc.text) == ("Café", "naïve")
+
+
+def test_html_xhtml_prolog_parses_without_warnings(tmp_path: Path) -> None:
+    write(tmp_path, "x.html", '<?xml version="1.0"?><html><body><p>xhtml</p></body></html>')
+    assert only_document(tmp_path).text == "xhtml"
+
+
+def test_html_with_only_scripts_is_empty(tmp_path: Path) -> None:
+    write(tmp_path, "s.html", "<script>alert(1)</script><style>p{}</style><!-- nothing -->")
+    assert only_skip_reason(tmp_path) == "empty"
+
+
+def test_deeply_nested_html_does_not_overflow(tmp_path: Path) -> None:
+    write(tmp_path, "deep.html", "<div>" * 5000 + "deep text" + "</div>" * 5000)
+    assert only_document(tmp_path).text == "deep text"
+
+
+# --- pdf ----------------------------------------------------------------------------------
+
+
+def test_pdf_text_and_metadata_title(tmp_path: Path) -> None:
+    write(tmp_path, "paper.pdf", pdf_bytes(["Hello PDF world", "Second page"], title="Meta Title"))
+    doc = only_document(tmp_path)
+    assert doc.text == "Hello PDF world\n\nSecond page"
+    assert doc.title == "Meta Title"
+    assert (doc.id, doc.source) == ("paper", "paper.pdf")
+
+
+def test_pdf_title_falls_back_to_first_line(tmp_path: Path) -> None:
+    write(tmp_path, "untitled.pdf", pdf_bytes(["Hello PDF world"]))
+    assert only_document(tmp_path).title == "Hello PDF world"
+
+
+def test_broken_pdf_skipped(tmp_path: Path) -> None:
+    write(tmp_path, "broken.pdf", b"%PDF-1.4\nthis is not really a pdf\n")
+    assert only_skip_reason(tmp_path).startswith("broken PDF: ")
+
+
+def test_truncated_pdf_skipped(tmp_path: Path) -> None:
+    write(tmp_path, "cut.pdf", pdf_bytes(["Hello PDF world"])[:120])
+    assert only_skip_reason(tmp_path).startswith("broken PDF: ")
+
+
+def test_pdf_without_text_skipped(tmp_path: Path) -> None:
+    writer = PdfWriter()
+    writer.add_blank_page(72, 72)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    write(tmp_path, "blank.pdf", buffer.getvalue())
+    assert only_skip_reason(tmp_path) == "no text in PDF"
+
+
+def test_password_protected_pdf_skipped(tmp_path: Path) -> None:
+    writer = PdfWriter()
+    writer.add_blank_page(72, 72)
+    writer.encrypt("secret", algorithm="RC4-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    write(tmp_path, "locked.pdf", buffer.getvalue())
+    assert only_skip_reason(tmp_path) == "broken PDF: encrypted, needs a password"
+
+
+# --- the folder walk ----------------------------------------------------------------------
+
+
+def test_unreadable_file_skipped_when_not_root(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads files whatever their mode")
+    write(tmp_path, "secret.txt", "hidden").chmod(0)
+    assert only_skip_reason(tmp_path) == "unreadable: Permission denied"
+
+
+def test_symlink_to_itself_is_unreadable(tmp_path: Path) -> None:
+    (tmp_path / "self.txt").symlink_to("self.txt")
+    assert only_skip_reason(tmp_path) == "unreadable: Too many levels of symbolic links"
+
+
+def test_fifo_is_skipped_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.txt")
+    assert only_skip_reason(tmp_path) == "unreadable: not a regular file"
+
+
+def test_load_document_on_a_directory_is_unreadable(tmp_path: Path) -> None:
+    (tmp_path / "folder.txt").mkdir()
+    with pytest.raises(UnreadableDocumentError) as caught:
+        load_document(tmp_path / "folder.txt", tmp_path)
+    assert caught.value.reason.startswith("unreadable: ")
+    assert str(caught.value) == caught.value.reason
+
+
+def test_load_document_single_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "one/two.txt", "Two\nbody")
+    assert load_document(path, tmp_path) == load_documents(tmp_path).documents[0]
+    with pytest.raises(UnreadableDocumentError, match=r"^unsupported file type \.png$"):
+        load_document(write(tmp_path, "pic.png", b"\x89PNG"), tmp_path)
+
+
+def test_file_name_that_is_not_utf8_skipped(tmp_path: Path) -> None:
+    try:
+        descriptor = os.open(os.fsencode(tmp_path) + b"/caf\xe9.txt", os.O_WRONLY | os.O_CREAT)
+    except OSError:
+        pytest.skip("this file system refuses non-UTF-8 names")
+    os.write(descriptor, b"text")
+    os.close(descriptor)
+    report = load_documents(tmp_path)
+    assert report.documents == []
+    assert reasons(report) == {"caf\ufffd.txt": "file name is not valid UTF-8"}
+
+
+def test_broken_symlink_skipped(tmp_path: Path) -> None:
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "missing.txt")
+    assert reasons(load_documents(tmp_path)) == {"gone.txt": "broken symlink"}
+
+
+def test_symlinks_followed_and_loops_terminate(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    write(root, "a.txt", "A")
+    write(root, "sub/b.txt", "B")
+    (root / "sub" / "loop").symlink_to(root, target_is_directory=True)
+    (root / "sub" / "again").symlink_to(root / "sub", target_is_directory=True)
+    write(tmp_path, "outside/c.txt", "C")
+    (root / "linked").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (root / "file-link.txt").symlink_to(tmp_path / "outside" / "c.txt")
+    report = load_documents(root)
+    assert [doc.id for doc in report.documents] == ["a", "file-link", "linked/c", "sub/b"]
+    assert report.skipped == []
+
+
+def test_hidden_files_and_folders_ignored_silently(tmp_path: Path) -> None:
+    write(tmp_path, ".hidden.txt", "no")
+    write(tmp_path, ".git/config.txt", "no")
+    write(tmp_path, "sub/.cache/x.md", "no")
+    write(tmp_path, "visible.txt", "yes")
+    assert [doc.id for doc in only_report_documents(tmp_path)] == ["visible"]
+
+
+def test_unsupported_files_reported(tmp_path: Path) -> None:
+    write(tmp_path, "image.PNG", b"\x89PNG")
+    write(tmp_path, "Makefile", "all:")
+    write(tmp_path, "ok.txt", "fine")
+    report = load_documents(tmp_path)
+    assert [doc.id for doc in report.documents] == ["ok"]
+    assert reasons(report) == {
+        "Makefile": "unsupported file type (no extension)",
+        "image.PNG": "unsupported file type .png",
+    }
+
+
+def test_duplicate_ids_first_loaded_wins(tmp_path: Path) -> None:
+    write(tmp_path, "a.md", "# From markdown")
+    write(tmp_path, "a.txt", "From text")
+    write(tmp_path, "b.md", "")
+    write(tmp_path, "b.txt", "B from text")
+    report = load_documents(tmp_path)
+    assert {doc.id: doc.source for doc in report.documents} == {"a": "a.md", "b": "b.txt"}
+    assert reasons(report) == {"a.txt": "duplicate id 'a' (already from a.md)", "b.md": "empty"}
+
+
+def test_too_large_skipped_without_reading(tmp_path: Path) -> None:
+    write(tmp_path, "big.txt", "x" * 3 * 1024 * 1024)
+    write(tmp_path, "small.txt", "tiny")
+    report = load_documents(tmp_path, max_bytes=1024 * 1024)
+    assert [doc.id for doc in report.documents] == ["small"]
+    assert reasons(report) == {"big.txt": "too large (3.0 MB > 1 MB limit)"}
+
+
+def test_missing_root_and_file_root_raise(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
+        load_documents(missing)
+    file_root = write(tmp_path, "file.txt", "x")
+    with pytest.raises(NotADirectoryError, match=re.escape(str(file_root))):
+        load_documents(file_root)
+
+
+def test_order_is_sorted_by_relative_path_and_repeatable(tmp_path: Path) -> None:
+    names = ["b.txt", "a/z.txt", "a.txt", "c/d/e.md", "B.txt", "a-b.txt", "zz.html"]
+    for name in reversed(names):
+        write(tmp_path, name, f"<p>{name}</p>" if name.endswith(".html") else name)
+    first = load_documents(tmp_path)
+    sources = [doc.source for doc in first.documents]
+    assert sources == sorted(names)
+    assert load_documents(tmp_path) == first
+
+
+def test_supported_suffixes() -> None:
+    assert SUPPORTED_SUFFIXES == {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
+
+
+@settings(
+    max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(
+    content=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)),
+    suffix=st.sampled_from(sorted(SUPPORTED_SUFFIXES)),
+)
+def test_any_bytes_load_or_skip_cleanly(content: bytes, suffix: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        write(Path(folder), f"f{suffix}", content)
+        report = load_documents(Path(folder))
+    assert len(report.documents) + len(report.skipped) == 1
+    for doc in report.documents:
+        assert doc.text and doc.text == doc.text.strip()
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\ud800-\udfff]", doc.text + doc.title)
+        assert 0 < len(doc.title) <= 201
+        doc.text.encode("utf-8")
+    for skip in report.skipped:
+        assert not skip.reason.startswith("error:"), skip.reason
+
+
+# --- the sample corpus --------------------------------------------------------------------
+
+
+def test_sample_corpus_loads_completely() -> None:
+    corpus = REPO_CORPUS if REPO_CORPUS.is_dir() else SHARED_CORPUS
+    if not corpus.is_dir():
+        pytest.skip("no sample corpus")
+    stems = {path.stem for path in corpus.glob("*.txt")}
+    report = load_documents(corpus)
+    assert report.skipped == []
+    texts = [doc for doc in report.documents if doc.source.endswith(".txt")]
+    assert len(texts) == 5
+    assert {doc.id for doc in texts} == stems
+    for doc in texts:
+        assert 0 < len(doc.title) <= 201
+        assert doc.text == doc.text.strip()
