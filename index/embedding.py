@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,9 @@ class Embedder:
     def __init__(self, model: SentenceTransformer, info: ModelInfo) -> None:
         self._model = model
         self._tokenizer = model.tokenizer
+        # Hugging Face fast tokenizers raise "Already borrowed" when two threads change their
+        # truncation state at once, and the cores are busy with one forward pass anyway.
+        self._lock = threading.Lock()
         self.info = info
         dimension, max_tokens = model.get_embedding_dimension(), model.max_seq_length
         if dimension is None or max_tokens is None:
@@ -112,14 +116,15 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for ``text``, special tokens included, never truncated."""
-        encoded = self._tokenizer(
-            text,
-            add_special_tokens=True,
-            truncation=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-            verbose=False,
-        )
+        with self._lock:
+            encoded = self._tokenizer(
+                text,
+                add_special_tokens=True,
+                truncation=False,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+                verbose=False,
+            )
         return len(encoded["input_ids"])
 
     def embed_passages(
@@ -133,18 +138,20 @@ class Embedder:
         ) as bar:
             for start in range(0, len(texts), _PROGRESS_SLICE):
                 part = texts[start : start + _PROGRESS_SLICE]
-                out[start : start + len(part)] = self._model.encode_document(
-                    part, batch_size=batch_size, normalize_embeddings=True,
-                    convert_to_numpy=True, show_progress_bar=False,
-                )
+                with self._lock:
+                    out[start : start + len(part)] = self._model.encode_document(
+                        part, batch_size=batch_size, normalize_embeddings=True,
+                        convert_to_numpy=True, show_progress_bar=False,
+                    )
                 bar.update(len(part))
         return out
 
     def embed_query(self, text: str) -> NDArray[np.float32]:
         """One normalised query vector, shape (dimension,)."""
-        vector = self._model.encode_query(
-            [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
+        with self._lock:
+            vector = self._model.encode_query(
+                [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
         return np.asarray(vector[0], dtype=np.float32)
 
 

@@ -6,6 +6,7 @@ generation never changes, so readers open the file immutable (no locks, no journ
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -90,6 +91,39 @@ class PassageStore:
         )
         by_rowid = {row[0]: StoredPassage(*row) for row in rows}
         return [by_rowid[r] for r in rowids if r in by_rowid]
+
+    def document_titles(self, document_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """Document id -> (title, source) for these documents."""
+        rows = self._db.execute(
+            "SELECT id, title, source FROM documents WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(document_ids)),),
+        )
+        return {doc_id: (title, source) for doc_id, title, source in rows}
+
+    def rowids_of(self, document_ids: Iterable[str]) -> list[int]:
+        """Rowids of every passage of these documents, ascending."""
+        rows = self._db.execute(
+            "SELECT rowid FROM passages WHERE document_id IN (SELECT value FROM json_each(?))"
+            " ORDER BY rowid",
+            (json.dumps(list(document_ids)),),
+        )
+        return [rowid for (rowid,) in rows]
+
+    def lexical_search(
+        self, fts_query: str, limit: int, allowed: list[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """(rowid, BM25 score) best first for an FTS5 query, optionally within ``allowed``."""
+        if not fts_query:
+            return []
+        # FTS5's bm25() is lower-is-better; negate it so every score here is higher-is-better.
+        sql = "SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ?"
+        params: list[object] = [fts_query]
+        if allowed is not None:
+            sql += " AND rowid IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(allowed))
+        sql += " ORDER BY bm25(passages_fts), rowid LIMIT ?"
+        params.append(limit)
+        return list(self._db.execute(sql, params))
 
     def get_document(self, document_id: str) -> Document | None:
         row = self._db.execute(

@@ -1,0 +1,47 @@
+"""The Flask app: JSON API, web pages, and live reload of the index."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+
+from index import Config, Embedder, IndexFolder, find_model, load_config
+
+logger = logging.getLogger(__name__)
+
+# Request bodies beyond this are refused with 413 before they are read.
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(config: Config | None = None, embedder: Embedder | None = None,
+               watch: bool = True) -> Flask:
+    """Build the app over ``config.index_dir`` (default: settings from SEARCH_* variables).
+
+    Args:
+        embedder: an already loaded model for ``config.model`` (tests share one).
+        watch: check for newly published generations in the background.
+    """
+    from service import api, errors, web
+    from service.state import LiveIndex
+
+    if config is None:
+        config = load_config(env=os.environ)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["search_config"] = config
+    embedder = embedder or Embedder.load(find_model(config.model))
+    live = LiveIndex(IndexFolder(config.index_dir), embedder)
+    live.refresh()
+    if live.searcher is None:
+        logger.warning("no usable index in %s yet: serving 503 until one is published",
+                       config.index_dir)
+    if watch:
+        live.watch(config.reload_interval)
+    app.extensions["live_index"] = live
+    app.register_blueprint(api.bp)
+    app.register_blueprint(web.bp)
+    errors.register_error_handlers(app)
+    return app

@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from index import DEFAULT_MODEL, Config, Embedder, find_model
 
@@ -29,3 +31,28 @@ def docs(tmp_path: Path) -> Path:
 @pytest.fixture
 def config(tmp_path: Path, docs: Path) -> Config:
     return Config(docs_dir=docs, index_dir=tmp_path / "index")
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Config:
+    """The sample corpus indexed once per session; tests must not change it."""
+    from index import build_index
+
+    root = tmp_path_factory.mktemp("sample")
+    config = Config(docs_dir=CORPUS, index_dir=root / "index")
+    build_index(config, embedder=embedder)
+    return config
+
+
+@pytest.fixture
+def app(sample_index: Config, embedder: Embedder) -> Flask:
+    from service import create_app
+
+    app = create_app(sample_index, embedder=embedder, watch=False)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

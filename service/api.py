@@ -1,0 +1,96 @@
+"""The JSON API: /api/search, /api/documents/<id>, health, readiness and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, url_for
+
+from index import InvalidQueryError
+from index.search import Hit, SearchResults
+from service import params
+from service.errors import error_response
+from service.openapi import openapi_document
+from service.state import get_live_index, get_searcher, index_info
+
+bp = Blueprint("api", __name__)
+
+
+@bp.route("/api/search", methods=["GET", "POST"])
+def search() -> Response:
+    """Rank passages for a query; GET takes a query string, POST a JSON object."""
+    if request.method == "POST":
+        if not request.is_json:
+            return error_response(415, "send the body as application/json")
+        body = request.get_json(silent=True)
+        if body is None:
+            raise InvalidQueryError("the body is not valid JSON")
+        wanted = params.from_json(body)
+    else:
+        wanted = params.from_query_string(request.args, request.query_string)
+    searcher = get_searcher()
+    results = searcher.search(wanted.q, wanted.k, wanted.offset, wanted.mode, wanted.doc)
+    return jsonify(_results_json(results, index_info(searcher)))
+
+
+@bp.get("/api/documents/<path:doc_id>")
+def document(doc_id: str) -> Response:
+    """A whole document with its passages' offsets."""
+    found, passages = get_searcher().get_document(doc_id)
+    return jsonify({
+        "id": found.id,
+        "title": found.title,
+        "source": found.source,
+        "text": found.text,
+        "passages": [{"id": p.id, "start": p.start, "end": p.end} for p in passages],
+    })
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The process is alive."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    """Ready when an index is loaded."""
+    searcher = get_live_index().searcher
+    if searcher is None:
+        return error_response(503, "no index is loaded yet: run rebuild-index")
+    return jsonify({"status": "ready", "index": index_info(searcher)})
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+def _results_json(results: SearchResults, info: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "query": results.query,
+        "mode": results.mode,
+        "k": results.k,
+        "offset": results.offset,
+        "took_ms": round(results.took_ms, 2),
+        "index": {key: info[key] for key in ("generation", "model", "built_at")},
+        "results": [_hit_json(hit) for hit in results.hits],
+    }
+
+
+def _hit_json(hit: Hit) -> dict[str, Any]:
+    passage = hit.passage
+    return {
+        "rank": hit.rank,
+        "score": round(hit.score, 6),
+        "passage_id": passage.id,
+        "text": passage.text,
+        "start": passage.start,
+        "end": passage.end,
+        "document": {
+            "id": passage.document_id,
+            "title": hit.document_title,
+            "source": hit.document_source,
+            "url": url_for("web.document", doc_id=passage.document_id, _anchor=f"p-{passage.id}"),
+        },
+    }

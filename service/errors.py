@@ -1,0 +1,62 @@
+"""Error responses in one place: JSON under the API, an HTML page elsewhere."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify, make_response, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from index import DocumentNotFoundError, IndexNotBuiltError, InvalidQueryError
+
+logger = logging.getLogger(__name__)
+
+# Paths whose errors are JSON; everything else is a page for people.
+JSON_PREFIXES = ("/api/", "/healthz", "/readyz", "/openapi.json")
+
+_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def error_response(status: int, message: str) -> Response:
+    """The error body for this request's kind of path."""
+    if request.path.startswith(JSON_PREFIXES):
+        response = jsonify({"error": {"code": _CODES.get(status, "error"), "message": message}})
+    else:
+        response = make_response(render_template("error.html", status=status, message=message))
+    response.status_code = status
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(InvalidQueryError)
+    def invalid_query(error: InvalidQueryError) -> Response:
+        return error_response(400, str(error))
+
+    @app.errorhandler(DocumentNotFoundError)
+    def document_not_found(error: DocumentNotFoundError) -> Response:
+        return error_response(404, str(error))
+
+    @app.errorhandler(IndexNotBuiltError)
+    def no_index(error: IndexNotBuiltError) -> Response:
+        return error_response(503, str(error))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        response = error_response(error.code or 500, error.description or error.name)
+        # 405 must say which methods are allowed.
+        response.headers.extend(h for h in error.get_headers() if h[0] == "Allow")
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        # Log the traceback, show nothing of it: internals are not for the client.
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, InternalServerError.description)

@@ -1,0 +1,104 @@
+"""The OpenAPI 3 description of the JSON API, served at /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from index.search import DEFAULT_MODE, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES
+
+
+def openapi_document() -> dict[str, Any]:
+    error = {"$ref": "#/components/responses/Error"}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Semantic search", "version": "1"},
+        "paths": {
+            "/api/search": {
+                "get": {
+                    "summary": "Rank passages for a query",
+                    "parameters": [
+                        {"name": "q", "in": "query", "required": True,
+                         "schema": _query_schema()},
+                        {"name": "k", "in": "query", "schema": _k_schema()},
+                        {"name": "offset", "in": "query", "schema": _offset_schema()},
+                        {"name": "mode", "in": "query", "schema": _mode_schema()},
+                        {"name": "doc", "in": "query", "style": "form", "explode": True,
+                         "schema": {"type": "array", "items": {"type": "string"}},
+                         "description": "Only passages of these document ids."},
+                    ],
+                    "responses": {"200": _ok("SearchResults"), "400": error, "503": error},
+                },
+                "post": {
+                    "summary": "Rank passages for a query given as a JSON object",
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/SearchRequest"}}}},
+                    "responses": {"200": _ok("SearchResults"), "400": error, "413": error,
+                                  "415": error, "503": error},
+                },
+            },
+            "/api/documents/{id}": {
+                "get": {
+                    "summary": "A whole document with its passages",
+                    "parameters": [{"name": "id", "in": "path", "required": True,
+                                    "schema": {"type": "string"}}],
+                    "responses": {"200": _ok("Document"), "404": error, "503": error},
+                },
+            },
+            "/healthz": {"get": {"summary": "The process is alive",
+                                 "responses": {"200": {"description": "alive"}}}},
+            "/readyz": {"get": {"summary": "An index is loaded",
+                                "responses": {"200": {"description": "ready"}, "503": error}}},
+        },
+        "components": {"schemas": _schemas(), "responses": {"Error": {
+            "description": "An error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }}},
+    }
+
+
+def _ok(schema: str) -> dict[str, Any]:
+    return {"description": "OK", "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def _query_schema() -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}
+
+
+def _k_schema() -> dict[str, Any]:
+    return {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}
+
+
+def _offset_schema() -> dict[str, Any]:
+    return {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}
+
+
+def _mode_schema() -> dict[str, Any]:
+    return {"type": "string", "enum": list(MODES), "default": DEFAULT_MODE}
+
+
+def _schemas() -> dict[str, Any]:
+    string, integer, number = {"type": "string"}, {"type": "integer"}, {"type": "number"}
+    return {
+        "SearchRequest": {"type": "object", "required": ["q"], "additionalProperties": False,
+                          "properties": {
+                              "q": _query_schema(), "k": _k_schema(), "offset": _offset_schema(),
+                              "mode": _mode_schema(),
+                              "doc": {"type": "array", "items": string}}},
+        "SearchResults": {"type": "object", "properties": {
+            "query": string, "mode": string, "k": integer, "offset": integer, "took_ms": number,
+            "index": {"type": "object", "properties": {
+                "generation": string, "model": string, "built_at": string}},
+            "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}}}},
+        "Hit": {"type": "object", "properties": {
+            "rank": integer, "score": number, "passage_id": string, "text": string,
+            "start": integer, "end": integer,
+            "document": {"type": "object", "properties": {
+                "id": string, "title": string, "source": string, "url": string}}}},
+        "Document": {"type": "object", "properties": {
+            "id": string, "title": string, "source": string, "text": string,
+            "passages": {"type": "array", "items": {"type": "object", "properties": {
+                "id": string, "start": integer, "end": integer}}}}},
+        "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+            "code": string, "message": string}}}},
+    }

@@ -1,0 +1,92 @@
+"""Reading search parameters from a query string or a JSON body, for the API and the page."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from werkzeug.datastructures import MultiDict
+
+from index import InvalidQueryError
+from index.search import DEFAULT_MODE
+
+_INTEGER = re.compile(r"[+-]?\d{1,9}")
+_SINGLE_VALUED = ("q", "k", "offset", "mode")
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    q: str
+    k: int = 10
+    offset: int = 0
+    mode: str = DEFAULT_MODE
+    doc: tuple[str, ...] = ()
+
+
+def from_query_string(args: MultiDict[str, str], raw: bytes) -> SearchParams:
+    """Parameters of a GET request; ``raw`` is the undecoded query string.
+
+    Raises:
+        InvalidQueryError: a parameter is repeated, malformed, or not valid UTF-8.
+    """
+    _check_encoding(raw)
+    for name in _SINGLE_VALUED:
+        if len(args.getlist(name)) > 1:
+            raise InvalidQueryError(f"{name} must be given once")
+    return _params(
+        args.get("q"), args.get("k"), args.get("offset"), args.get("mode"), args.getlist("doc")
+    )
+
+
+def from_json(body: Any) -> SearchParams:
+    """Parameters of a POST request's JSON body (an object with the same fields)."""
+    if not isinstance(body, dict):
+        raise InvalidQueryError("the body must be a JSON object")
+    unknown = set(body) - {"q", "k", "offset", "mode", "doc"}
+    if unknown:
+        raise InvalidQueryError(f"unknown field {sorted(unknown)[0]!r}")
+    doc = body.get("doc", [])
+    if isinstance(doc, str):
+        doc = [doc]
+    if not isinstance(doc, list) or not all(isinstance(d, str) for d in doc):
+        raise InvalidQueryError("doc must be a document id or a list of them")
+    return _params(body.get("q"), body.get("k"), body.get("offset"), body.get("mode"), doc)
+
+
+def _params(q: Any, k: Any, offset: Any, mode: Any, doc: list[str]) -> SearchParams:
+    if q is None:
+        raise InvalidQueryError("q is required")
+    if not isinstance(q, str):
+        raise InvalidQueryError("q must be a string")
+    if "\x00" in q:
+        raise InvalidQueryError("q must not contain NUL characters")
+    if mode is not None and not isinstance(mode, str):
+        raise InvalidQueryError("mode must be a string")
+    return SearchParams(
+        q=q,
+        k=_integer("k", k, 10),
+        offset=_integer("offset", offset, 0),
+        mode=mode or DEFAULT_MODE,
+        doc=tuple(dict.fromkeys(doc)),
+    )
+
+
+def _integer(name: str, value: Any, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool):  # JSON true is not 1
+        raise InvalidQueryError(f"{name} must be an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value)
+    raise InvalidQueryError(f"{name} must be an integer")
+
+
+def _check_encoding(raw: bytes) -> None:
+    try:
+        unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidQueryError("the query string is not valid UTF-8") from e

@@ -1,0 +1,99 @@
+"""The live searcher of a running service, and its reload when a new generation appears."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from flask import current_app
+
+from index import Embedder, IndexFolder, IndexNotBuiltError, SearchError
+from index.search import Searcher
+
+logger = logging.getLogger(__name__)
+
+
+class LiveIndex:
+    """Holds the searcher of the live generation; swaps in a new one only once it is open.
+
+    Requests take ``searcher`` once and use that object to the end, so a swap never affects
+    a request in flight. A generation that fails to open is refused and remembered, so it
+    is not retried on every check.
+    """
+
+    def __init__(self, folder: IndexFolder, embedder: Embedder) -> None:
+        self.folder = folder
+        self.embedder = embedder
+        self.searcher: Searcher | None = None
+        self._refused: str | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def refresh(self) -> bool:
+        """Load the generation CURRENT names if it is new; True when it switched."""
+        with self._lock:
+            try:
+                folder = self.folder.current()
+            except IndexNotBuiltError:
+                return False
+            loaded = self.searcher.generation if self.searcher else None
+            if folder.name in (loaded, self._refused):
+                return False
+            try:
+                searcher = Searcher.open(folder, self.embedder)
+                # The first query pays for lazy set-up in torch, FAISS and SQLite: pay it
+                # here, before any user waits on it.
+                searcher.search("warm up", k=1)
+            except (SearchError, OSError, RuntimeError) as e:
+                self._refused = folder.name
+                logger.error("refused generation %s, still serving %s: %s",
+                             folder.name, loaded or "nothing", e)
+                return False
+            self.searcher = searcher
+            logger.info("serving generation %s: %d documents, %d passages, model %s",
+                        folder.name, searcher.document_count, searcher.passage_count,
+                        self.embedder.info.name)
+            return True
+
+    def watch(self, interval: float) -> None:
+        """Check for a new generation every ``interval`` seconds in a daemon thread."""
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.refresh()
+                except Exception:  # the watcher must outlive any one bad check
+                    logger.exception("index reload check failed")
+
+        threading.Thread(target=loop, name="index-reload", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def get_live_index() -> LiveIndex:
+    live: LiveIndex = current_app.extensions["live_index"]
+    return live
+
+
+def get_searcher() -> Searcher:
+    """The searcher for this request.
+
+    Raises:
+        IndexNotBuiltError: no generation is loaded (mapped to 503).
+    """
+    searcher = get_live_index().searcher
+    if searcher is None:
+        raise IndexNotBuiltError("no index is loaded yet: run rebuild-index")
+    return searcher
+
+
+def index_info(searcher: Searcher) -> dict[str, Any]:
+    """What the API and the page footer say about the index being served."""
+    return {
+        "generation": searcher.generation,
+        "model": searcher.manifest["model"]["name"],
+        "built_at": searcher.manifest["built_at"],
+        "documents": searcher.document_count,
+        "passages": searcher.passage_count,
+    }

@@ -1,0 +1,212 @@
+"""The JSON API contract, through the Flask test client on an index of the sample corpus."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+
+def search(client: FlaskClient, **params: Any) -> dict[str, Any]:
+    response = client.get("/api/search", query_string=params)
+    assert response.status_code == 200, response.get_json()
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def ids(body: dict[str, Any]) -> list[str]:
+    return [hit["passage_id"] for hit in body["results"]]
+
+
+def test_search_response_has_the_documented_shape(client: FlaskClient) -> None:
+    body = search(client, q="who speaks for the Russian foreign ministry")
+    assert list(body) == ["query", "mode", "k", "offset", "took_ms", "index", "results"]
+    assert body["query"] == "who speaks for the Russian foreign ministry"
+    assert (body["mode"], body["k"], body["offset"]) == ("hybrid", 10, 0)
+    assert isinstance(body["took_ms"], float) and body["took_ms"] > 0
+    assert set(body["index"]) == {"generation", "model", "built_at"}
+    assert body["index"]["model"] == "all-MiniLM-L6-v2"
+    assert len(body["results"]) == 10
+    assert [hit["rank"] for hit in body["results"]] == list(range(1, 11))
+    scores = [hit["score"] for hit in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+    hit = body["results"][0]
+    assert list(hit) == ["rank", "score", "passage_id", "text", "start", "end", "document"]
+    assert set(hit["document"]) == {"id", "title", "source", "url"}
+    assert hit["document"]["source"] == hit["document"]["id"] + ".txt"
+    assert hit["document"]["url"] == f"/documents/{hit['document']['id']}#p-{hit['passage_id']}"
+    assert 0 <= hit["start"] < hit["end"]
+
+
+def test_passage_offsets_point_into_the_document(client: FlaskClient) -> None:
+    hit = search(client, q="S-300 deliveries to Iran and Syria", k=1)["results"][0]
+    document = client.get(f"/api/documents/{hit['document']['id']}").get_json()
+    assert " ".join(document["text"][hit["start"] : hit["end"]].split()) == hit["text"]
+    assert {"id": hit["passage_id"], "start": hit["start"], "end": hit["end"]} in document[
+        "passages"
+    ]
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_each_mode_answers(client: FlaskClient, mode: str) -> None:
+    body = search(client, q="Russian troops in Iraq", mode=mode, k=5)
+    assert body["mode"] == mode
+    assert len(body["results"]) == 5
+
+
+def test_lexical_mode_finds_exact_words(client: FlaskClient) -> None:
+    body = search(client, q="Yakovenko", mode="lexical")
+    assert len(body["results"]) == 2  # the two passages that name him, nothing else
+    assert "Alexander Yakovenko" in body["results"][0]["text"]
+    assert all("Yakovenko" in hit["text"] for hit in body["results"])
+
+
+def test_k_limits_the_results(client: FlaskClient) -> None:
+    assert len(search(client, q="Iraq", k=1)["results"]) == 1
+    assert len(search(client, q="Iraq", k=100)["results"]) == 100
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_pages_are_stable(client: FlaskClient, mode: str) -> None:
+    whole = search(client, q="Russia and Iraq military cooperation", k=30, mode=mode)
+    pages = [
+        search(client, q="Russia and Iraq military cooperation", k=10, offset=o, mode=mode)
+        for o in (0, 10, 20)
+    ]
+    assert [pid for page in pages for pid in ids(page)] == ids(whole)
+    assert [hit["rank"] for hit in pages[1]["results"]] == list(range(11, 21))
+
+
+def test_offset_past_the_end_gives_no_results(client: FlaskClient) -> None:
+    assert search(client, q="Iraq", offset=1000)["results"] == []
+
+
+def test_doc_filter_returns_k_passages_of_those_documents(client: FlaskClient) -> None:
+    wanted = ["003_4783bc61b2fd86ea", "001_e4d6116a5cfa59ae"]
+    body = search(client, q="Putin", doc=wanted, k=20, mode="dense")
+    documents = {hit["document"]["id"] for hit in body["results"]}
+    assert documents <= set(wanted)
+    # These two documents have at least 20 passages between them: a filtered query is
+    # answered from the subset, not by filtering a global top-k.
+    assert len(body["results"]) == 20
+    scores = [hit["score"] for hit in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+    one = search(client, q="Putin", doc="004_b6556f2a56b03e86", mode="hybrid")
+    assert {hit["document"]["id"] for hit in one["results"]} == {"004_b6556f2a56b03e86"}
+
+
+def test_unknown_doc_filter_matches_nothing(client: FlaskClient) -> None:
+    assert search(client, q="Iraq", doc="no-such-document")["results"] == []
+
+
+def test_post_takes_the_same_fields(client: FlaskClient) -> None:
+    fields = {"q": "Chinese construction deals in Iraq", "k": 3, "offset": 2, "mode": "dense"}
+    posted = client.post("/api/search", json={**fields, "doc": ["002_56ad20256a752cea"]})
+    assert posted.status_code == 200
+    got = search(client, **fields, doc="002_56ad20256a752cea")
+    assert ids(posted.get_json()) == ids(got)
+    assert [hit["rank"] for hit in got["results"]] == [3, 4, 5]
+
+
+def test_document_endpoint(client: FlaskClient) -> None:
+    response = client.get("/api/documents/001_e4d6116a5cfa59ae")
+    assert response.status_code == 200
+    document = response.get_json()
+    assert list(document) == ["id", "title", "source", "text", "passages"]
+    assert document["title"].startswith("Russia Is Ready To Provide Iraq With Syria-like")
+    starts = [p["start"] for p in document["passages"]]
+    assert starts == sorted(starts) and len(starts) > 10
+    assert all(set(p) == {"id", "start", "end"} for p in document["passages"])
+
+
+def test_health_and_readiness(client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json()["index"]["passages"] > 50
+
+
+def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    assert {"/api/search", "/api/documents/{id}", "/healthz", "/readyz"} <= set(spec["paths"])
+    names = [p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]]
+    assert names == ["q", "k", "offset", "mode", "doc"]
+
+
+ERROR_CASES = [
+    ("get", "/api/search", {}, None, 400, "q is required"),
+    ("get", "/api/search?q=", {}, None, 400, "q must not be empty"),
+    ("get", "/api/search?q=%20%20%09", {}, None, 400, "q must not be empty"),
+    ("get", "/api/search?q=" + "a" * 1001, {}, None, 400, "at most 1000 characters"),
+    ("get", "/api/search?q=x&k=0", {}, None, 400, "k must be between 1 and 100"),
+    ("get", "/api/search?q=x&k=101", {}, None, 400, "k must be between 1 and 100"),
+    ("get", "/api/search?q=x&k=-1", {}, None, 400, "k must be between"),
+    ("get", "/api/search?q=x&k=abc", {}, None, 400, "k must be an integer"),
+    ("get", "/api/search?q=x&k=1e9", {}, None, 400, "k must be an integer"),
+    ("get", "/api/search?q=x&k=", {}, None, 400, "k must be an integer"),
+    ("get", "/api/search?q=x&k=2.5", {}, None, 400, "k must be an integer"),
+    ("get", "/api/search?q=x&offset=1001", {}, None, 400, "offset must be between 0 and 1000"),
+    ("get", "/api/search?q=x&offset=-1", {}, None, 400, "offset must be between"),
+    ("get", "/api/search?q=x&offset=abc", {}, None, 400, "offset must be an integer"),
+    ("get", "/api/search?q=x&mode=fuzzy", {}, None, 400, "mode must be one of"),
+    ("get", "/api/search?q=x&q=y", {}, None, 400, "q must be given once"),
+    ("get", "/api/search?q=%ff%fe", {}, None, 400, "not valid UTF-8"),
+    ("get", "/api/search?q=a%00b", {}, None, 400, "NUL"),
+    ("post", "/api/search", {"data": "{not json", "content_type": "application/json"}, None,
+     400, "not valid JSON"),
+    ("post", "/api/search", {"data": "q=x", "content_type": "text/plain"}, None, 415,
+     "application/json"),
+    ("post", "/api/search", {}, {"q": 5}, 400, "q must be a string"),
+    ("post", "/api/search", {}, {"q": "x", "k": "ten"}, 400, "k must be an integer"),
+    ("post", "/api/search", {}, {"q": "x", "k": True}, 400, "k must be an integer"),
+    ("post", "/api/search", {}, {"q": "x", "doc": [1]}, 400, "doc must be"),
+    ("post", "/api/search", {}, {"q": "x", "limit": 3}, 400, "unknown field 'limit'"),
+    ("post", "/api/search", {}, ["q"], 400, "must be a JSON object"),
+    ("post", "/api/search", {"data": "x" * (64 * 1024 + 1),
+                             "content_type": "application/json"}, None, 413, ""),
+    ("get", "/api/documents/no-such-document", {}, None, 404, "no document with id"),
+    ("get", "/api/documents/../etc/passwd", {}, None, 404, ""),
+    ("get", "/api/nothing-here", {}, None, 404, ""),
+    ("delete", "/api/search", {}, None, 405, ""),
+    ("post", "/api/documents/000_d5f4f69b644cfd4d", {}, None, 405, ""),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "kwargs", "json_body", "status", "message"), ERROR_CASES,
+    ids=[f"{c[0]} {c[1][:50]} {c[3] or ''} -> {c[4]}" for c in ERROR_CASES],
+)
+def test_bad_requests_get_a_json_error(
+    client: FlaskClient, method: str, url: str, kwargs: dict[str, Any], json_body: Any,
+    status: int, message: str,
+) -> None:
+    if json_body is not None:
+        kwargs = {"json": json_body}
+    response = getattr(client, method)(url, **kwargs)
+    assert response.status_code == status
+    assert response.content_type == "application/json"
+    error = response.get_json()["error"]
+    assert set(error) == {"code", "message"}
+    assert isinstance(error["code"], str) and error["code"]
+    assert message in error["message"]
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_wrong_method_says_which_are_allowed(client: FlaskClient) -> None:
+    response = client.delete("/api/search")
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+
+
+def test_no_index_means_503(tmp_path: Any, embedder: Any) -> None:
+    from index import Config
+    from service import create_app
+
+    app = create_app(Config(index_dir=tmp_path / "empty"), embedder=embedder, watch=False)
+    client = app.test_client()
+    for url in ("/api/search?q=x", "/readyz", "/api/documents/x"):
+        response = client.get(url)
+        assert response.status_code == 503
+        assert response.get_json()["error"]["code"] == "unavailable"
+    assert client.get("/healthz").status_code == 200
