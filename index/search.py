@@ -49,6 +49,8 @@ class Hit:
     passage: StoredPassage
     document_title: str
     document_source: str
+    # With grouping by document: how many other candidate passages of the document matched.
+    other_matches: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,11 +113,13 @@ class Searcher:
         offset: int = 0,
         mode: str = DEFAULT_MODE,
         document_ids: Sequence[str] = (),
+        group_by_document: bool = False,
     ) -> SearchResults:
         """The hits ranked ``offset + 1`` to ``offset + k`` for ``query``.
 
         Args:
             document_ids: if given, only passages of these documents are ranked, exactly.
+            group_by_document: rank documents by their best passage, one hit per document.
         Raises:
             InvalidQueryError: empty or too long query, k or offset out of range, unknown mode.
         """
@@ -133,11 +137,15 @@ class Searcher:
             else:
                 lexical = store.lexical_search(_fts_query(query), CANDIDATES, allowed)
                 ranked = reciprocal_rank_fusion([dense, lexical])
+        others: dict[int, int] = {}
+        if group_by_document:
+            ranked, others = _best_per_document(ranked, store.document_ids_of(ranked))
         page = ranked[offset : offset + k]
         passages = store.get_passages([rowid for rowid, _ in page])
         titles = store.document_titles({p.document_id for p in passages})
         hits = [
-            Hit(offset + i + 1, score, passage, *titles[passage.document_id])
+            Hit(offset + i + 1, score, passage, *titles[passage.document_id],
+                others.get(passage.rowid) if group_by_document else None)
             for i, ((_, score), passage) in enumerate(zip(page, passages, strict=True))
         ]
         took_ms = (time.perf_counter() - started) * 1000
@@ -175,6 +183,24 @@ class Searcher:
             store = PassageStore.open(self.folder / STORE_FILE)
             self._local.store = store
         return store
+
+
+def _best_per_document(
+    ranked: list[tuple[int, float]], document_of: dict[int, str]
+) -> tuple[list[tuple[int, float]], dict[int, int]]:
+    """Keep each document's best passage; count the document's other passages per kept one."""
+    best: dict[str, int] = {}
+    kept: list[tuple[int, float]] = []
+    others: dict[int, int] = {}
+    for rowid, score in ranked:
+        document_id = document_of[rowid]
+        if document_id in best:
+            others[best[document_id]] += 1
+            continue
+        best[document_id] = rowid
+        others[rowid] = 0
+        kept.append((rowid, score))
+    return kept, others
 
 
 def _validate(query: str, k: int, offset: int, mode: str) -> None:

@@ -100,6 +100,15 @@ class PassageStore:
         )
         return {doc_id: (title, source) for doc_id, title, source in rows}
 
+    def document_ids_of(self, ranked: Sequence[tuple[int, float]]) -> dict[int, str]:
+        """Passage rowid -> document id for the rowids of a ranked list."""
+        rows = self._db.execute(
+            "SELECT rowid, document_id FROM passages"
+            " WHERE rowid IN (SELECT value FROM json_each(?))",
+            (json.dumps([rowid for rowid, _ in ranked]),),
+        )
+        return dict(rows)
+
     def rowids_of(self, document_ids: Iterable[str]) -> list[int]:
         """Rowids of every passage of these documents, ascending."""
         rows = self._db.execute(

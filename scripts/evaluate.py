@@ -1,0 +1,193 @@
+"""evaluate: retrieval quality of the pipeline on a BEIR collection or on seed queries."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from index import Config, Embedder, IndexFolder, SearchError, build_index, find_model, load_config
+from index.evaluation import (
+    PUBLISHED,
+    Collection,
+    answer_rank,
+    load_beir,
+    load_seed_queries,
+    score_run,
+    write_beir_documents,
+)
+from index.search import DEFAULT_MODE, MAX_QUERY_CHARS, MODES, Searcher
+
+logger = logging.getLogger("evaluate")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("data_dir", required=False, type=click.Path(path_type=Path, file_okay=False))
+@click.option("--mode", "modes", multiple=True, type=click.Choice(MODES),
+              help="Modes to evaluate (repeatable).  [default: all]")
+@click.option("--split", default="test", show_default=True, help="Which qrels file to score.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the metrics as JSON to this file.")
+@click.option("--queries", "queries_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Seed-query file (JSON lines of q, doc, answers); use with --docs.")
+@click.option("--docs", "docs_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Docs folder the seed queries are about.")
+@click.option("--index-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Keep the index here and reuse it next time.  [default: a temporary folder]")
+@click.option("--model", help="Model directory or cached model name.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
+              envvar="SEARCH_CONFIG", help="TOML file of index settings.")
+@click.option("--max-queries", type=int, help="Score only the first N queries (a quick slice).")
+@click.option("--max-docs", type=int,
+              help="Index only the judged documents of the scored queries plus N others.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def main(
+    data_dir: Path | None, modes: tuple[str, ...], split: str, json_out: Path | None,
+    queries_file: Path | None, docs_dir: Path | None, index_dir: Path | None,
+    model: str | None, config_file: Path | None, max_queries: int | None,
+    max_docs: int | None, quiet: bool,
+) -> None:
+    """Score search quality on DATA_DIR, a BEIR folder (corpus.jsonl, queries.jsonl, qrels/).
+
+    Prints nDCG@10, recall@100 and MRR@10 per mode next to published numbers; documents
+    are ranked by their best passage. With --queries and --docs, scores seed queries
+    instead (hit@1, hit@5, MRR@10).
+    """
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING if quiet else logging.INFO,
+                        format="%(levelname)s %(message)s")
+    if (data_dir is None) == (queries_file is None):
+        raise click.UsageError("give either DATA_DIR or --queries with --docs")
+    if queries_file is not None and docs_dir is None:
+        raise click.UsageError("--queries needs --docs")
+    modes = modes or MODES
+    try:
+        base = load_config(config_file, os.environ, {"model": model})
+        embedder = Embedder.load(find_model(base.model))
+        if data_dir is not None:
+            report = _evaluate_beir(data_dir, split, modes, base, embedder, index_dir,
+                                    max_queries, max_docs, quiet)
+        else:
+            assert queries_file is not None and docs_dir is not None
+            report = _evaluate_seed(queries_file, docs_dir, modes, base, embedder, index_dir, quiet)
+    except (SearchError, OSError, ValueError, KeyError) as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(_table(report))
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _evaluate_beir(
+    data_dir: Path, split: str, modes: tuple[str, ...], base: Config, embedder: Embedder,
+    index_dir: Path | None, max_queries: int | None, max_docs: int | None, quiet: bool,
+) -> dict[str, Any]:
+    collection = load_beir(data_dir, split, max_queries, max_docs)
+    with _workspace(index_dir) as root:
+        write_beir_documents(collection, root / "docs")
+        config = Config(**{**vars(base), "docs_dir": root / "docs", "index_dir": root / "index"})
+        build = build_index(config, progress=not quiet, embedder=embedder)
+        searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder)
+        results = {}
+        for mode in modes:
+            run, timings = _rank_documents(searcher, collection, mode, quiet)
+            metrics = score_run(collection.qrels, run)
+            results[mode] = {**metrics, "query_ms_p50": round(statistics.median(timings), 2)}
+    return {
+        "collection": collection.name,
+        "split": split,
+        "default_mode": DEFAULT_MODE,
+        "queries": len(collection.queries),
+        "documents": len(collection.documents),
+        "passages": build.passages,
+        "build_seconds": round(build.seconds, 1),
+        "embedded": build.embedded,
+        "settings": config.chunking_settings(),
+        "model": embedder.info.name,
+        "modes": results,
+        "published": PUBLISHED.get(collection.name, {}),
+    }
+
+
+def _rank_documents(
+    searcher: Searcher, collection: Collection, mode: str, quiet: bool
+) -> tuple[dict[str, dict[str, float]], list[float]]:
+    """Each query's top 100 documents, scored 1/rank so ties cannot reorder them."""
+    from tqdm import tqdm
+
+    run: dict[str, dict[str, float]] = {}
+    timings = []
+    for query_id, text in tqdm(collection.queries.items(), desc=f"Queries ({mode})",
+                               file=sys.stderr, disable=quiet):
+        started = time.perf_counter()
+        results = searcher.search(text[:MAX_QUERY_CHARS], k=100, mode=mode,
+                                  group_by_document=True)
+        timings.append((time.perf_counter() - started) * 1000)
+        run[query_id] = {
+            collection.document_of_file[hit.passage.document_id]: 1.0 / hit.rank
+            for hit in results.hits
+        }
+    return run, timings
+
+
+def _evaluate_seed(
+    queries_file: Path, docs_dir: Path, modes: tuple[str, ...], base: Config,
+    embedder: Embedder, index_dir: Path | None, quiet: bool,
+) -> dict[str, Any]:
+    queries = load_seed_queries(queries_file)
+    with _workspace(index_dir) as root:
+        config = Config(**{**vars(base), "docs_dir": docs_dir, "index_dir": root / "index"})
+        build_index(config, progress=not quiet, embedder=embedder)
+        searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder)
+        results = {}
+        for mode in modes:
+            ranks = [answer_rank(searcher.search(q.q, k=10, mode=mode).hits, q) for q in queries]
+            misses = [q.q for q, rank in zip(queries, ranks, strict=True) if not rank or rank > 5]
+            results[mode] = {
+                "hit@1": sum(r == 1 for r in ranks) / len(ranks),
+                "hit@5": sum(0 < r <= 5 for r in ranks) / len(ranks),
+                "mrr@10": sum(1 / r for r in ranks if r) / len(ranks),
+                "missed@5": misses,
+            }
+    return {"collection": queries_file.stem, "default_mode": DEFAULT_MODE,
+            "queries": len(queries), "modes": results}
+
+
+@contextmanager
+def _workspace(index_dir: Path | None) -> Iterator[Path]:
+    if index_dir is not None:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        yield index_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="evaluate-") as temporary:
+        yield Path(temporary)
+
+
+def _table(report: dict[str, Any]) -> str:
+    modes = report["modes"]
+    columns = [c for c in next(iter(modes.values())) if not c.startswith("missed")]
+    lines = [f"{report['collection']}: {report['queries']} queries"
+             + (f", {report['documents']} documents, {report['passages']} passages, "
+                f"model {report['model']}" if "documents" in report else "")]
+    lines.append(f"{'system':<36}" + "".join(f"{c:>14}" for c in columns))
+    for mode, metrics in modes.items():
+        label = f"this project, {mode}" + (" (default)" if mode == report["default_mode"] else "")
+        lines.append(f"{label:<36}" + "".join(f"{metrics[c]:>14.3f}" for c in columns))
+    for system, (ndcg, recall) in report.get("published", {}).items():
+        lines.append(f"{system:<36}{ndcg:>14.3f}{recall:>14.3f}")
+    for mode, metrics in modes.items():
+        for missed in metrics.get("missed@5", []):
+            lines.append(f"  {mode}: answer not in top 5 for {missed!r}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
