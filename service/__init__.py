@@ -23,7 +23,7 @@ def create_app(config: Config | None = None, embedder: Embedder | None = None,
         embedder: an already loaded model for ``config.model`` (tests share one).
         watch: check for newly published generations in the background.
     """
-    from service import api, errors, web
+    from service import api, errors, headers, web
     from service.state import LiveIndex
 
     if config is None:
@@ -44,4 +44,5 @@ def create_app(config: Config | None = None, embedder: Embedder | None = None,
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     errors.register_error_handlers(app)
+    headers.add_security_headers(app)
     return app

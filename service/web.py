@@ -28,16 +28,16 @@ class Section:
 
 
 @bp.app_context_processor
-def page_context() -> dict[str, Any]:
-    """What every page shows, error pages too: the index served (or None) and the modes."""
+def footer() -> dict[str, Any]:
+    """What every page's footer shows, error pages too: the index served, or None."""
     searcher = get_live_index().searcher
-    return {"index": index_info(searcher) if searcher else None, "modes": MODES}
+    return {"index": index_info(searcher) if searcher else None}
 
 
 @bp.get("/")
 def index() -> str:
     """The search box."""
-    return render_template("search.html", results=None)
+    return render_template("search.html", results=None, query="")
 
 
 @bp.get("/search")
@@ -51,15 +51,17 @@ def search() -> str | Response:
         return redirect(url_for("web.index"))
     wanted = params.from_query_string(request.args, request.query_string)
     results = get_searcher().search(wanted.q, wanted.k, wanted.offset, wanted.mode, wanted.doc)
+    offset, k = results.offset, results.k
+    has_previous = offset > 0
+    has_next = len(results.hits) == k and offset + k <= MAX_OFFSET
     return render_template(
         "search.html",
         results=results,
-        previous_url=_page_url(results, wanted.doc, results.offset - results.k)
-        if results.offset > 0 else None,
-        next_url=_page_url(results, wanted.doc, results.offset + results.k)
-        if len(results.hits) == results.k and results.offset + results.k <= MAX_OFFSET
-        else None,
-        alternate=url_for("api.search", **_query_args(results, wanted.doc, results.offset)),
+        query=results.query,
+        previous_url=_search_url(results, wanted.doc, max(offset - k, 0)) if has_previous else None,
+        next_url=_search_url(results, wanted.doc, offset + k) if has_next else None,
+        mode_urls={mode: _search_url(results, wanted.doc, mode=mode) for mode in MODES},
+        alternate=_search_url(results, wanted.doc, offset, endpoint="api.search"),
     )
 
 
@@ -79,17 +81,17 @@ def document(doc_id: str) -> str:
     )
 
 
-def _page_url(results: SearchResults, doc: tuple[str, ...], offset: int) -> str:
-    return url_for("web.search", **_query_args(results, doc, max(offset, 0)))
-
-
-def _query_args(results: SearchResults, doc: tuple[str, ...], offset: int) -> dict[str, Any]:
-    args: dict[str, Any] = {"q": results.query, "k": results.k, "mode": results.mode}
+def _search_url(
+    results: SearchResults, doc: tuple[str, ...], offset: int = 0, mode: str | None = None,
+    endpoint: str = "web.search",
+) -> str:
+    """The same search (query, k, mode, documents) at another offset or in another mode."""
+    args: dict[str, Any] = {"q": results.query, "k": results.k, "mode": mode or results.mode}
     if offset:
         args["offset"] = offset
     if doc:
         args["doc"] = list(doc)
-    return args
+    return url_for(endpoint, **args)
 
 
 def _sections(text: str, passages: list[StoredPassage]) -> list[Section]:

@@ -210,3 +210,10 @@ def test_no_index_means_503(tmp_path: Any, embedder: Any) -> None:
         assert response.status_code == 503
         assert response.get_json()["error"]["code"] == "unavailable"
     assert client.get("/healthz").status_code == 200
+
+
+def test_every_response_carries_security_headers(client: FlaskClient) -> None:
+    for url in ("/", "/api/search?q=Iraq", "/api/search", "/no-such-page"):
+        headers = client.get(url).headers
+        assert "default-src 'self'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff"
