@@ -39,6 +39,10 @@ class Config:
     min_passage_words: int = 5
     # Embed "title: passage" instead of the passage alone.
     title_in_embedding: bool = False
+    # How hybrid mode fuses the dense and lexical rankings: "rrf" or "weighted".
+    fusion: str = "rrf"
+    # Weight of the dense ranking in hybrid mode, 0 to 1; a query may ask for another.
+    alpha: float = 0.5
     # FAISS index factory string; "Flat" is exact inner-product search.
     faiss_factory: str = "Flat"
     # Published generations kept on disk: the live one plus rollbacks.
@@ -143,6 +147,8 @@ def _validate(config: Config) -> None:
         (1 <= config.port <= 65535, "port must be between 1 and 65535"),
         (config.reload_interval > 0, "reload_interval must be positive"),
         (bool(config.model.strip()), "model must not be empty"),
+        (config.fusion in ("rrf", "weighted"), "fusion must be rrf or weighted"),
+        (0 <= config.alpha <= 1, "alpha must be between 0 and 1"),
         (bool(config.faiss_factory.strip()), "faiss_factory must not be empty"),
     ]
     for ok, message in checks:

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 _DEFAULT_MODEL_NAMES = {DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL}
 _WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+QUERY_CACHE_SIZE = 1024
 # Passages per encode call, so the progress bar moves while the model sorts by length inside.
 _PROGRESS_SLICE = 1024
 
@@ -77,6 +79,8 @@ class Embedder:
         # Hugging Face fast tokenizers raise "Already borrowed" when two threads change their
         # truncation state at once, and the cores are busy with one forward pass anyway.
         self._lock = threading.Lock()
+        # Recent query vectors: repeated queries (paging, popular searches) skip the model.
+        self._query_cache: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         self.info = info
         dimension, max_tokens = model.get_embedding_dimension(), model.max_seq_length
         if dimension is None or max_tokens is None:
@@ -147,12 +151,21 @@ class Embedder:
         return out
 
     def embed_query(self, text: str) -> NDArray[np.float32]:
-        """One normalised query vector, shape (dimension,)."""
+        """One normalised query vector, shape (dimension,); read-only, as it may be cached."""
         with self._lock:
-            vector = self._model.encode_query(
+            cached = self._query_cache.get(text)
+            if cached is not None:
+                self._query_cache.move_to_end(text)
+                return cached
+            encoded = self._model.encode_query(
                 [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
             )
-        return np.asarray(vector[0], dtype=np.float32)
+            vector = np.asarray(encoded[0], dtype=np.float32)
+            vector.flags.writeable = False
+            self._query_cache[text] = vector
+            if len(self._query_cache) > QUERY_CACHE_SIZE:
+                self._query_cache.popitem(last=False)
+        return vector
 
 
 def _resolve_model_path(name_or_path: str) -> Path:

@@ -30,7 +30,8 @@ from index.errors import BuildError, IndexMismatchError, IndexNotBuiltError
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+# 2: the full-text table holds index.lexical terms.
+FORMAT_VERSION = 2
 MANIFEST_FILE = "manifest.json"
 _CURRENT = "CURRENT"
 _GENERATIONS = "generations"

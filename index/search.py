@@ -8,7 +8,6 @@ query's ranking never depends on the page asked for: pages are stable.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -20,10 +19,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from index.build import STORE_FILE
+from index.config import Config
 from index.documents import Document
 from index.embedding import Embedder
 from index.errors import DocumentNotFoundError, IndexMismatchError, InvalidQueryError
-from index.fusion import reciprocal_rank_fusion
+from index.fusion import FUSIONS, fuse
 from index.generations import read_manifest
 from index.store import PassageStore, StoredPassage
 from index.vectors import load_faiss_index, load_vectors
@@ -35,9 +35,10 @@ DEFAULT_MODE = "hybrid"
 MAX_QUERY_CHARS = 1000
 MAX_K = 100
 MAX_OFFSET = 1000
+# A best passage less similar than this to the query is a weak match (docs/quality.md).
+WEAK_COSINE = 0.3
 # Every ranked list is cut at this depth: the deepest page a request may ask for.
 CANDIDATES = MAX_OFFSET + MAX_K
-_TERM = re.compile(r"\w+")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,18 @@ class Hit:
     document_source: str
     # With grouping by document: how many other candidate passages of the document matched.
     other_matches: int | None = None
+    explanation: Explanation | None = None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Where a hit stood in each ranking (None: not among that ranking's candidates)."""
+
+    dense_score: float | None
+    dense_rank: int | None
+    lexical_score: float | None
+    lexical_rank: int | None
+    fused_score: float
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,7 @@ class SearchResults:
     k: int
     offset: int
     hits: list[Hit]
+    weak: bool  # even the best hit is a poor match
     took_ms: float
 
 
@@ -68,8 +82,12 @@ class Searcher:
 
     def __init__(
         self, folder: Path, manifest: dict[str, Any], embedder: Embedder, faiss_index: Any,
-        vectors: NDArray[np.float32],
+        vectors: NDArray[np.float32], fusion: str, alpha: float,
     ) -> None:
+        if fusion not in FUSIONS or not 0 <= alpha <= 1:
+            raise ValueError(f"fusion must be one of {FUSIONS} and alpha in [0, 1]")
+        self.fusion = fusion
+        self.alpha = alpha  # weight of the dense ranking in hybrid mode, unless a query says
         self.folder = folder
         self.generation = folder.name
         self.manifest = manifest
@@ -79,7 +97,10 @@ class Searcher:
         self._local = threading.local()  # one SQLite connection per thread
 
     @classmethod
-    def open(cls, folder: Path, embedder: Embedder, verify: bool = True) -> Searcher:
+    def open(
+        cls, folder: Path, embedder: Embedder, fusion: str = Config.fusion,
+        alpha: float = Config.alpha, verify: bool = True,
+    ) -> Searcher:
         """Open a generation for search after checking it against its manifest and the model.
 
         Raises:
@@ -96,7 +117,7 @@ class Searcher:
         vectors = load_vectors(folder)
         if faiss_index.ntotal != len(vectors) or faiss_index.d != embedder.dimension:
             raise IndexMismatchError(f"generation {folder.name}: vector files do not agree")
-        return cls(folder, manifest, embedder, faiss_index, vectors)
+        return cls(folder, manifest, embedder, faiss_index, vectors, fusion, alpha)
 
     @property
     def passage_count(self) -> int:
@@ -114,43 +135,55 @@ class Searcher:
         mode: str = DEFAULT_MODE,
         document_ids: Sequence[str] = (),
         group_by_document: bool = False,
+        alpha: float | None = None,
+        fusion: str | None = None,
+        explain: bool = False,
     ) -> SearchResults:
         """The hits ranked ``offset + 1`` to ``offset + k`` for ``query``.
 
         Args:
             document_ids: if given, only passages of these documents are ranked, exactly.
             group_by_document: rank documents by their best passage, one hit per document.
+            alpha: in hybrid mode, the weight of the dense ranking, 0 to 1 (else the default).
+            fusion: in hybrid mode, "rrf" or "weighted" (else the default).
+            explain: give each hit its dense and lexical scores and ranks.
         Raises:
             InvalidQueryError: empty or too long query, k or offset out of range, unknown mode.
         """
         started = time.perf_counter()
         query = query.strip()
-        _validate(query, k, offset, mode)
+        _validate(query, k, offset, mode, alpha, fusion)
         store = self._store()
         allowed = store.rowids_of(document_ids) if document_ids else None
-        if mode == "lexical":
-            ranked = store.lexical_search(_fts_query(query), CANDIDATES, allowed)
-        else:
+        dense: list[tuple[int, float]] = []
+        lexical: list[tuple[int, float]] = []
+        if mode != "lexical":
             dense = self._dense_search(self._embedder.embed_query(query), allowed)
-            if mode == "dense":
-                ranked = dense
-            else:
-                lexical = store.lexical_search(_fts_query(query), CANDIDATES, allowed)
-                ranked = reciprocal_rank_fusion([dense, lexical])
+        if mode != "dense":
+            lexical = store.lexical_search(query, CANDIDATES, allowed)
+        if mode == "hybrid":
+            weight = self.alpha if alpha is None else alpha
+            ranked = fuse(dense, lexical, fusion or self.fusion, weight)
+        else:
+            ranked = dense or lexical
         others: dict[int, int] = {}
         if group_by_document:
             ranked, others = _best_per_document(ranked, store.document_ids_of(ranked))
         page = ranked[offset : offset + k]
         passages = store.get_passages([rowid for rowid, _ in page])
         titles = store.document_titles({p.document_id for p in passages})
+        explained = _Explainer(dense, lexical) if explain else None
         hits = [
             Hit(offset + i + 1, score, passage, *titles[passage.document_id],
-                others.get(passage.rowid) if group_by_document else None)
+                others.get(passage.rowid) if group_by_document else None,
+                explained.explain(passage.rowid, score) if explained else None)
             for i, ((_, score), passage) in enumerate(zip(page, passages, strict=True))
         ]
+        # Weak: even the closest passage is far from the query, or nothing matched at all.
+        weak = dense[0][1] < WEAK_COSINE if dense else not ranked
         took_ms = (time.perf_counter() - started) * 1000
         logger.debug("search mode=%s k=%d took %.1f ms", mode, k, took_ms)
-        return SearchResults(query, mode, k, offset, hits, took_ms)
+        return SearchResults(query, mode, k, offset, hits, weak, took_ms)
 
     def get_document(self, document_id: str) -> tuple[Document, list[StoredPassage]]:
         """A document and its passages in order.
@@ -185,6 +218,19 @@ class Searcher:
         return store
 
 
+class _Explainer:
+    """Looks up a hit's place in the dense and lexical candidate lists."""
+
+    def __init__(self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]]) -> None:
+        self._dense = {rowid: (rank, score) for rank, (rowid, score) in enumerate(dense, 1)}
+        self._lexical = {rowid: (rank, score) for rank, (rowid, score) in enumerate(lexical, 1)}
+
+    def explain(self, rowid: int, score: float) -> Explanation:
+        dense_rank, dense_score = self._dense.get(rowid, (None, None))
+        lexical_rank, lexical_score = self._lexical.get(rowid, (None, None))
+        return Explanation(dense_score, dense_rank, lexical_score, lexical_rank, score)
+
+
 def _best_per_document(
     ranked: list[tuple[int, float]], document_of: dict[int, str]
 ) -> tuple[list[tuple[int, float]], dict[int, int]]:
@@ -203,7 +249,9 @@ def _best_per_document(
     return kept, others
 
 
-def _validate(query: str, k: int, offset: int, mode: str) -> None:
+def _validate(
+    query: str, k: int, offset: int, mode: str, alpha: float | None, fusion: str | None
+) -> None:
     if not query:
         raise InvalidQueryError("q must not be empty")
     if len(query) > MAX_QUERY_CHARS:
@@ -214,8 +262,7 @@ def _validate(query: str, k: int, offset: int, mode: str) -> None:
         raise InvalidQueryError(f"offset must be between 0 and {MAX_OFFSET}")
     if mode not in MODES:
         raise InvalidQueryError(f"mode must be one of {', '.join(MODES)}")
-
-
-def _fts_query(query: str) -> str:
-    """Any of the query's words, each quoted so that FTS5 syntax in a query is just text."""
-    return " OR ".join(f'"{term}"' for term in _TERM.findall(query.lower()))
+    if alpha is not None and not 0 <= alpha <= 1:
+        raise InvalidQueryError("alpha must be between 0 and 1")
+    if fusion is not None and fusion not in FUSIONS:
+        raise InvalidQueryError(f"fusion must be one of {', '.join(FUSIONS)}")

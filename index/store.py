@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.documents import Document
+from index.lexical import lexical_terms
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -32,10 +33,8 @@ CREATE TABLE passages (
     text         TEXT NOT NULL         -- whitespace-normalised documents.text[char_start:char_end]
 );
 CREATE INDEX passages_by_document ON passages(document_id, position);
-CREATE VIRTUAL TABLE passages_fts USING fts5(
-    text, content='passages', content_rowid='rowid',
-    tokenize='porter unicode61 remove_diacritics 2'
-);
+-- Contentless: it holds only the BM25 terms of each passage (index.lexical), rowid = passage.
+CREATE VIRTUAL TABLE passages_fts USING fts5(terms, content='', tokenize='unicode61');
 """
 
 
@@ -119,11 +118,18 @@ class PassageStore:
         return [rowid for (rowid,) in rows]
 
     def lexical_search(
-        self, fts_query: str, limit: int, allowed: list[int] | None = None
+        self, query: str, limit: int, allowed: list[int] | None = None
     ) -> list[tuple[int, float]]:
-        """(rowid, BM25 score) best first for an FTS5 query, optionally within ``allowed``."""
-        if not fts_query:
+        """(rowid, BM25 score) best first for passages sharing a term with ``query``.
+
+        Args:
+            allowed: if given, only these rowids are ranked.
+        """
+        terms = dict.fromkeys(lexical_terms(query))
+        if not terms:
             return []
+        # Quoted, each term is just a string to FTS5, whatever syntax the query holds.
+        fts_query = " OR ".join(f'"{term}"' for term in terms)
         # FTS5's bm25() is lower-is-better; negate it so every score here is higher-is-better.
         sql = "SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ?"
         params: list[object] = [fts_query]
@@ -170,12 +176,15 @@ class PassageStoreWriter:
         self._db.executemany(
             f"INSERT INTO passages({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
         )
+        self._db.executemany(
+            "INSERT INTO passages_fts(rowid, terms) VALUES (?, ?)",
+            [(row[0], " ".join(lexical_terms(row[-1]))) for row in rows],
+        )
         self._next_rowid += len(rows)
         return range(first, self._next_rowid)
 
     def finish(self) -> None:
-        """Fill the full-text table, compact, and close."""
-        self._db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
+        """Compact the full-text table and close."""
         self._db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
         self._db.commit()
         self._db.close()

@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from index.evaluation import (
     score_run,
     write_beir_documents,
 )
+from index.fusion import FUSIONS
 from index.search import DEFAULT_MODE, MAX_QUERY_CHARS, MODES, Searcher
 
 logger = logging.getLogger("evaluate")
@@ -50,12 +52,16 @@ logger = logging.getLogger("evaluate")
 @click.option("--max-queries", type=int, help="Score only the first N queries (a quick slice).")
 @click.option("--max-docs", type=int,
               help="Index only the judged documents of the scored queries plus N others.")
+@click.option("--fusion", "fusions", multiple=True, type=click.Choice(FUSIONS),
+              help="Hybrid fusion methods to compare (repeatable).  [default: configured]")
+@click.option("--alpha", "alphas", multiple=True, type=click.FloatRange(0, 1),
+              help="Hybrid dense weights to compare (repeatable).  [default: configured]")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def main(
     data_dir: Path | None, modes: tuple[str, ...], split: str, json_out: Path | None,
     queries_file: Path | None, docs_dir: Path | None, index_dir: Path | None,
     model: str | None, config_file: Path | None, max_queries: int | None,
-    max_docs: int | None, quiet: bool,
+    max_docs: int | None, fusions: tuple[str, ...], alphas: tuple[float, ...], quiet: bool,
 ) -> None:
     """Score search quality on DATA_DIR, a BEIR folder (corpus.jsonl, queries.jsonl, qrels/).
 
@@ -69,16 +75,17 @@ def main(
         raise click.UsageError("give either DATA_DIR or --queries with --docs")
     if queries_file is not None and docs_dir is None:
         raise click.UsageError("--queries needs --docs")
-    modes = modes or MODES
     try:
         base = load_config(config_file, os.environ, {"model": model})
+        variants = _variants(modes or MODES, fusions or (base.fusion,), alphas or (base.alpha,))
         embedder = Embedder.load(find_model(base.model))
         if data_dir is not None:
-            report = _evaluate_beir(data_dir, split, modes, base, embedder, index_dir,
+            report = _evaluate_beir(data_dir, split, variants, base, embedder, index_dir,
                                     max_queries, max_docs, quiet)
         else:
             assert queries_file is not None and docs_dir is not None
-            report = _evaluate_seed(queries_file, docs_dir, modes, base, embedder, index_dir, quiet)
+            report = _evaluate_seed(queries_file, docs_dir, variants, base, embedder, index_dir,
+                                    quiet)
     except (SearchError, OSError, ValueError, KeyError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(_table(report))
@@ -86,8 +93,33 @@ def main(
         json_out.write_text(json.dumps(report, indent=2) + "\n")
 
 
+@dataclass(frozen=True)
+class _Variant:
+    """One way of ranking to score: a mode, and for hybrid a fusion and a dense weight."""
+
+    label: str
+    mode: str
+    fusion: str
+    alpha: float
+
+
+def _variants(
+    modes: tuple[str, ...], fusions: tuple[str, ...], alphas: tuple[float, ...]
+) -> list[_Variant]:
+    variants = []
+    for mode in modes:
+        if mode != "hybrid":
+            variants.append(_Variant(mode, mode, fusions[0], alphas[0]))
+            continue
+        for fusion in fusions:
+            for alpha in alphas:
+                label = "hybrid" if len(fusions) * len(alphas) == 1 else f"hybrid {fusion} {alpha}"
+                variants.append(_Variant(label, mode, fusion, alpha))
+    return variants
+
+
 def _evaluate_beir(
-    data_dir: Path, split: str, modes: tuple[str, ...], base: Config, embedder: Embedder,
+    data_dir: Path, split: str, variants: list[_Variant], base: Config, embedder: Embedder,
     index_dir: Path | None, max_queries: int | None, max_docs: int | None, quiet: bool,
 ) -> dict[str, Any]:
     collection = load_beir(data_dir, split, max_queries, max_docs)
@@ -95,12 +127,15 @@ def _evaluate_beir(
         write_beir_documents(collection, root / "docs")
         config = Config(**{**vars(base), "docs_dir": root / "docs", "index_dir": root / "index"})
         build = build_index(config, progress=not quiet, embedder=embedder)
-        searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder)
+        searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder,
+                                 config.fusion, config.alpha)
         results = {}
-        for mode in modes:
-            run, timings = _rank_documents(searcher, collection, mode, quiet)
+        for variant in variants:
+            run, timings = _rank_documents(searcher, collection, variant, quiet)
             metrics = score_run(collection.qrels, run)
-            results[mode] = {**metrics, "query_ms_p50": round(statistics.median(timings), 2)}
+            results[variant.label] = {
+                **metrics, "query_ms_p50": round(statistics.median(timings), 2)
+            }
     return {
         "collection": collection.name,
         "split": split,
@@ -118,18 +153,19 @@ def _evaluate_beir(
 
 
 def _rank_documents(
-    searcher: Searcher, collection: Collection, mode: str, quiet: bool
+    searcher: Searcher, collection: Collection, variant: _Variant, quiet: bool
 ) -> tuple[dict[str, dict[str, float]], list[float]]:
     """Each query's top 100 documents, scored 1/rank so ties cannot reorder them."""
     from tqdm import tqdm
 
     run: dict[str, dict[str, float]] = {}
     timings = []
-    for query_id, text in tqdm(collection.queries.items(), desc=f"Queries ({mode})",
+    for query_id, text in tqdm(collection.queries.items(), desc=f"Queries ({variant.label})",
                                file=sys.stderr, disable=quiet):
         started = time.perf_counter()
-        results = searcher.search(text[:MAX_QUERY_CHARS], k=100, mode=mode,
-                                  group_by_document=True)
+        results = searcher.search(text[:MAX_QUERY_CHARS], k=100, mode=variant.mode,
+                                  group_by_document=True, alpha=variant.alpha,
+                                  fusion=variant.fusion)
         timings.append((time.perf_counter() - started) * 1000)
         run[query_id] = {
             collection.document_of_file[hit.passage.document_id]: 1.0 / hit.rank
@@ -139,19 +175,24 @@ def _rank_documents(
 
 
 def _evaluate_seed(
-    queries_file: Path, docs_dir: Path, modes: tuple[str, ...], base: Config,
+    queries_file: Path, docs_dir: Path, variants: list[_Variant], base: Config,
     embedder: Embedder, index_dir: Path | None, quiet: bool,
 ) -> dict[str, Any]:
     queries = load_seed_queries(queries_file)
     with _workspace(index_dir) as root:
         config = Config(**{**vars(base), "docs_dir": docs_dir, "index_dir": root / "index"})
         build_index(config, progress=not quiet, embedder=embedder)
-        searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder)
+        searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder,
+                                 config.fusion, config.alpha)
         results = {}
-        for mode in modes:
-            ranks = [answer_rank(searcher.search(q.q, k=10, mode=mode).hits, q) for q in queries]
+        for variant in variants:
+            ranks = [
+                answer_rank(searcher.search(q.q, k=10, mode=variant.mode, alpha=variant.alpha,
+                                            fusion=variant.fusion).hits, q)
+                for q in queries
+            ]
             misses = [q.q for q, rank in zip(queries, ranks, strict=True) if not rank or rank > 5]
-            results[mode] = {
+            results[variant.label] = {
                 "hit@1": sum(r == 1 for r in ranks) / len(ranks),
                 "hit@5": sum(0 < r <= 5 for r in ranks) / len(ranks),
                 "mrr@10": sum(1 / r for r in ranks if r) / len(ranks),
@@ -180,6 +221,7 @@ def _table(report: dict[str, Any]) -> str:
     lines.append(f"{'system':<36}" + "".join(f"{c:>14}" for c in columns))
     for mode, metrics in modes.items():
         label = f"this project, {mode}" + (" (default)" if mode == report["default_mode"] else "")
+        label = label[:35]
         lines.append(f"{label:<36}" + "".join(f"{metrics[c]:>14.3f}" for c in columns))
     for system, (ndcg, recall) in report.get("published", {}).items():
         lines.append(f"{system:<36}{ndcg:>14.3f}{recall:>14.3f}")

@@ -33,7 +33,7 @@ def create_app(config: Config | None = None, embedder: Embedder | None = None,
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["search_config"] = config
     embedder = embedder or Embedder.load(find_model(config.model))
-    live = LiveIndex(IndexFolder(config.index_dir), embedder)
+    live = LiveIndex(IndexFolder(config.index_dir), embedder, config)
     live.refresh()
     if live.searcher is None:
         logger.warning("no usable index in %s yet: serving 503 until one is published",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
@@ -29,7 +30,10 @@ def search() -> Response:
     else:
         wanted = params.from_query_string(request.args, request.query_string)
     searcher = get_searcher()
-    results = searcher.search(wanted.q, wanted.k, wanted.offset, wanted.mode, wanted.doc)
+    results = searcher.search(
+        wanted.q, wanted.k, wanted.offset, wanted.mode, wanted.doc,
+        group_by_document=wanted.group_by_document, alpha=wanted.alpha, explain=wanted.explain,
+    )
     return jsonify(_results_json(results, index_info(searcher)))
 
 
@@ -73,6 +77,7 @@ def _results_json(results: SearchResults, info: dict[str, Any]) -> dict[str, Any
         "k": results.k,
         "offset": results.offset,
         "took_ms": round(results.took_ms, 2),
+        "weak": results.weak,
         "index": {key: info[key] for key in ("generation", "model", "built_at")},
         "results": [_hit_json(hit) for hit in results.hits],
     }
@@ -80,6 +85,11 @@ def _results_json(results: SearchResults, info: dict[str, Any]) -> dict[str, Any
 
 def _hit_json(hit: Hit) -> dict[str, Any]:
     passage = hit.passage
+    extra: dict[str, Any] = {}
+    if hit.other_matches is not None:
+        extra["other_matches"] = hit.other_matches
+    if hit.explanation is not None:
+        extra["explain"] = asdict(hit.explanation)
     return {
         "rank": hit.rank,
         "score": round(hit.score, 6),
@@ -93,4 +103,5 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
             "source": hit.document_source,
             "url": url_for("web.document", doc_id=passage.document_id, _anchor=f"p-{passage.id}"),
         },
+        **extra,
     }

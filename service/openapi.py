@@ -25,6 +25,12 @@ def openapi_document() -> dict[str, Any]:
                         {"name": "doc", "in": "query", "style": "form", "explode": True,
                          "schema": {"type": "array", "items": {"type": "string"}},
                          "description": "Only passages of these document ids."},
+                        {"name": "alpha", "in": "query", "schema": _alpha_schema()},
+                        {"name": "explain", "in": "query", "schema": {"type": "boolean"},
+                         "description": "Add each hit's dense and lexical scores and ranks."},
+                        {"name": "group", "in": "query", "schema": {"type": "string",
+                                                                   "enum": ["doc"]},
+                         "description": "One hit per document: its best passage."},
                     ],
                     "responses": {"200": _ok("SearchResults"), "400": error, "503": error},
                 },
@@ -77,6 +83,11 @@ def _mode_schema() -> dict[str, Any]:
     return {"type": "string", "enum": list(MODES), "default": DEFAULT_MODE}
 
 
+def _alpha_schema() -> dict[str, Any]:
+    return {"type": "number", "minimum": 0, "maximum": 1,
+            "description": "Hybrid mode: weight of the dense ranking (lexical gets 1 - alpha)."}
+
+
 def _schemas() -> dict[str, Any]:
     string, integer, number = {"type": "string"}, {"type": "integer"}, {"type": "number"}
     return {
@@ -84,15 +95,21 @@ def _schemas() -> dict[str, Any]:
                           "properties": {
                               "q": _query_schema(), "k": _k_schema(), "offset": _offset_schema(),
                               "mode": _mode_schema(),
-                              "doc": {"type": "array", "items": string}}},
+                              "doc": {"type": "array", "items": string},
+                              "alpha": _alpha_schema(), "explain": {"type": "boolean"},
+                              "group": {"type": "string", "enum": ["doc"]}}},
         "SearchResults": {"type": "object", "properties": {
             "query": string, "mode": string, "k": integer, "offset": integer, "took_ms": number,
+            "weak": {"type": "boolean"},
             "index": {"type": "object", "properties": {
                 "generation": string, "model": string, "built_at": string}},
             "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}}}},
         "Hit": {"type": "object", "properties": {
             "rank": integer, "score": number, "passage_id": string, "text": string,
-            "start": integer, "end": integer,
+            "start": integer, "end": integer, "other_matches": integer,
+            "explain": {"type": "object", "properties": {
+                "dense_score": number, "dense_rank": integer, "lexical_score": number,
+                "lexical_rank": integer, "fused_score": number}},
             "document": {"type": "object", "properties": {
                 "id": string, "title": string, "source": string, "url": string}}}},
         "Document": {"type": "object", "properties": {

@@ -13,7 +13,9 @@ from index import InvalidQueryError
 from index.search import DEFAULT_MODE
 
 _INTEGER = re.compile(r"[+-]?\d{1,9}")
-_SINGLE_VALUED = ("q", "k", "offset", "mode")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)")
+_FIELDS = ("q", "k", "offset", "mode", "doc", "alpha", "explain", "group")
+_SINGLE_VALUED = tuple(f for f in _FIELDS if f != "doc")
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,9 @@ class SearchParams:
     offset: int = 0
     mode: str = DEFAULT_MODE
     doc: tuple[str, ...] = ()
+    alpha: float | None = None  # hybrid mode's dense weight; None: the configured one
+    explain: bool = False
+    group_by_document: bool = False
 
 
 def from_query_string(args: MultiDict[str, str], raw: bytes) -> SearchParams:
@@ -35,16 +40,15 @@ def from_query_string(args: MultiDict[str, str], raw: bytes) -> SearchParams:
     for name in _SINGLE_VALUED:
         if len(args.getlist(name)) > 1:
             raise InvalidQueryError(f"{name} must be given once")
-    return _params(
-        args.get("q"), args.get("k"), args.get("offset"), args.get("mode"), args.getlist("doc")
-    )
+    values: dict[str, Any] = {name: args.get(name) for name in _SINGLE_VALUED}
+    return _params(values, args.getlist("doc"))
 
 
 def from_json(body: Any) -> SearchParams:
     """Parameters of a POST request's JSON body (an object with the same fields)."""
     if not isinstance(body, dict):
         raise InvalidQueryError("the body must be a JSON object")
-    unknown = set(body) - {"q", "k", "offset", "mode", "doc"}
+    unknown = set(body) - set(_FIELDS)
     if unknown:
         raise InvalidQueryError(f"unknown field {sorted(unknown)[0]!r}")
     doc = body.get("doc", [])
@@ -52,10 +56,11 @@ def from_json(body: Any) -> SearchParams:
         doc = [doc]
     if not isinstance(doc, list) or not all(isinstance(d, str) for d in doc):
         raise InvalidQueryError("doc must be a document id or a list of them")
-    return _params(body.get("q"), body.get("k"), body.get("offset"), body.get("mode"), doc)
+    return _params(body, doc)
 
 
-def _params(q: Any, k: Any, offset: Any, mode: Any, doc: list[str]) -> SearchParams:
+def _params(values: dict[str, Any], doc: list[str]) -> SearchParams:
+    q, mode, group = values.get("q"), values.get("mode"), values.get("group")
     if q is None:
         raise InvalidQueryError("q is required")
     if not isinstance(q, str):
@@ -64,12 +69,17 @@ def _params(q: Any, k: Any, offset: Any, mode: Any, doc: list[str]) -> SearchPar
         raise InvalidQueryError("q must not contain NUL characters")
     if mode is not None and not isinstance(mode, str):
         raise InvalidQueryError("mode must be a string")
+    if group not in (None, "", "doc"):
+        raise InvalidQueryError("group must be doc")
     return SearchParams(
         q=q,
-        k=_integer("k", k, 10),
-        offset=_integer("offset", offset, 0),
+        k=_integer("k", values.get("k"), 10),
+        offset=_integer("offset", values.get("offset"), 0),
         mode=mode or DEFAULT_MODE,
         doc=tuple(dict.fromkeys(doc)),
+        alpha=_fraction("alpha", values.get("alpha")),
+        explain=_boolean("explain", values.get("explain")),
+        group_by_document=group == "doc",
     )
 
 
@@ -83,6 +93,28 @@ def _integer(name: str, value: Any, default: int) -> int:
     if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value)
     raise InvalidQueryError(f"{name} must be an integer")
+
+
+def _fraction(name: str, value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        number = float(value)
+    else:
+        raise InvalidQueryError(f"{name} must be a number between 0 and 1")
+    if not 0 <= number <= 1:
+        raise InvalidQueryError(f"{name} must be a number between 0 and 1")
+    return number
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no", ""):
+        return value.lower() in ("1", "true", "yes")
+    raise InvalidQueryError(f"{name} must be true or false")
 
 
 def _check_encoding(raw: bytes) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import current_app
 
-from index import Embedder, IndexFolder, IndexNotBuiltError, SearchError
+from index import Config, Embedder, IndexFolder, IndexNotBuiltError, SearchError
 from index.search import Searcher
 
 logger = logging.getLogger(__name__)
@@ -22,7 +22,8 @@ class LiveIndex:
     is not retried on every check.
     """
 
-    def __init__(self, folder: IndexFolder, embedder: Embedder) -> None:
+    def __init__(self, folder: IndexFolder, embedder: Embedder, config: Config) -> None:
+        self.config = config
         self.folder = folder
         self.embedder = embedder
         self.searcher: Searcher | None = None
@@ -41,7 +42,9 @@ class LiveIndex:
             if folder.name in (loaded, self._refused):
                 return False
             try:
-                searcher = Searcher.open(folder, self.embedder)
+                searcher = Searcher.open(
+                    folder, self.embedder, self.config.fusion, self.config.alpha
+                )
                 # The first query pays for lazy set-up in torch, FAISS and SQLite: pay it
                 # here, before any user waits on it.
                 searcher.search("warm up", k=1)

@@ -21,7 +21,8 @@ def ids(body: dict[str, Any]) -> list[str]:
 
 def test_search_response_has_the_documented_shape(client: FlaskClient) -> None:
     body = search(client, q="who speaks for the Russian foreign ministry")
-    assert list(body) == ["query", "mode", "k", "offset", "took_ms", "index", "results"]
+    assert list(body) == ["query", "mode", "k", "offset", "took_ms", "weak", "index", "results"]
+    assert body["weak"] is False
     assert body["query"] == "who speaks for the Russian foreign ministry"
     assert (body["mode"], body["k"], body["offset"]) == ("hybrid", 10, 0)
     assert isinstance(body["took_ms"], float) and body["took_ms"] > 0
@@ -109,6 +110,40 @@ def test_post_takes_the_same_fields(client: FlaskClient) -> None:
     assert [hit["rank"] for hit in got["results"]] == [3, 4, 5]
 
 
+def test_explain_gives_both_rankings(client: FlaskClient) -> None:
+    body = search(client, q="who speaks for the Russian foreign ministry", explain="true", k=5)
+    for hit in body["results"]:
+        explain = hit["explain"]
+        assert set(explain) == {"dense_score", "dense_rank", "lexical_score", "lexical_rank",
+                                "fused_score"}
+        assert explain["fused_score"] == pytest.approx(hit["score"], abs=1e-6)
+        assert explain["dense_rank"] is not None or explain["lexical_rank"] is not None
+    plain = search(client, q="who speaks for the Russian foreign ministry", k=5)
+    assert "explain" not in plain["results"][0]
+
+
+def test_alpha_moves_hybrid_between_lexical_and_dense(client: FlaskClient) -> None:
+    query = "who speaks for the Russian foreign ministry"
+    assert ids(search(client, q=query, alpha=1)) == ids(search(client, q=query, mode="dense"))
+    lexical = ids(search(client, q=query, mode="lexical", k=3))
+    assert ids(search(client, q=query, alpha=0, k=3)) == lexical
+
+
+def test_group_by_document_gives_one_hit_per_document(client: FlaskClient) -> None:
+    body = search(client, q="Russia Iraq military", group="doc", k=10)
+    documents = [hit["document"]["id"] for hit in body["results"]]
+    assert len(documents) == len(set(documents)) == 5  # the sample corpus has five
+    assert all(hit["other_matches"] >= 0 for hit in body["results"])
+    assert sum(hit["other_matches"] for hit in body["results"]) > 0
+    best = search(client, q="Russia Iraq military", k=1)["results"][0]
+    assert body["results"][0]["passage_id"] == best["passage_id"]
+
+
+def test_unrelated_query_is_flagged_weak(client: FlaskClient) -> None:
+    assert search(client, q="recipe for chocolate chip cookies")["weak"] is True
+    assert search(client, q="Russian troops sent to Iraq")["weak"] is False
+
+
 def test_document_endpoint(client: FlaskClient) -> None:
     response = client.get("/api/documents/001_e4d6116a5cfa59ae")
     assert response.status_code == 200
@@ -132,7 +167,7 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     assert spec["openapi"].startswith("3.")
     assert {"/api/search", "/api/documents/{id}", "/healthz", "/readyz"} <= set(spec["paths"])
     names = [p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]]
-    assert names == ["q", "k", "offset", "mode", "doc"]
+    assert names == ["q", "k", "offset", "mode", "doc", "alpha", "explain", "group"]
 
 
 ERROR_CASES = [
@@ -151,6 +186,10 @@ ERROR_CASES = [
     ("get", "/api/search?q=x&offset=-1", {}, None, 400, "offset must be between"),
     ("get", "/api/search?q=x&offset=abc", {}, None, 400, "offset must be an integer"),
     ("get", "/api/search?q=x&mode=fuzzy", {}, None, 400, "mode must be one of"),
+    ("get", "/api/search?q=x&alpha=1.5", {}, None, 400, "alpha must be a number between 0 and 1"),
+    ("get", "/api/search?q=x&alpha=abc", {}, None, 400, "alpha must be a number"),
+    ("get", "/api/search?q=x&explain=maybe", {}, None, 400, "explain must be true or false"),
+    ("get", "/api/search?q=x&group=passage", {}, None, 400, "group must be doc"),
     ("get", "/api/search?q=x&q=y", {}, None, 400, "q must be given once"),
     ("get", "/api/search?q=%ff%fe", {}, None, 400, "not valid UTF-8"),
     ("get", "/api/search?q=a%00b", {}, None, 400, "NUL"),

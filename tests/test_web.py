@@ -321,3 +321,10 @@ def test_the_stylesheet_is_served_and_highlights_the_target_passage(client: Flas
     assert ".passage:target" in css
     assert "@import" not in css and "url(" not in css
     response.close()
+
+
+def test_weak_results_say_no_close_match(client: FlaskClient) -> None:
+    weak = client.get("/search?q=recipe+for+chocolate+chip+cookies").get_data(as_text=True)
+    assert "No close match" in weak
+    strong = client.get("/search?q=Russian+troops+sent+to+Iraq").get_data(as_text=True)
+    assert "No close match" not in strong

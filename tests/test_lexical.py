@@ -1,0 +1,67 @@
+"""BM25 terms: one analysis for passages and queries, and FTS5 queries that cannot break."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index.documents import Document
+from index.lexical import lexical_terms
+from index.store import PassageStore, PassageStoreWriter
+
+
+def test_english_words_are_stemmed_and_stop_words_dropped() -> None:
+    assert lexical_terms("The ministries are running studies") == ["ministri", "run", "studi"]
+
+
+def test_possessives_accents_and_apostrophes_fold() -> None:
+    assert lexical_terms("Russia's café") == lexical_terms("russia cafe")
+    assert lexical_terms("don’t") == lexical_terms("dont")
+
+
+def test_unspaced_scripts_become_bigrams() -> None:
+    assert lexical_terms("北京大学") == ["北京", "京大", "大学"]
+    assert lexical_terms("東 Tokyo") == ["東", "tokyo"]
+
+
+def test_only_stop_words_give_no_terms() -> None:
+    assert lexical_terms("who is the") == []
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> PassageStore:
+    writer = PassageStoreWriter(tmp_path / "passages.sqlite")
+    texts = [
+        "Russian troops may be sent to Iraq this fall.",
+        "北京大学的研究人员发表了新论文。",
+        "A spokesman for the foreign ministry spoke.",
+        'Quotes "and" stars* and NEAR(words) in text.',
+    ]
+    for i, text in enumerate(texts):
+        document = Document(f"d{i}", f"Doc {i}", f"d{i}.txt", text, f"h{i}")
+        writer.add(document, [(f"p{i}", 0, len(text), text)])
+    writer.finish()
+    return PassageStore.open(tmp_path / "passages.sqlite")
+
+
+def test_lexical_search_ranks_matching_passages(store: PassageStore) -> None:
+    assert [rowid for rowid, _ in store.lexical_search("ministries spokesmen", 10)] == [3]
+    assert [rowid for rowid, _ in store.lexical_search("北京大学", 10)] == [2]
+    hits = store.lexical_search("troops in Iraq", 10)
+    assert hits[0][0] == 1 and hits[0][1] > 0
+
+
+def test_lexical_search_within_allowed_rowids(store: PassageStore) -> None:
+    assert store.lexical_search("troops spokesman", 10, allowed=[3]) == store.lexical_search(
+        "spokesman", 10
+    )
+    assert store.lexical_search("troops", 10, allowed=[]) == []
+
+
+@pytest.mark.parametrize(
+    "query", ['"', 'a" OR "b', "NEAR(a b)", "stars*", "-troops", "AND OR NOT", "^x", "col:troops",
+              "", "   ", "()", "{a b}"],
+)
+def test_fts_syntax_in_a_query_is_just_text(store: PassageStore, query: str) -> None:
+    store.lexical_search(query, 10)  # must not raise
