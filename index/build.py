@@ -76,6 +76,8 @@ def build_index(
         ModelError: the model cannot be found or loaded.
     """
     started = time.monotonic()
+    if not Path(config.docs_dir).is_dir():
+        raise BuildError(f"docs folder {config.docs_dir} does not exist or is not a folder")
     folder = IndexFolder(config.index_dir)
     report = BuildReport()
     with folder.lock():

@@ -84,7 +84,7 @@ def load_config(
         try:
             with open(path, "rb") as f:
                 data = tomllib.load(f)
-        except (OSError, tomllib.TOMLDecodeError) as e:
+        except (OSError, ValueError) as e:  # ValueError: bad TOML or not UTF-8
             raise ConfigError(f"cannot read config file {path}: {e}") from e
         for key, value in data.items():
             values[key] = _convert(key, value, f"{path}")
@@ -119,6 +119,10 @@ def _convert(key: str, value: Any, origin: str) -> Any:
                 return False
             raise ValueError(value)
         if kind in (int, float) and isinstance(value, bool):
+            raise ValueError(value)
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)  # 2.5 is no batch size, and int() would hide it
+        if kind is str and not isinstance(value, str):
             raise ValueError(value)
         return kind(value)
     except (TypeError, ValueError) as e:

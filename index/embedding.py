@@ -98,7 +98,11 @@ class Embedder:
         """
         # No model hub is reachable: make every Hugging Face call local before importing.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        # Its "Loading weights" bar is noise on every start, and --quiet must mean quiet.
+        transformers.utils.logging.disable_progress_bar()
 
         try:
             model = SentenceTransformer(str(info.path), device="cpu", local_files_only=True)

@@ -124,13 +124,16 @@ class IndexFolder:
 
         Raises:
             IndexNotBuiltError: there is no older generation to go back to.
+            BuildError: a rebuild is running (it would undo the rollback when it publishes).
         """
-        live = self.current()
-        older = [p for p in self.published() if p.name < live.name]
-        if not older:
-            raise IndexNotBuiltError(f"no generation older than {live.name} in {self.root}")
-        self._point_current_to(older[-1].name)
-        return older[-1]
+        self.current()  # no index: say so before creating anything
+        with self.lock():
+            live = self.current()
+            older = [p for p in self.published() if p.name < live.name]
+            if not older:
+                raise IndexNotBuiltError(f"no generation older than {live.name} in {self.root}")
+            self._point_current_to(older[-1].name)
+            return older[-1]
 
     def _point_current_to(self, name: str) -> None:
         temporary = self.root / f".{_CURRENT}.{secrets.token_hex(4)}"

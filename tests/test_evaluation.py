@@ -1,0 +1,85 @@
+"""Evaluation: metrics checked by hand, and the harness run on a slice of SciFact."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from index.evaluation import load_beir, score_run
+
+ROOT = Path(__file__).resolve().parent.parent
+SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"
+
+
+def test_metrics_match_hand_computed_values() -> None:
+    qrels = {"q1": {"a": 2, "b": 1, "c": 0}, "q2": {"x": 1}}
+    run = {"q1": {"c": 1.0, "a": 0.5, "z": 0.3}, "q2": {"y": 1.0}}
+    metrics = score_run(qrels, run)
+    # q1: gains [0, 2, 0] at ranks 1-3: DCG = 2 / log2(3); ideal [2, 1]: 2 + 1 / log2(3).
+    dcg = 2 / 1.584962500721156
+    ideal = 2 + 1 / 1.584962500721156
+    assert metrics["ndcg@10"] == pytest.approx((dcg / ideal + 0) / 2, abs=1e-4)
+    assert metrics["recall@100"] == pytest.approx((1 / 2 + 0) / 2, abs=1e-4)
+    assert metrics["mrr@10"] == pytest.approx((1 / 2 + 0) / 2, abs=1e-4)
+
+
+def test_queries_without_results_count_as_zero() -> None:
+    qrels = {"q1": {"a": 1}, "q2": {"b": 1}}
+    assert score_run(qrels, {"q1": {"a": 1.0}}) == {"ndcg@10": 0.5, "recall@100": 0.5,
+                                                    "mrr@10": 0.5}
+
+
+def test_mrr_is_cut_at_ten() -> None:
+    qrels = {"q": {"hit": 1}}
+    run = {"q": {**{f"miss{i}": 1.0 - i / 100 for i in range(10)}, "hit": 0.5}}
+    assert score_run(qrels, run)["mrr@10"] == 0.0
+    assert score_run(qrels, run)["recall@100"] == 1.0
+
+
+@pytest.mark.skipif(not SCIFACT.is_dir(), reason=f"needs the SciFact files in {SCIFACT}")
+def test_slice_keeps_judged_documents() -> None:
+    collection = load_beir(SCIFACT, "test", max_queries=5, max_docs=10)
+    assert len(collection.queries) == 5
+    judged = {d for judgments in collection.qrels.values() for d in judgments}
+    assert judged <= set(collection.documents)
+    assert len(collection.documents) == len(judged) + 10
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SCIFACT.is_dir(), reason=f"needs the SciFact files in {SCIFACT}")
+def test_harness_on_a_scifact_slice(tmp_path: Path) -> None:
+    out = tmp_path / "metrics.json"
+    result = subprocess.run(
+        [sys.executable, "scripts/evaluate.py", str(SCIFACT), "--max-queries", "12",
+         "--max-docs", "40", "--json", str(out), "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "this project, hybrid (default)" in result.stdout
+    assert "BM25 (Anserini flat)" in result.stdout
+    report = json.loads(out.read_text())
+    assert report["collection"] == "scifact"
+    assert report["default_mode"] == "hybrid"
+    assert set(report["modes"]) == {"hybrid", "dense", "lexical"}
+    for metrics in report["modes"].values():
+        assert set(metrics) == {"ndcg@10", "recall@100", "mrr@10", "query_ms_p50"}
+        # 52 documents with the answers among them: a working pipeline finds most.
+        assert metrics["recall@100"] > 0.9
+        assert metrics["ndcg@10"] > 0.5
+
+
+def test_seed_queries_over_the_sample_corpus(tmp_path: Path) -> None:
+    seed = ROOT.parent / "shared" / "eval" / "seed_dev_queries.jsonl"
+    if not seed.exists():
+        pytest.skip(f"needs {seed}")
+    result = subprocess.run(
+        [sys.executable, "scripts/evaluate.py", "--queries", str(seed), "--docs", "corpus",
+         "--mode", "hybrid", "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "hit@1" in result.stdout and "hit@5" in result.stdout
