@@ -36,7 +36,7 @@ MAX_QUERY_CHARS = 1000
 MAX_K = 100
 MAX_OFFSET = 1000
 # A best passage less similar than this to the query is a weak match (docs/quality.md).
-WEAK_COSINE = 0.3
+WEAK_COSINE = 0.25
 # Every ranked list is cut at this depth: the deepest page a request may ask for.
 CANDIDATES = MAX_OFFSET + MAX_K
 

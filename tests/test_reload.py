@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import waitress
-from waitress.server import BaseWSGIServer
+from werkzeug.serving import make_server
 
 from index import Config, Embedder, IndexFolder, build_index
 from service import create_app
@@ -27,13 +26,13 @@ def served(config: Config, embedder: Embedder) -> Iterator[tuple[str, Config]]:
     config = dataclasses.replace(config, reload_interval=0.2)
     build_index(config, embedder=embedder)
     app = create_app(config, embedder=embedder)
-    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
-    assert isinstance(server, BaseWSGIServer)
-    thread = threading.Thread(target=server.run, daemon=True)
+    # Werkzeug's threaded server, because it can be shut down cleanly from another thread.
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}", config
+    yield f"http://127.0.0.1:{server.server_port}", config
     app.extensions["live_index"].stop()
-    server.close()
+    server.shutdown()
     thread.join(timeout=5)
 
 
