@@ -102,7 +102,7 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         # Its "Loading weights" bar is noise on every start, and --quiet must mean quiet.
-        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
         try:
             model = SentenceTransformer(str(info.path), device="cpu", local_files_only=True)

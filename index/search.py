@@ -25,6 +25,7 @@ from index.embedding import Embedder
 from index.errors import DocumentNotFoundError, IndexMismatchError, InvalidQueryError
 from index.fusion import FUSIONS, fuse
 from index.generations import read_manifest
+from index.lexical import lexical_terms
 from index.store import PassageStore, StoredPassage
 from index.vectors import load_faiss_index, load_vectors
 
@@ -179,11 +180,24 @@ class Searcher:
                 explained.explain(passage.rowid, score) if explained else None)
             for i, ((_, score), passage) in enumerate(zip(page, passages, strict=True))
         ]
-        # Weak: even the closest passage is far from the query, or nothing matched at all.
-        weak = dense[0][1] < WEAK_COSINE if dense else not ranked
+        weak = self._is_weak(query, dense, lexical, store)
         took_ms = (time.perf_counter() - started) * 1000
         logger.debug("search mode=%s k=%d took %.1f ms", mode, k, took_ms)
         return SearchResults(query, mode, k, offset, hits, weak, took_ms)
+
+    def _is_weak(
+        self, query: str, dense: list[tuple[int, float]], lexical: list[tuple[int, float]],
+        store: PassageStore,
+    ) -> bool:
+        """Nothing matched, or the closest passage is far from the query in meaning and does
+        not hold all of its words either (short keyword queries embed poorly)."""
+        if dense and dense[0][1] >= WEAK_COSINE:
+            return False
+        if not lexical:
+            return True
+        wanted = set(lexical_terms(query))
+        best = store.get_passages([lexical[0][0]])[0]
+        return not wanted <= set(lexical_terms(best.text))
 
     def get_document(self, document_id: str) -> tuple[Document, list[StoredPassage]]:
         """A document and its passages in order.

@@ -141,7 +141,11 @@ def test_group_by_document_gives_one_hit_per_document(client: FlaskClient) -> No
 
 def test_unrelated_query_is_flagged_weak(client: FlaskClient) -> None:
     assert search(client, q="recipe for chocolate chip cookies")["weak"] is True
+    assert search(client, q="recipe for chocolate chip cookies", mode="dense")["weak"] is True
     assert search(client, q="Russian troops sent to Iraq")["weak"] is False
+    # A short keyword query embeds poorly, but a passage holding all its words is no weak match.
+    assert search(client, q="street vendor")["weak"] is False
+    assert search(client, q="zzyzx qwerty", mode="lexical")["weak"] is True
 
 
 def test_document_endpoint(client: FlaskClient) -> None:
