@@ -3,7 +3,7 @@
 from index.build import BuildReport, build_index
 from index.config import DEFAULT_MODEL, Config, load_config
 from index.documents import Document, SkippedFile
-from index.embedding import Embedder, find_model
+from index.embedding import Embedder, find_model, load_embedder
 from index.errors import (
     BuildError,
     ConfigError,
@@ -34,5 +34,6 @@ __all__ = [
     "SkippedFile",
     "build_index",
     "find_model",
+    "load_embedder",
     "load_config",
 ]

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from index.chunking import Passage, split_passages
-from index.config import Config
+from index.config import Config, lexical_settings
 from index.documents import Document, SkippedFile, load_documents
 from index.embedding import Embedder, ModelInfo, find_model
 from index.errors import BuildError, IndexMismatchError
@@ -161,6 +161,7 @@ def _up_to_date(manifest: dict[str, Any], config: Config, report: BuildReport) -
     return (
         not (report.added or report.changed or report.removed)
         and manifest["faiss_factory"] == config.faiss_factory
+        and manifest.get("lexical") == lexical_settings(config)
     )
 
 
@@ -193,6 +194,7 @@ def _write_generation(
             "model": embedder.fingerprint(),
             "chunking": {"settings": config.chunking_settings(), "max_tokens": max_tokens},
             "faiss_factory": config.faiss_factory,
+            "lexical": lexical_settings(config),
             "counts": {"documents": len(documents), "passages": plan.count},
             "docs_dir": str(Path(config.docs_dir).resolve()),
         })
@@ -229,10 +231,11 @@ def _write_passages(
     plan = _VectorPlan()
     for document in tqdm(documents, desc="Chunking", unit="doc", file=sys.stderr,
                          disable=not progress):
+        context = document.title if config.title_in_lexical else ""
         old_id = previous.by_hash.get(document.content_hash) if previous else None
         if previous and old_id is not None:
             old = previous.store.passages_of(old_id)
-            rows = writer.add(document, _with_ids(document.id, old))
+            rows = writer.add(document, _with_ids(document.id, old), context)
             plan.reused_rows.extend(row - 1 for row in rows)
             plan.previous_rows.extend(p.rowid - 1 for p in old)
             continue
@@ -241,7 +244,7 @@ def _write_passages(
             document.text, _prefixed_counter(embedder, prefix), max_tokens,
             config.overlap_sentences, config.min_passage_words,
         )
-        rows = writer.add(document, _with_ids(document.id, passages))
+        rows = writer.add(document, _with_ids(document.id, passages), context)
         plan.new_rows.extend(row - 1 for row in rows)
         plan.new_inputs.extend(prefix + p.text for p in passages)
     writer.finish()

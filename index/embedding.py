@@ -18,8 +18,9 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from index.checksum import file_sha256
-from index.config import DEFAULT_MODEL
+from index.config import DEFAULT_MODEL, Config
 from index.errors import ModelError
+from index.onnx_query import OnnxQueryEncoder, load_onnx_query_encoder, query_features
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -73,8 +74,11 @@ def find_model(name_or_path: str) -> ModelInfo:
 class Embedder:
     """A loaded sentence-transformers model with its token counter."""
 
-    def __init__(self, model: SentenceTransformer, info: ModelInfo) -> None:
+    def __init__(
+        self, model: SentenceTransformer, info: ModelInfo, onnx: OnnxQueryEncoder | None = None
+    ) -> None:
         self._model = model
+        self._onnx = onnx
         self._tokenizer = model.tokenizer
         # Hugging Face fast tokenizers raise "Already borrowed" when two threads change their
         # truncation state at once, and the cores are busy with one forward pass anyway.
@@ -90,8 +94,14 @@ class Embedder:
         self.max_tokens: int = max_tokens
 
     @classmethod
-    def load(cls, info: ModelInfo) -> Embedder:
+    def load(
+        cls, info: ModelInfo, query_backend: str = "torch", cache_dir: Path | None = None
+    ) -> Embedder:
         """Load the model found by ``find_model``.
+
+        Args:
+            query_backend: "onnx" encodes queries with ONNX Runtime, exporting the model into
+                ``cache_dir`` once; if that fails, queries quietly stay on torch (logged).
 
         Raises:
             ModelError: the files are not a loadable sentence-transformers model.
@@ -108,9 +118,17 @@ class Embedder:
             model = SentenceTransformer(str(info.path), device="cpu", local_files_only=True)
         except (OSError, ValueError, KeyError, RuntimeError) as e:
             raise ModelError(f"cannot load model {info.name!r} from {info.path}: {e}") from e
-        embedder = cls(model, info)
+        onnx = None
+        if query_backend == "onnx":
+            key = f"{info.weights_sha256} {info.config_sha256}"
+            onnx = load_onnx_query_encoder(model, key, cache_dir or Path("var/cache"))
         logger.info("loaded model %s from %s", info.name, info.path)
-        return embedder
+        return cls(model, info, onnx)
+
+    @property
+    def query_backend(self) -> str:
+        """What encodes queries: "onnx" or "torch"."""
+        return "torch" if self._onnx is None else "onnx"
 
     def fingerprint(self) -> dict[str, Any]:
         """What identifies this model's vectors; recorded in every manifest."""
@@ -161,15 +179,27 @@ class Embedder:
             if cached is not None:
                 self._query_cache.move_to_end(text)
                 return cached
-            encoded = self._model.encode_query(
-                [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-            )
-            vector = np.asarray(encoded[0], dtype=np.float32)
-            vector.flags.writeable = False
+            if self._onnx is None:
+                encoded = self._model.encode_query(
+                    [text], normalize_embeddings=True, convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            else:
+                features = query_features(self._model, [text])
+        if self._onnx is not None:  # outside the lock: sessions run queries in parallel
+            encoded = self._onnx.run(features)
+        vector = np.asarray(encoded[0], dtype=np.float32)
+        vector.flags.writeable = False
+        with self._lock:
             self._query_cache[text] = vector
             if len(self._query_cache) > QUERY_CACHE_SIZE:
                 self._query_cache.popitem(last=False)
         return vector
+
+
+def load_embedder(config: Config) -> Embedder:
+    """The configured model with the configured query backend, as the service runs it."""
+    return Embedder.load(find_model(config.model), config.query_backend, config.cache_dir)
 
 
 def _resolve_model_path(name_or_path: str) -> Path:

@@ -162,8 +162,16 @@ class PassageStoreWriter:
         self._db.executescript(SCHEMA)
         self._next_rowid = 1
 
-    def add(self, document: Document, passages: Iterable[tuple[str, int, int, str]]) -> range:
-        """Store a document and its passages (id, start, end, text); returns their rowids."""
+    def add(
+        self, document: Document, passages: Iterable[tuple[str, int, int, str]],
+        lexical_context: str = "",
+    ) -> range:
+        """Store a document and its passages (id, start, end, text); returns their rowids.
+
+        Args:
+            lexical_context: text whose terms count as part of every passage for BM25 (the
+                document title), so a passage is found by the words that say what it is about.
+        """
         self._db.execute(
             "INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
             (document.id, document.title, document.source, document.text, document.content_hash),
@@ -178,7 +186,7 @@ class PassageStoreWriter:
         )
         self._db.executemany(
             "INSERT INTO passages_fts(rowid, terms) VALUES (?, ?)",
-            [(row[0], " ".join(lexical_terms(row[-1]))) for row in rows],
+            [(row[0], " ".join(lexical_terms(f"{lexical_context} {row[-1]}"))) for row in rows],
         )
         self._next_rowid += len(rows)
         return range(first, self._next_rowid)

@@ -17,7 +17,15 @@ from typing import Any
 
 import click
 
-from index import Config, Embedder, IndexFolder, SearchError, build_index, find_model, load_config
+from index import (
+    Config,
+    Embedder,
+    IndexFolder,
+    SearchError,
+    build_index,
+    load_config,
+    load_embedder,
+)
 from index.evaluation import (
     PUBLISHED,
     Collection,
@@ -78,7 +86,7 @@ def main(
     try:
         base = load_config(config_file, os.environ, {"model": model})
         variants = _variants(modes or MODES, fusions or (base.fusion,), alphas or (base.alpha,))
-        embedder = Embedder.load(find_model(base.model))
+        embedder = load_embedder(base)
         if data_dir is not None:
             report = _evaluate_beir(data_dir, split, variants, base, embedder, index_dir,
                                     max_queries, max_docs, quiet)

@@ -7,7 +7,7 @@ import os
 
 from flask import Flask
 
-from index import Config, Embedder, IndexFolder, find_model, load_config
+from index import Config, Embedder, IndexFolder, load_config, load_embedder
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def create_app(config: Config | None = None, embedder: Embedder | None = None,
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["search_config"] = config
-    embedder = embedder or Embedder.load(find_model(config.model))
+    embedder = embedder or load_embedder(config)
     live = LiveIndex(IndexFolder(config.index_dir), embedder, config)
     live.refresh()
     if live.searcher is None:

@@ -16,8 +16,15 @@ CORPUS = ROOT / "corpus"
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    return Embedder.load(find_model(DEFAULT_MODEL))
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder shared by the session, so the model is exported to ONNX once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def embedder(model_cache: Path) -> Embedder:
+    """The default model as the service runs it: ONNX Runtime for queries."""
+    return Embedder.load(find_model(DEFAULT_MODEL), "onnx", model_cache)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from index import BuildError, Config, Embedder, IndexFolder, ModelError, build_index, find_model
 from index.chunking import normalize_whitespace
 from index.generations import read_manifest
+from index.search import Searcher
 from index.store import PassageStore
 
 
@@ -237,3 +238,24 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
         find_model("someone/not-downloaded-model")
     with pytest.raises(ModelError, match="does not exist"):
         find_model(str(tmp_path / "nothing-here"))
+
+
+def test_title_in_lexical_rebuilds_the_full_text_table_only(
+    config: Config, embedder: Embedder
+) -> None:
+    # Two passages: only the first holds the title's word.
+    cloves = "Cloves, nutmeg and cinnamon were traded along the coast for centuries. " * 12
+    harbour = "The harbour was rebuilt after the storm and ships returned within a year. " * 12
+    (config.docs_dir / "spices.md").write_text(f"# Zanzibar\n\n{cloves}\n\n{harbour}\n")
+
+    def lexical_hits() -> list[str]:
+        searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder)
+        hits = searcher.search("zanzibar", mode="lexical").hits
+        return [hit.passage.document_id for hit in hits]
+
+    build_index(config, embedder=embedder)
+    assert lexical_hits() == ["spices"]
+
+    report = build_index(dataclasses.replace(config, title_in_lexical=True), embedder=embedder)
+    assert report.generation is not None and report.embedded == 0
+    assert lexical_hits() == ["spices", "spices"]
