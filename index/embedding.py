@@ -162,14 +162,17 @@ class Embedder:
             total=len(texts), desc="Embedding", unit="passage", file=sys.stderr,
             disable=not progress or not texts,
         ) as bar:
+            # Longest first over the whole list, not just within one slice: batches of
+            # similar lengths waste less work on padding.
+            order = np.argsort([-len(text) for text in texts], kind="stable")
             for start in range(0, len(texts), _PROGRESS_SLICE):
-                part = texts[start : start + _PROGRESS_SLICE]
+                rows = order[start : start + _PROGRESS_SLICE]
                 with self._lock:
-                    out[start : start + len(part)] = self._model.encode_document(
-                        part, batch_size=batch_size, normalize_embeddings=True,
-                        convert_to_numpy=True, show_progress_bar=False,
+                    out[rows] = self._model.encode_document(
+                        [texts[i] for i in rows], batch_size=batch_size,
+                        normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
                     )
-                bar.update(len(part))
+                bar.update(len(rows))
         return out
 
     def embed_query(self, text: str) -> NDArray[np.float32]:

@@ -4,6 +4,10 @@ English words are lower-cased, stripped of accents and possessives, filtered thr
 list and stemmed (Snowball English). Scripts written without spaces (Chinese, Japanese,
 Thai…) have no word boundaries to split at, so their runs become overlapping character
 bigrams, the usual trick that lets BM25 match them at all.
+
+Queries, and only queries, also search for the other form of a place name: the stemmer keeps
+"China" and "Chinese", "Italy" and "Italian" apart, and a reader asking about one expects the
+other (``expand_query``). Done at query time, it needs no change to built indexes.
 """
 
 from __future__ import annotations
@@ -29,6 +33,30 @@ _UNSPACED = (
 _TOKEN = re.compile(rf"[{_UNSPACED}]+|[^\W_]+(?:['’][^\W_]+)*")
 _IS_UNSPACED = re.compile(rf"[{_UNSPACED}]")
 _stemmer = Stemmer.Stemmer("english")
+# Countries and regions with the adjective (and people) the stemmer cannot reach from them.
+# Left out on purpose: names that are also common words or names ("Turkey", "Jordan",
+# "Georgia", "Chad", "polish") and "English", which is far more often the language.
+_PLACE_ADJECTIVES = """
+afghanistan afghan, africa african, albania albanian, algeria algerian, america american,
+argentina argentinian argentine, armenia armenian, asia asian, australia australian,
+austria austrian, azerbaijan azerbaijani, bahrain bahraini, bangladesh bangladeshi,
+belarus belarusian, belgium belgian, bolivia bolivian, bosnia bosnian, brazil brazilian,
+britain british, bulgaria bulgarian, cambodia cambodian, canada canadian, chechnya chechen,
+chile chilean, china chinese, colombia colombian, croatia croatian, cuba cuban, cyprus cypriot,
+denmark danish, egypt egyptian, estonia estonian, ethiopia ethiopian, europe european,
+finland finnish, france french, germany german, greece greek, hungary hungarian,
+india indian, indonesia indonesian, iran iranian, iraq iraqi, ireland irish,
+israel israeli, italy italian, japan japanese, kazakhstan kazakh, kenya kenyan, korea korean,
+kuwait kuwaiti, laos laotian, latvia latvian, lebanon lebanese, libya libyan,
+lithuania lithuanian, malaysia malaysian, mexico mexican, mongolia mongolian, morocco moroccan,
+nepal nepalese nepali, netherlands dutch, nigeria nigerian, norway norwegian, oman omani,
+pakistan pakistani, palestine palestinian, peru peruvian, philippines filipino,
+portugal portuguese, qatar qatari, romania romanian, russia russian, scotland scottish,
+serbia serbian, slovakia slovak, slovenia slovenian, somalia somali, spain spanish,
+sudan sudanese, sweden swedish, switzerland swiss, syria syrian, taiwan taiwanese,
+tajikistan tajik, thailand thai, tunisia tunisian, ukraine ukrainian, uzbekistan uzbek,
+venezuela venezuelan, vietnam vietnamese, wales welsh, yemen yemeni
+"""
 
 
 def lexical_terms(text: str) -> list[str]:
@@ -63,3 +91,28 @@ def _plain(word: str) -> str:
 def _stem(word: str) -> str:
     stem: str = _stemmer.stemWord(word)
     return stem
+
+
+def expand_query(query: str) -> str:
+    """``query`` followed by the other forms of each place name or adjective in it.
+
+    "Chinese deals" becomes "Chinese deals china": BM25 then also finds a passage that says
+    "China". Each added word counts as one more query term.
+    """
+    terms = dict.fromkeys(lexical_terms(query))
+    added = dict.fromkeys(
+        word for term in terms for word in _place_variants().get(term, ())
+        if _stem(word) not in terms
+    )
+    return " ".join([query, *added]) if added else query
+
+
+@lru_cache(maxsize=1)
+def _place_variants() -> dict[str, tuple[str, ...]]:
+    """Stem of each form of a place -> the place's other forms, as words."""
+    variants: dict[str, tuple[str, ...]] = {}
+    for group in _PLACE_ADJECTIVES.split(","):
+        words = group.split()
+        for word in words:
+            variants[_stem(word)] = tuple(w for w in words if _stem(w) != _stem(word))
+    return variants

@@ -25,7 +25,7 @@ from index.embedding import Embedder
 from index.errors import DocumentNotFoundError, IndexMismatchError, InvalidQueryError
 from index.fusion import FUSIONS, fuse
 from index.generations import read_manifest
-from index.lexical import lexical_terms
+from index.lexical import expand_query, lexical_terms
 from index.store import PassageStore, StoredPassage
 from index.vectors import load_faiss_index, load_vectors
 
@@ -161,7 +161,8 @@ class Searcher:
         if mode != "lexical":
             dense = self._dense_search(self._embedder.embed_query(query), allowed)
         if mode != "dense":
-            lexical = store.lexical_search(query, CANDIDATES, allowed)
+            # "Chinese" also finds "China": the stemmer cannot join a place and its adjective.
+            lexical = store.lexical_search(expand_query(query), CANDIDATES, allowed)
         if mode == "hybrid":
             weight = self.alpha if alpha is None else alpha
             ranked = fuse(dense, lexical, fusion or self.fusion, weight)

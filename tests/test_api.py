@@ -63,6 +63,12 @@ def test_lexical_mode_finds_exact_words(client: FlaskClient) -> None:
     assert all("Yakovenko" in hit["text"] for hit in body["results"])
 
 
+def test_lexical_mode_finds_a_place_by_its_adjective(client: FlaskClient) -> None:
+    body = search(client, q="Chinese", mode="lexical")  # the corpus only ever says "China"
+    assert body["results"]
+    assert all("China" in hit["text"] for hit in body["results"])
+
+
 def test_k_limits_the_results(client: FlaskClient) -> None:
     assert len(search(client, q="Iraq", k=1)["results"]) == 1
     assert len(search(client, q="Iraq", k=100)["results"]) == 100

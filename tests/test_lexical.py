@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from index.documents import Document
-from index.lexical import lexical_terms
+from index.lexical import expand_query, lexical_terms
 from index.store import PassageStore, PassageStoreWriter
 
 
@@ -27,6 +27,21 @@ def test_unspaced_scripts_become_bigrams() -> None:
 
 def test_only_stop_words_give_no_terms() -> None:
     assert lexical_terms("who is the") == []
+
+
+def test_a_query_naming_a_place_also_searches_its_adjective_and_back() -> None:
+    assert lexical_terms(expand_query("Chinese construction")) == lexical_terms(
+        "Chinese construction China"
+    )
+    assert lexical_terms(expand_query("Italy")) == lexical_terms("Italy Italian")
+    assert lexical_terms(expand_query("the Italians")) == lexical_terms("Italians Italy")
+    assert lexical_terms(expand_query("Dutch farms")) == lexical_terms("Dutch farms Netherlands")
+
+
+def test_expansion_leaves_other_queries_alone() -> None:
+    assert expand_query("troops in the desert") == "troops in the desert"
+    assert expand_query("China and the Chinese") == "China and the Chinese"  # has both already
+    assert expand_query("北京大学") == "北京大学"
 
 
 @pytest.fixture
@@ -50,6 +65,11 @@ def test_lexical_search_ranks_matching_passages(store: PassageStore) -> None:
     assert [rowid for rowid, _ in store.lexical_search("北京大学", 10)] == [2]
     hits = store.lexical_search("troops in Iraq", 10)
     assert hits[0][0] == 1 and hits[0][1] > 0
+
+
+def test_expanded_query_finds_the_other_form_of_a_place(store: PassageStore) -> None:
+    assert store.lexical_search("Iraqi", 10) == []  # the stemmer alone cannot reach "Iraq"
+    assert [rowid for rowid, _ in store.lexical_search(expand_query("Iraqi"), 10)] == [1]
 
 
 def test_lexical_search_within_allowed_rowids(store: PassageStore) -> None:
