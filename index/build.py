@@ -185,7 +185,7 @@ def _write_generation(
             vectors[plan.reused_rows] = previous.vectors[plan.previous_rows]
         vectors[plan.new_rows] = embedder.embed_passages(plan.new_inputs, config.batch_size,
                                                          progress)
-        save_vectors(build_folder, vectors, config.faiss_factory)
+        faiss_type = save_vectors(build_folder, vectors, config.faiss_factory, progress)
         report.passages = plan.count
         report.embedded = len(plan.new_rows)
         write_manifest(build_folder, {
@@ -193,7 +193,8 @@ def _write_generation(
             "build_seconds": round(time.monotonic() - started, 3),
             "model": embedder.fingerprint(),
             "chunking": {"settings": config.chunking_settings(), "max_tokens": max_tokens},
-            "faiss_factory": config.faiss_factory,
+            "faiss_factory": config.faiss_factory,  # as configured, compared by the next build
+            "faiss_type": faiss_type,  # what "auto" chose
             "lexical": lexical_settings(config),
             "counts": {"documents": len(documents), "passages": plan.count},
             "docs_dir": str(Path(config.docs_dir).resolve()),

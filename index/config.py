@@ -53,8 +53,9 @@ class Config:
     fusion: str = "weighted"
     # Weight of the dense ranking in hybrid mode, 0 to 1; a query may ask for another.
     alpha: float = 0.5
-    # FAISS index factory string; "Flat" is exact inner-product search.
-    faiss_factory: str = "Flat"
+    # FAISS index: "auto" is exact search ("Flat") below 20,000 passages and an HNSW graph
+    # ("HNSW32,SQfp16") above (see index/vectors.py); or any FAISS index factory string.
+    faiss_factory: str = "auto"
     # Published generations kept on disk: the live one plus rollbacks.
     keep_generations: int = 2
     # Files larger than this are skipped, not read.
@@ -169,7 +170,8 @@ def _validate(config: Config) -> None:
         (config.fusion in ("rrf", "weighted"), "fusion must be rrf or weighted"),
         (config.query_backend in ("onnx", "torch"), "query_backend must be onnx or torch"),
         (0 <= config.alpha <= 1, "alpha must be between 0 and 1"),
-        (bool(config.faiss_factory.strip()), "faiss_factory must not be empty"),
+        (bool(config.faiss_factory) and not any(c.isspace() for c in config.faiss_factory),
+         'faiss_factory must be "auto" or a FAISS index factory string, without spaces'),
     ]
     for ok, message in checks:
         if not ok:

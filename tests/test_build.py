@@ -39,6 +39,7 @@ def test_first_build_writes_a_complete_generation(config: Config, embedder: Embe
     assert manifest["model"]["weights_sha256"].startswith("53aa51172d14")
     assert manifest["chunking"]["max_tokens"] == 256
     assert manifest["counts"] == {"documents": 5, "passages": report.passages}
+    assert (manifest["faiss_factory"], manifest["faiss_type"]) == ("auto", "Flat")
     assert set(manifest["files"]) == {"passages.sqlite", "vectors.npy", "vectors.faiss"}
 
     index = faiss.read_index(str(generation / "vectors.faiss"))

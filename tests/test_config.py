@@ -25,7 +25,7 @@ def test_defaults_without_any_source() -> None:
     assert config.batch_size == 32
     assert config.max_passage_tokens == 0
     assert config.title_in_embedding is False
-    assert config.faiss_factory == "Flat"
+    assert config.faiss_factory == "auto"
     assert config.keep_generations == 2
     assert (config.host, config.port) == ("127.0.0.1", 8000)
 

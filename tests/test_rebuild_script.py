@@ -604,4 +604,4 @@ def test_kill_while_writing_the_vectors_leaves_the_live_generation(site: Site) -
     (leftover,) = site.leftovers()
     assert (leftover / "passages.sqlite").exists()
     assert not (leftover / "manifest.json").exists()
-    assert read_manifest(site.live())["faiss_factory"] == "Flat"
+    assert read_manifest(site.live())["faiss_factory"] == "auto"
