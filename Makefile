@@ -4,7 +4,7 @@ PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 INDEX  ?= var/index
 
-.PHONY: setup browser test run rebuild lint clean
+.PHONY: setup browser test run rebuild lint bench clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,26 @@ rebuild: setup
 
 run: rebuild
 	$(PYTHON) -m service --index-dir $(INDEX)
+
+# Benchmarks (not part of `make test`; about an hour on 2 cores): Markdown tables and JSON in
+# var/bench/, summarised in docs/benchmarks.md. They need the SciFact index that
+# scripts/evaluate.py keeps (built here if missing, ~15 min) and wrk for HTTP load.
+SCIFACT_INDEX := var/eval/scifact
+BENCH := var/bench
+
+$(SCIFACT_INDEX)/index/CURRENT:
+	$(PYTHON) scripts/evaluate.py ../shared/eval/scifact --index-dir $(SCIFACT_INDEX) --mode dense -q
+
+bench: setup $(SCIFACT_INDEX)/index/CURRENT
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
+	mkdir -p $(BENCH)
+	$(PYTHON) benchmarks/query_latency.py --scifact-index $(SCIFACT_INDEX)/index \
+	  --markdown $(BENCH)/query_latency.md --json $(BENCH)/query_latency.json
+	$(PYTHON) benchmarks/throughput.py --markdown $(BENCH)/throughput.md --json $(BENCH)/throughput.json
+	$(PYTHON) benchmarks/indexing.py --json $(BENCH)/indexing.json > $(BENCH)/indexing.md
+	$(PYTHON) benchmarks/incremental.py --json $(BENCH)/incremental.json > $(BENCH)/incremental.md
+	$(PYTHON) benchmarks/scale.py --source $(SCIFACT_INDEX)/index \
+	  --markdown $(BENCH)/scale.md --json $(BENCH)/scale.json
 
 lint: setup
 	$(VENV)/bin/ruff check index service scripts tests
