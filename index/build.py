@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from index.chunking import Passage, split_passages
-from index.config import Config, lexical_settings
+from index.config import Config
 from index.documents import Document, SkippedFile, load_documents
 from index.embedding import Embedder, ModelInfo, find_model
 from index.errors import BuildError, IndexMismatchError
@@ -161,7 +161,7 @@ def _up_to_date(manifest: dict[str, Any], config: Config, report: BuildReport) -
     return (
         not (report.added or report.changed or report.removed)
         and manifest["faiss_factory"] == config.faiss_factory
-        and manifest.get("lexical") == lexical_settings(config)
+        and manifest.get("lexical") == config.lexical_settings()
     )
 
 
@@ -195,7 +195,7 @@ def _write_generation(
             "chunking": {"settings": config.chunking_settings(), "max_tokens": max_tokens},
             "faiss_factory": config.faiss_factory,  # as configured, compared by the next build
             "faiss_type": faiss_type,  # what "auto" chose
-            "lexical": lexical_settings(config),
+            "lexical": config.lexical_settings(),
             "counts": {"documents": len(documents), "passages": plan.count},
             "docs_dir": str(Path(config.docs_dir).resolve()),
         })

@@ -121,7 +121,7 @@ class Embedder:
         onnx = None
         if query_backend == "onnx":
             key = f"{info.weights_sha256} {info.config_sha256}"
-            onnx = load_onnx_query_encoder(model, key, cache_dir or Path("var/cache"))
+            onnx = load_onnx_query_encoder(model, key, cache_dir or Config.cache_dir)
         logger.info("loaded model %s from %s", info.name, info.path)
         return cls(model, info, onnx)
 

@@ -36,7 +36,7 @@ AUTO = "auto"
 # 20k the exact scan costs less than encoding the query, while HNSW answers in 1-2 ms at
 # every size measured; building HNSW costs ~10 s per 25k passages on 2 cores (~4-5 min at
 # 1M), paid on every rebuild. Small collections (SciFact's 14.6k passages) stay exact.
-# Measured with benchmarks/scale.py (results in var/bench/scale.md).
+# Measured with benchmarks/scale.py (results in docs/benchmarks.md).
 ANN_THRESHOLD = 20_000
 # HNSW with 32 links per node (16 lose ~2 points of recall@10 at 100k) over vectors stored as
 # 16-bit floats: half of Flat's memory (~1.1 GB at 1M passages with the graph). 8-bit
@@ -86,11 +86,13 @@ def save_vectors(
 def build_faiss_index(vectors: NDArray[np.float32], factory: str, progress: bool = False) -> Any:
     """A FAISS index of ``vectors`` with ids row + 1, search parameters set.
 
+    Args:
+        factory: a FAISS factory string, "auto" already resolved (``resolve_factory``).
+
     Raises:
         BuildError: the factory string is not a FAISS index FAISS can build here.
     """
     count, dimension = vectors.shape
-    factory = resolve_factory(factory, count)
     try:
         inner = faiss.index_factory(dimension, factory, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as e:
