@@ -31,6 +31,8 @@ def create_app(config: Config | None = None, embedder: Embedder | None = None,
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # "/api/documents//etc" is an unknown document (404), not a redirect to another URL.
+    app.url_map.merge_slashes = False
     app.extensions["search_config"] = config
     embedder = embedder or load_embedder(config)
     live = LiveIndex(IndexFolder(config.index_dir), embedder, config)

@@ -67,8 +67,14 @@ def _ok(schema: str) -> dict[str, Any]:
         "schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
+# Some character other than whitespace (as Python's str.strip sees it), and no NUL anywhere.
+_NOT_BLANK = "^[^\\x00]*([^\\s\\x00\\x1c-\\x1f\\x85]|\\ufeff)[^\\x00]*$"
+
+
 def _query_schema() -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS}
+    return {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS,
+            "pattern": _NOT_BLANK,
+            "description": "Leading and trailing whitespace is ignored; the rest must remain."}
 
 
 def _k_schema() -> dict[str, Any]:
@@ -90,14 +96,16 @@ def _alpha_schema() -> dict[str, Any]:
 
 def _schemas() -> dict[str, Any]:
     string, integer, number = {"type": "string"}, {"type": "integer"}, {"type": "number"}
+    nullable_integer = {"type": "integer", "nullable": True}
+    nullable_number = {"type": "number", "nullable": True}
     return {
         "SearchRequest": {"type": "object", "required": ["q"], "additionalProperties": False,
-                          "properties": {
-                              "q": _query_schema(), "k": _k_schema(), "offset": _offset_schema(),
+                          "properties": {"q": _query_schema(), **_or_null({
+                              "k": _k_schema(), "offset": _offset_schema(),
                               "mode": _mode_schema(),
-                              "doc": {"type": "array", "items": string},
+                              "doc": {"anyOf": [string, {"type": "array", "items": string}]},
                               "alpha": _alpha_schema(), "explain": {"type": "boolean"},
-                              "group": {"type": "string", "enum": ["doc"]}}},
+                              "group": {"type": "string", "enum": ["doc"]}})}},
         "SearchResults": {"type": "object", "properties": {
             "query": string, "mode": string, "k": integer, "offset": integer, "took_ms": number,
             "weak": {"type": "boolean"},
@@ -107,9 +115,11 @@ def _schemas() -> dict[str, Any]:
         "Hit": {"type": "object", "properties": {
             "rank": integer, "score": number, "passage_id": string, "text": string,
             "start": integer, "end": integer, "other_matches": integer,
+            # A rank and score are null when the hit was not among that ranking's candidates.
             "explain": {"type": "object", "properties": {
-                "dense_score": number, "dense_rank": integer, "lexical_score": number,
-                "lexical_rank": integer, "fused_score": number}},
+                "dense_score": nullable_number, "dense_rank": nullable_integer,
+                "lexical_score": nullable_number, "lexical_rank": nullable_integer,
+                "fused_score": number}},
             "document": {"type": "object", "properties": {
                 "id": string, "title": string, "source": string, "url": string}}}},
         "Document": {"type": "object", "properties": {
@@ -119,3 +129,14 @@ def _schemas() -> dict[str, Any]:
         "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
             "code": string, "message": string}}}},
     }
+
+
+def _or_null(properties: dict[str, Any]) -> dict[str, Any]:
+    """Optional JSON fields, where null means the same as leaving the field out."""
+    nullable = {}
+    for name, schema in properties.items():
+        schema = {**schema, "nullable": True}
+        if "enum" in schema:
+            schema["enum"] = [*schema["enum"], None]
+        nullable[name] = schema
+    return nullable

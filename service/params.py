@@ -10,10 +10,11 @@ from urllib.parse import unquote_to_bytes
 from werkzeug.datastructures import MultiDict
 
 from index import InvalidQueryError
-from index.search import DEFAULT_MODE
+from index.search import DEFAULT_MODE, MAX_QUERY_CHARS
 
-_INTEGER = re.compile(r"[+-]?\d{1,9}")
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)")
+# ASCII digits only; the length cap keeps int() cheap (the range check rejects big ones).
+_INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _FIELDS = ("q", "k", "offset", "mode", "doc", "alpha", "explain", "group")
 _SINGLE_VALUED = tuple(f for f in _FIELDS if f != "doc")
 
@@ -51,8 +52,10 @@ def from_json(body: Any) -> SearchParams:
     unknown = set(body) - set(_FIELDS)
     if unknown:
         raise InvalidQueryError(f"unknown field {sorted(unknown)[0]!r}")
-    doc = body.get("doc", [])
-    if isinstance(doc, str):
+    doc = body.get("doc")
+    if doc is None:  # null means left out, as for every optional field
+        doc = []
+    elif isinstance(doc, str):
         doc = [doc]
     if not isinstance(doc, list) or not all(isinstance(d, str) for d in doc):
         raise InvalidQueryError("doc must be a document id or a list of them")
@@ -67,15 +70,17 @@ def _params(values: dict[str, Any], doc: list[str]) -> SearchParams:
         raise InvalidQueryError("q must be a string")
     if "\x00" in q:
         raise InvalidQueryError("q must not contain NUL characters")
+    if len(q) > MAX_QUERY_CHARS:  # as sent, as /openapi.json says; the searcher strips it
+        raise InvalidQueryError(f"q must be at most {MAX_QUERY_CHARS} characters")
     if mode is not None and not isinstance(mode, str):
         raise InvalidQueryError("mode must be a string")
-    if group not in (None, "", "doc"):
+    if group not in (None, "doc"):
         raise InvalidQueryError("group must be doc")
     return SearchParams(
         q=q,
         k=_integer("k", values.get("k"), 10),
         offset=_integer("offset", values.get("offset"), 0),
-        mode=mode or DEFAULT_MODE,
+        mode=DEFAULT_MODE if mode is None else mode,  # "" is an unknown mode, like "fuzzy"
         doc=tuple(dict.fromkeys(doc)),
         alpha=_fraction("alpha", values.get("alpha")),
         explain=_boolean("explain", values.get("explain")),
@@ -96,7 +101,7 @@ def _integer(name: str, value: Any, default: int) -> int:
 
 
 def _fraction(name: str, value: Any) -> float | None:
-    if value is None or value == "":
+    if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
@@ -112,7 +117,7 @@ def _fraction(name: str, value: Any) -> float | None:
 def _boolean(name: str, value: Any) -> bool:
     if value is None or isinstance(value, bool):
         return bool(value)
-    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no", ""):
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
         return value.lower() in ("1", "true", "yes")
     raise InvalidQueryError(f"{name} must be true or false")
 

@@ -180,72 +180,7 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     assert names == ["q", "k", "offset", "mode", "doc", "alpha", "explain", "group"]
 
 
-ERROR_CASES = [
-    ("get", "/api/search", {}, None, 400, "q is required"),
-    ("get", "/api/search?q=", {}, None, 400, "q must not be empty"),
-    ("get", "/api/search?q=%20%20%09", {}, None, 400, "q must not be empty"),
-    ("get", "/api/search?q=" + "a" * 1001, {}, None, 400, "at most 1000 characters"),
-    ("get", "/api/search?q=x&k=0", {}, None, 400, "k must be between 1 and 100"),
-    ("get", "/api/search?q=x&k=101", {}, None, 400, "k must be between 1 and 100"),
-    ("get", "/api/search?q=x&k=-1", {}, None, 400, "k must be between"),
-    ("get", "/api/search?q=x&k=abc", {}, None, 400, "k must be an integer"),
-    ("get", "/api/search?q=x&k=1e9", {}, None, 400, "k must be an integer"),
-    ("get", "/api/search?q=x&k=", {}, None, 400, "k must be an integer"),
-    ("get", "/api/search?q=x&k=2.5", {}, None, 400, "k must be an integer"),
-    ("get", "/api/search?q=x&offset=1001", {}, None, 400, "offset must be between 0 and 1000"),
-    ("get", "/api/search?q=x&offset=-1", {}, None, 400, "offset must be between"),
-    ("get", "/api/search?q=x&offset=abc", {}, None, 400, "offset must be an integer"),
-    ("get", "/api/search?q=x&mode=fuzzy", {}, None, 400, "mode must be one of"),
-    ("get", "/api/search?q=x&alpha=1.5", {}, None, 400, "alpha must be a number between 0 and 1"),
-    ("get", "/api/search?q=x&alpha=abc", {}, None, 400, "alpha must be a number"),
-    ("get", "/api/search?q=x&explain=maybe", {}, None, 400, "explain must be true or false"),
-    ("get", "/api/search?q=x&group=passage", {}, None, 400, "group must be doc"),
-    ("get", "/api/search?q=x&q=y", {}, None, 400, "q must be given once"),
-    ("get", "/api/search?q=%ff%fe", {}, None, 400, "not valid UTF-8"),
-    ("get", "/api/search?q=a%00b", {}, None, 400, "NUL"),
-    ("post", "/api/search", {"data": "{not json", "content_type": "application/json"}, None,
-     400, "not valid JSON"),
-    ("post", "/api/search", {"data": "q=x", "content_type": "text/plain"}, None, 415,
-     "application/json"),
-    ("post", "/api/search", {}, {"q": 5}, 400, "q must be a string"),
-    ("post", "/api/search", {}, {"q": "x", "k": "ten"}, 400, "k must be an integer"),
-    ("post", "/api/search", {}, {"q": "x", "k": True}, 400, "k must be an integer"),
-    ("post", "/api/search", {}, {"q": "x", "doc": [1]}, 400, "doc must be"),
-    ("post", "/api/search", {}, {"q": "x", "limit": 3}, 400, "unknown field 'limit'"),
-    ("post", "/api/search", {}, ["q"], 400, "must be a JSON object"),
-    ("post", "/api/search", {"data": "x" * (64 * 1024 + 1),
-                             "content_type": "application/json"}, None, 413, ""),
-    ("get", "/api/documents/no-such-document", {}, None, 404, "no document with id"),
-    ("get", "/api/documents/../etc/passwd", {}, None, 404, ""),
-    ("get", "/api/nothing-here", {}, None, 404, ""),
-    ("delete", "/api/search", {}, None, 405, ""),
-    ("post", "/api/documents/000_d5f4f69b644cfd4d", {}, None, 405, ""),
-]
-
-
-@pytest.mark.parametrize(
-    ("method", "url", "kwargs", "json_body", "status", "message"), ERROR_CASES,
-    ids=[f"{c[0]} {c[1][:50]} {c[3] or ''} -> {c[4]}" for c in ERROR_CASES],
-)
-def test_bad_requests_get_a_json_error(
-    client: FlaskClient, method: str, url: str, kwargs: dict[str, Any], json_body: Any,
-    status: int, message: str,
-) -> None:
-    if json_body is not None:
-        kwargs = {"json": json_body}
-    response = getattr(client, method)(url, **kwargs)
-    assert response.status_code == status
-    assert response.content_type == "application/json"
-    error = response.get_json()["error"]
-    assert set(error) == {"code", "message"}
-    assert isinstance(error["code"], str) and error["code"]
-    assert message in error["message"]
-    assert "Traceback" not in response.get_data(as_text=True)
-
-
-def test_wrong_method_says_which_are_allowed(client: FlaskClient) -> None:
-    response = client.delete("/api/search")
-    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+# Bad requests, one row per case: tests/test_bad_requests.py.
 
 
 def test_no_index_means_503(tmp_path: Any, embedder: Any) -> None:

@@ -1,0 +1,304 @@
+"""Bad requests over real HTTP to the production server (waitress): one table row per case.
+
+Every row gets its documented status with a JSON error under /api/ (an HTML page on the web
+routes), never a 500 or a traceback, and the server answers a good request right after it.
+Requests go out byte for byte as written (http.client sends the path unchanged), so encoded
+slashes, ``../`` and invalid percent-encodings reach the server as an attacker would send them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import waitress
+from flask import Flask
+
+from index import Config, Embedder
+from service import MAX_BODY_BYTES, create_app
+from service.headers import SECURITY_HEADERS
+
+DOC = "000_d5f4f69b644cfd4d"  # a document of the sample corpus
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    target: str  # path and query string, sent as is
+    status: int
+    message: str = ""  # a part of the error message
+    body: bytes | None = None
+    content_type: str | None = None
+
+    @property
+    def id(self) -> str:
+        shown = self.target if len(self.target) <= 60 else self.target[:57] + "..."
+        body = "" if self.body is None else f" {self.body[:40]!r}"
+        return f"{self.method} {shown}{body} -> {self.status}"
+
+
+def post(body: Any, status: int, message: str = "", content_type: str | None = JSON) -> Case:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Case("POST", "/api/search", status, message, raw, content_type)
+
+
+def get(target: str, status: int, message: str = "") -> Case:
+    return Case("GET", target, status, message)
+
+
+API_CASES = [
+    # q: missing, empty, blank, over the limit
+    get("/api/search", 400, "q is required"),
+    get("/api/search?q=", 400, "q must not be empty"),
+    get("/api/search?q=%20%20%09%0A", 400, "q must not be empty"),
+    get("/api/search?q=%E3%80%80%C2%A0", 400, "q must not be empty"),  # ideographic, nbsp
+    get("/api/search?q=" + "a" * 1001, 400, "at most 1000 characters"),
+    get("/api/search?q=" + "%C3%A9" * 1001, 400, "at most 1000 characters"),  # 1001 × é
+    get("/api/search?q=%20" + "a" * 1000, 400, "at most 1000 characters"),  # counted as sent
+    # k and offset
+    get("/api/search?q=x&k=0", 400, "k must be between 1 and 100"),
+    get("/api/search?q=x&k=-1", 400, "k must be between 1 and 100"),
+    get("/api/search?q=x&k=101", 400, "k must be between 1 and 100"),
+    get("/api/search?q=x&k=1e9", 400, "k must be an integer"),
+    get("/api/search?q=x&k=1000000000", 400, "k must be between 1 and 100"),
+    get("/api/search?q=x&k=99999999999999999999", 400, "k must be between 1 and 100"),
+    get("/api/search?q=x&k=" + "9" * 31, 400, "k must be an integer"),
+    get("/api/search?q=x&k=abc", 400, "k must be an integer"),
+    get("/api/search?q=x&k=", 400, "k must be an integer"),
+    get("/api/search?q=x&k=2.5", 400, "k must be an integer"),
+    get("/api/search?q=x&k=%EF%BC%95", 400, "k must be an integer"),  # fullwidth digit 5
+    get("/api/search?q=x&offset=-1", 400, "offset must be between 0 and 1000"),
+    get("/api/search?q=x&offset=1001", 400, "offset must be between 0 and 1000"),
+    get("/api/search?q=x&offset=1e9", 400, "offset must be an integer"),
+    get("/api/search?q=x&offset=abc", 400, "offset must be an integer"),
+    get("/api/search?q=x&offset=", 400, "offset must be an integer"),
+    # other parameters
+    get("/api/search?q=x&mode=fuzzy", 400, "mode must be one of"),
+    get("/api/search?q=x&mode=", 400, "mode must be one of"),
+    get("/api/search?q=x&mode=DENSE", 400, "mode must be one of"),
+    get("/api/search?q=x&alpha=1.5", 400, "alpha must be a number between 0 and 1"),
+    get("/api/search?q=x&alpha=nan", 400, "alpha must be a number"),
+    get("/api/search?q=x&alpha=abc", 400, "alpha must be a number"),
+    get("/api/search?q=x&alpha=1e999", 400, "alpha must be a number between 0 and 1"),
+    get("/api/search?q=x&alpha=", 400, "alpha must be a number"),
+    get("/api/search?q=x&explain=maybe", 400, "explain must be true or false"),
+    get("/api/search?q=x&group=passage", 400, "group must be doc"),
+    # repeated parameters (doc alone may repeat)
+    get("/api/search?q=x&q=y", 400, "q must be given once"),
+    get("/api/search?q=x&k=1&k=2", 400, "k must be given once"),
+    get("/api/search?q=x&offset=0&offset=0", 400, "offset must be given once"),
+    get("/api/search?q=x&mode=dense&mode=lexical", 400, "mode must be given once"),
+    # invalid UTF-8 and NUL in q
+    get("/api/search?q=%ff%fe", 400, "not valid UTF-8"),
+    get("/api/search?q=caf%E9", 400, "not valid UTF-8"),  # Latin-1 é
+    get("/api/search?q=%C0%AF", 400, "not valid UTF-8"),  # overlong /
+    get("/api/search?q=%ED%A0%80", 400, "not valid UTF-8"),  # an encoded surrogate
+    get("/api/search?q=%F4%90%80%80", 400, "not valid UTF-8"),  # beyond U+10FFFF
+    get("/api/search?q=x&doc=%ff", 400, "not valid UTF-8"),
+    get("/api/search?q=a%00b", 400, "NUL"),
+    get("/api/search?q=%00", 400, "NUL"),
+    # POST bodies: malformed JSON, wrong types, wrong content type, too large
+    post(b"{not json", 400, "not valid JSON"),
+    post(b'{"q": "x",}', 400, "not valid JSON"),
+    post(b"", 400, "not valid JSON"),
+    post(b'{"q": "\xff"}', 400, "not valid JSON"),  # invalid UTF-8 inside JSON
+    post(b"null", 400, "not valid JSON"),
+    post(["q"], 400, "must be a JSON object"),
+    post("q", 400, "must be a JSON object"),
+    post(5, 400, "must be a JSON object"),
+    post({}, 400, "q is required"),
+    post({"q": ""}, 400, "q must not be empty"),
+    post({"q": " \t"}, 400, "q must not be empty"),
+    post({"q": "a" * 1001}, 400, "at most 1000 characters"),
+    post({"q": None}, 400, "q is required"),
+    post({"q": 5}, 400, "q must be a string"),
+    post({"q": ["x"]}, 400, "q must be a string"),
+    post({"q": {"$ne": ""}}, 400, "q must be a string"),
+    post({"q": "a\u0000b"}, 400, "NUL"),
+    post({"q": "x", "k": "ten"}, 400, "k must be an integer"),
+    post({"q": "x", "k": 2.5}, 400, "k must be an integer"),
+    post({"q": "x", "k": True}, 400, "k must be an integer"),
+    post({"q": "x", "k": 0}, 400, "k must be between 1 and 100"),
+    post({"q": "x", "k": 10**30}, 400, "k must be between 1 and 100"),
+    post({"q": "x", "offset": -1}, 400, "offset must be between 0 and 1000"),
+    post({"q": "x", "offset": [0]}, 400, "offset must be an integer"),
+    post({"q": "x", "mode": 3}, 400, "mode must be a string"),
+    post({"q": "x", "mode": "fuzzy"}, 400, "mode must be one of"),
+    post({"q": "x", "doc": [1]}, 400, "doc must be"),
+    post({"q": "x", "doc": {"id": "x"}}, 400, "doc must be"),
+    post({"q": "x", "alpha": "high"}, 400, "alpha must be a number"),
+    post({"q": "x", "alpha": True}, 400, "alpha must be a number"),
+    post({"q": "x", "explain": "maybe"}, 400, "explain must be true or false"),
+    post({"q": "x", "group": 1}, 400, "group must be doc"),
+    post({"q": "x", "limit": 3}, 400, "unknown field 'limit'"),
+    post({"q": "x"}, 415, "application/json", content_type="text/plain"),
+    post(b"q=x", 415, "application/json", content_type="application/x-www-form-urlencoded"),
+    post({"q": "x"}, 415, "application/json", content_type=None),
+    post(b'{"q": "' + b"x" * MAX_BODY_BYTES + b'"}', 413),
+    # documents: unknown, traversal, encoded slashes, NUL, very long
+    get("/api/documents/no-such-document", 404, "no document with id"),
+    get("/api/documents/../../etc/passwd", 404, "no document with id"),
+    get("/api/documents/..%2F..%2Fetc%2Fpasswd", 404, "no document with id"),
+    get("/api/documents/%2e%2e/%2e%2e/etc/passwd", 404, "no document with id"),
+    get("/api/documents/%2Fetc%2Fpasswd", 404),  # no route: an id never starts with /
+    get(f"/api/documents/{DOC}%2F..%2F{DOC}", 404, "no document with id"),
+    get(f"/api/documents/{DOC}%00", 404, "no document with id"),
+    get("/api/documents/%ff%fe", 404, "no document with id"),
+    get("/api/documents/" + "a" * 8000, 404, "no document with id"),
+    get("/api/documents/", 404),
+    # wrong methods and unknown routes
+    Case("DELETE", "/api/search?q=x", 405),
+    Case("PUT", "/api/search", 405, body=b'{"q": "x"}', content_type=JSON),
+    Case("PATCH", "/api/search", 405),
+    Case("POST", f"/api/documents/{DOC}", 405),
+    Case("DELETE", f"/api/documents/{DOC}", 405),
+    Case("POST", "/healthz", 405),
+    Case("PUT", "/readyz", 405),
+    Case("POST", "/openapi.json", 405),
+    get("/api/nothing-here", 404),
+    get("/api/", 404),
+    get("/api/search/extra", 404),
+]
+
+WEB_CASES = [
+    get("/search?q=x&k=abc", 400, "k must be an integer"),
+    get("/search?q=x&k=0", 400, "k must be between 1 and 100"),
+    get("/search?q=x&offset=1e9", 400, "offset must be an integer"),
+    get("/search?q=x&mode=fuzzy", 400, "mode must be one of"),
+    get("/search?q=x&q=y", 400, "q must be given once"),
+    get("/search?q=%ff%fe", 400, "not valid UTF-8"),
+    get("/search?q=a%00b", 400, "NUL"),
+    get("/search?q=" + "a" * 1001, 400, "at most 1000 characters"),
+    get("/documents/no-such-document", 404, "no document with id"),
+    get("/documents/..%2F..%2Fetc%2Fpasswd", 404, "no document with id"),
+    get("/documents/" + "b" * 8000, 404, "no document with id"),
+    get("/static/../service/__init__.py", 404),
+    get("/static/..%2F__init__.py", 404),
+    get("/static/%2e%2e/%2e%2e/pyproject.toml", 404),
+    get("/no-such-page", 404),
+    Case("POST", "/search?q=x", 405),
+    Case("PUT", "/", 405),
+    Case("DELETE", f"/documents/{DOC}", 405),
+]
+
+# The boundaries of the valid ranges, on the other side of the same rows.
+GOOD_CASES = [
+    get("/api/search?q=x&k=1", 200),
+    get("/api/search?q=x&k=100", 200),
+    get("/api/search?q=x&offset=0", 200),
+    get("/api/search?q=x&offset=101", 200),
+    get("/api/search?q=x&offset=1000", 200),
+    get("/api/search?q=" + "a" * 1000, 200),
+    get("/api/search?q=x&doc=a&doc=b", 200),
+    get("/api/search?q=%F0%9F%98%80", 200),  # an emoji
+    post({"q": "x", "k": 1, "doc": DOC}, 200),
+    post({"q": "x"}, 200, content_type="application/json; charset=utf-8"),
+    get(f"/api/documents/{DOC}", 200),
+]
+
+
+@pytest.fixture(scope="module")
+def server(sample_index: Config, embedder: Embedder) -> Iterator[tuple[str, int]]:
+    """The app served by waitress, as ``python -m service`` serves it, on a free port."""
+    app: Flask = create_app(sample_index, embedder=embedder, watch=False)
+    served = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=served.run, name="waitress", daemon=True)
+    thread.start()
+    try:
+        yield "127.0.0.1", served.effective_port  # type: ignore[union-attr]
+    finally:
+        served.close()
+        thread.join(timeout=10)
+
+
+def send(address: tuple[str, int], case: Case) -> tuple[http.client.HTTPResponse, bytes]:
+    connection = http.client.HTTPConnection(*address, timeout=60)
+    headers = {"Content-Type": case.content_type} if case.content_type else {}
+    try:
+        # skip_accept_encoding: the request is exactly what the row says, nothing added.
+        connection.putrequest(case.method, case.target, skip_accept_encoding=True)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        if case.body is not None or case.method in ("POST", "PUT", "PATCH"):
+            connection.putheader("Content-Length", str(len(case.body or b"")))
+        connection.endheaders(case.body)
+        response = connection.getresponse()
+        return response, response.read()
+    finally:
+        connection.close()
+
+
+def still_serving(address: tuple[str, int]) -> None:
+    response, body = send(address, get("/api/search?q=Iraq&k=1", 200))
+    assert response.status == 200, body
+    assert len(json.loads(body)["results"]) == 1
+
+
+def assert_no_server_error_logged(caplog: pytest.LogCaptureFixture) -> None:
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+
+
+@pytest.mark.parametrize("case", API_CASES, ids=[c.id for c in API_CASES])
+def test_api_error_is_json(
+    server: tuple[str, int], case: Case, caplog: pytest.LogCaptureFixture
+) -> None:
+    response, raw = send(server, case)
+    text = raw.decode("utf-8")
+    assert response.status == case.status, text
+    assert response.getheader("Content-Type") == JSON
+    error = json.loads(text)["error"]
+    assert set(error) == {"code", "message"}
+    assert error["code"] and error["code"] != "internal_error"
+    assert case.message in error["message"]
+    assert "Traceback" not in text and 'File "' not in text
+    if case.status == 405:
+        assert response.getheader("Allow")
+    assert_security_headers(response)
+    still_serving(server)
+    assert_no_server_error_logged(caplog)
+
+
+@pytest.mark.parametrize("case", WEB_CASES, ids=[c.id for c in WEB_CASES])
+def test_web_error_is_a_page(
+    server: tuple[str, int], case: Case, caplog: pytest.LogCaptureFixture
+) -> None:
+    response, raw = send(server, case)
+    text = raw.decode("utf-8")
+    assert response.status == case.status, text
+    assert response.getheader("Content-Type") == "text/html; charset=utf-8"
+    assert f'<p class="status">{case.status}</p>' in text
+    assert case.message in text
+    assert "Traceback" not in text and 'File "' not in text
+    assert_security_headers(response)
+    still_serving(server)
+    assert_no_server_error_logged(caplog)
+
+
+@pytest.mark.parametrize("case", GOOD_CASES, ids=[c.id for c in GOOD_CASES])
+def test_the_valid_boundaries_are_answered(server: tuple[str, int], case: Case) -> None:
+    response, raw = send(server, case)
+    assert response.status == 200, raw
+    assert response.getheader("Content-Type") == JSON
+
+
+def test_every_listed_kind_of_bad_request_has_a_row() -> None:
+    targets = [f"{c.target}&{c.body!r}" for c in API_CASES + WEB_CASES]
+    for needle in ("q=&", "q=%20", "k=0", "k=-1", "k=101", "k=1e9", "k=abc", "k=&", "offset=-1",
+                   "offset=1e9", "offset=abc", "mode=fuzzy", "q=x&q=y", "not json", "%ff",
+                   "%00", "../", "%2F", "a" * 8000, "/api/nothing-here", "/no-such-page"):
+        assert any(needle in target for target in targets), needle
+    assert {c.method for c in API_CASES} >= {"GET", "POST", "PUT", "PATCH", "DELETE"}
+    assert {c.status for c in API_CASES} == {400, 404, 405, 413, 415}
+
+
+def assert_security_headers(response: http.client.HTTPResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert response.getheader(name) == value, name
