@@ -40,6 +40,7 @@ from tqdm import tqdm  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from indexing import (  # noqa: E402
+    ROOT,
     SCIFACT,
     TimedEmbedder,
     load_average,
@@ -110,8 +111,8 @@ def benchmark(
     docs = work / "docs"
     written = write_scifact_docs(docs, doc_count, scifact)
     files = sorted(docs.glob("*.txt"))
-    base = Config(docs_dir=docs)
-    embedder = TimedEmbedder.load(find_model(base.model))
+    base = Config(docs_dir=docs, cache_dir=ROOT / Config.cache_dir)  # the script's, from ROOT
+    embedder = TimedEmbedder.load(find_model(base.model), base.backend, base.cache_dir)
     variants = [
         Variant("build_index, 1 changed (incremental)", True, False, work / "index-inc"),
         Variant("build_index --full", False, False, work / "index-full"),

@@ -88,11 +88,19 @@ def build_index(
         try:
             old_hashes = previous.store.content_hashes() if previous else {}
             _classify(documents, old_hashes, report)
-            if previous and _up_to_date(previous.manifest, config, report):
+            backend = embedder.backend if embedder else config.backend
+            if previous and _up_to_date(previous.manifest, config, backend, report):
                 report.passages = previous.manifest["counts"]["passages"]
                 report.seconds = time.monotonic() - started
                 return report
-            embedder = embedder or Embedder.load(model)
+            embedder = embedder or Embedder.load(model, config.backend, config.cache_dir)
+            if previous and _backend(previous.manifest) != embedder.backend:
+                # int8 and float vectors of one model are close, not equal: never mix them.
+                report.full_reason = (
+                    f"backend changed ({_backend(previous.manifest)} -> {embedder.backend})"
+                )
+                previous.store.close()
+                previous = None
             _write_generation(folder, documents, previous, embedder, config, progress, report,
                               started)
         finally:
@@ -157,12 +165,20 @@ def _classify(documents: list[Document], old_hashes: dict[str, str], report: Bui
     report.removed = sorted(set(old_hashes) - ids)
 
 
-def _up_to_date(manifest: dict[str, Any], config: Config, report: BuildReport) -> bool:
+def _up_to_date(
+    manifest: dict[str, Any], config: Config, backend: str, report: BuildReport
+) -> bool:
     return (
         not (report.added or report.changed or report.removed)
         and manifest["faiss_factory"] == config.faiss_factory
         and manifest.get("lexical") == config.lexical_settings()
+        and _backend(manifest) == backend
     )
+
+
+def _backend(manifest: dict[str, Any]) -> str:
+    """What embedded a generation's passages; generations from before the setting: torch."""
+    return str(manifest["model"].get("backend", "torch"))
 
 
 def _write_generation(

@@ -1,4 +1,8 @@
-"""The embedding model: the only module that imports sentence_transformers or torch."""
+"""The embedding model: found and checksummed, then run by ONNX Runtime or by torch.
+
+Only this module and ``index.onnx_model`` (for the one-off export) import torch or
+sentence_transformers, and only when torch actually runs the model.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +15,16 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
 from index.checksum import file_sha256
-from index.config import DEFAULT_MODEL, Config
+from index.config import BACKENDS, DEFAULT_MODEL, Config
 from index.errors import ModelError
-from index.onnx_query import OnnxQueryEncoder, load_onnx_query_encoder, query_features
+from index.onnx_model import load_onnx_model
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -72,63 +76,46 @@ def find_model(name_or_path: str) -> ModelInfo:
 
 
 class Embedder:
-    """A loaded sentence-transformers model with its token counter."""
+    """The model as this project runs it: token counts, passage and query vectors."""
 
-    def __init__(
-        self, model: SentenceTransformer, info: ModelInfo, onnx: OnnxQueryEncoder | None = None
-    ) -> None:
-        self._model = model
-        self._onnx = onnx
-        self._tokenizer = model.tokenizer
-        # Hugging Face fast tokenizers raise "Already borrowed" when two threads change their
-        # truncation state at once, and the cores are busy with one forward pass anyway.
-        self._lock = threading.Lock()
+    def __init__(self, encoder: Encoder, info: ModelInfo) -> None:
+        self._encoder = encoder
+        self.info = info
+        self.backend: str = encoder.backend
+        self.dimension: int = encoder.dimension
+        # The model cuts input beyond this many word pieces, special tokens included.
+        self.max_tokens: int = encoder.max_tokens
         # Recent query vectors: repeated queries (paging, popular searches) skip the model.
         self._query_cache: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
-        self.info = info
-        dimension, max_tokens = model.get_embedding_dimension(), model.max_seq_length
-        if dimension is None or max_tokens is None:
-            raise ModelError(f"model {info.name!r} declares no embedding size or maximum length")
-        self.dimension: int = dimension
-        # The model cuts input beyond this many word pieces, special tokens included.
-        self.max_tokens: int = max_tokens
+        self._cache_lock = threading.Lock()
 
     @classmethod
     def load(
-        cls, info: ModelInfo, query_backend: str = "torch", cache_dir: Path | None = None
+        cls, info: ModelInfo, backend: str = Config.backend, cache_dir: Path | None = None
     ) -> Embedder:
-        """Load the model found by ``find_model``.
+        """Load the model found by ``find_model`` to run on ``backend``.
 
         Args:
-            query_backend: "onnx" encodes queries with ONNX Runtime, exporting the model into
-                ``cache_dir`` once; if that fails, queries quietly stay on torch (logged).
+            backend: "onnx-int8" or "onnx" run the model with ONNX Runtime, exported into
+                ``cache_dir`` once; if that fails, the model runs on torch (logged). "torch"
+                runs it with sentence-transformers.
 
         Raises:
             ModelError: the files are not a loadable sentence-transformers model.
         """
-        # No model hub is reachable: make every Hugging Face call local before importing.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import transformers
-        from sentence_transformers import SentenceTransformer
-
-        # Its "Loading weights" bar is noise on every start, and --quiet must mean quiet.
-        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-
-        try:
-            model = SentenceTransformer(str(info.path), device="cpu", local_files_only=True)
-        except (OSError, ValueError, KeyError, RuntimeError) as e:
-            raise ModelError(f"cannot load model {info.name!r} from {info.path}: {e}") from e
-        onnx = None
-        if query_backend == "onnx":
+        if backend not in BACKENDS:
+            raise ModelError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+        encoder: Encoder | None = None
+        if backend != "torch":
             key = f"{info.weights_sha256} {info.config_sha256}"
-            onnx = load_onnx_query_encoder(model, key, cache_dir or Config.cache_dir)
-        logger.info("loaded model %s from %s", info.name, info.path)
-        return cls(model, info, onnx)
-
-    @property
-    def query_backend(self) -> str:
-        """What encodes queries: "onnx" or "torch"."""
-        return "torch" if self._onnx is None else "onnx"
+            try:
+                encoder = load_onnx_model(info.path, key, backend, cache_dir or Config.cache_dir)
+            except ModelError as e:
+                logger.warning("cannot run the model with ONNX Runtime (%s): using torch", e)
+        if encoder is None:
+            encoder = TorchEncoder.load(info)
+        logger.info("loaded model %s from %s (%s)", info.name, info.path, encoder.backend)
+        return cls(encoder, info)
 
     def fingerprint(self) -> dict[str, Any]:
         """What identifies this model's vectors; recorded in every manifest."""
@@ -138,20 +125,12 @@ class Embedder:
             "config_sha256": self.info.config_sha256,
             "dimension": self.dimension,
             "max_seq_length": self.max_tokens,
+            "backend": self.backend,
         }
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for ``text``, special tokens included, never truncated."""
-        with self._lock:
-            encoded = self._tokenizer(
-                text,
-                add_special_tokens=True,
-                truncation=False,
-                return_attention_mask=False,
-                return_token_type_ids=False,
-                verbose=False,
-            )
-        return len(encoded["input_ids"])
+        return self._encoder.count_tokens(text)
 
     def embed_passages(
         self, texts: list[str], batch_size: int = 32, progress: bool = False
@@ -162,47 +141,104 @@ class Embedder:
             total=len(texts), desc="Embedding", unit="passage", file=sys.stderr,
             disable=not progress or not texts,
         ) as bar:
-            # Longest first over the whole list, not just within one slice: batches of
-            # similar lengths waste less work on padding.
+            # Longest first over the whole list: batches of similar lengths waste less work
+            # on padding.
             order = np.argsort([-len(text) for text in texts], kind="stable")
             for start in range(0, len(texts), _PROGRESS_SLICE):
                 rows = order[start : start + _PROGRESS_SLICE]
-                with self._lock:
-                    out[rows] = self._model.encode_document(
-                        [texts[i] for i in rows], batch_size=batch_size,
-                        normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False,
-                    )
+                out[rows] = self._encoder.encode_passages([texts[i] for i in rows], batch_size)
                 bar.update(len(rows))
         return out
 
     def embed_query(self, text: str) -> NDArray[np.float32]:
         """One normalised query vector, shape (dimension,); read-only, as it may be cached."""
-        with self._lock:
+        with self._cache_lock:
             cached = self._query_cache.get(text)
             if cached is not None:
                 self._query_cache.move_to_end(text)
                 return cached
-            if self._onnx is None:
-                encoded = self._model.encode_query(
-                    [text], normalize_embeddings=True, convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-            else:
-                features = query_features(self._model, [text])
-        if self._onnx is not None:  # outside the lock: sessions run queries in parallel
-            encoded = self._onnx.run(features)
-        vector = np.asarray(encoded[0], dtype=np.float32)
+        vector = np.array(self._encoder.encode_query(text), dtype=np.float32)
         vector.flags.writeable = False
-        with self._lock:
+        with self._cache_lock:
             self._query_cache[text] = vector
             if len(self._query_cache) > QUERY_CACHE_SIZE:
                 self._query_cache.popitem(last=False)
         return vector
 
 
+class Encoder(Protocol):
+    """What runs the model: ``OnnxModel`` or ``TorchEncoder``."""
+
+    backend: str
+    dimension: int
+    max_tokens: int
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def encode_query(self, text: str) -> NDArray[np.float32]: ...
+
+    def encode_passages(self, texts: list[str], batch_size: int) -> NDArray[np.float32]: ...
+
+
+class TorchEncoder:
+    """The model run by sentence-transformers on torch."""
+
+    backend = "torch"
+
+    def __init__(self, model: SentenceTransformer) -> None:
+        self._model = model
+        # Hugging Face tokenizers raise "Already borrowed" when two threads change their
+        # truncation state at once, and the cores are busy with one forward pass anyway.
+        self._lock = threading.Lock()
+        dimension, max_tokens = model.get_embedding_dimension(), model.max_seq_length
+        if dimension is None or max_tokens is None:
+            raise ModelError("the model declares no embedding size or maximum length")
+        self.dimension: int = dimension
+        self.max_tokens: int = max_tokens
+
+    @classmethod
+    def load(cls, info: ModelInfo) -> TorchEncoder:
+        """Raises ModelError when the files are not a loadable sentence-transformers model."""
+        # No model hub is reachable: make every Hugging Face call local before importing.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        # Its "Loading weights" bar is noise on every start, and --quiet must mean quiet.
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        try:
+            model = SentenceTransformer(str(info.path), device="cpu", local_files_only=True)
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            raise ModelError(f"cannot load model {info.name!r} from {info.path}: {e}") from e
+        return cls(model)
+
+    def count_tokens(self, text: str) -> int:
+        with self._lock:
+            encoded = self._model.tokenizer(
+                text, add_special_tokens=True, truncation=False, return_attention_mask=False,
+                return_token_type_ids=False, verbose=False,
+            )
+        return len(encoded["input_ids"])
+
+    def encode_query(self, text: str) -> NDArray[np.float32]:
+        with self._lock:
+            vectors = self._model.encode_query(
+                [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
+        return np.asarray(vectors[0], dtype=np.float32)
+
+    def encode_passages(self, texts: list[str], batch_size: int) -> NDArray[np.float32]:
+        with self._lock:
+            vectors = self._model.encode_document(
+                texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+
 def load_embedder(config: Config) -> Embedder:
-    """The configured model with the configured query backend, as the service runs it."""
-    return Embedder.load(find_model(config.model), config.query_backend, config.cache_dir)
+    """The configured model on the configured backend."""
+    return Embedder.load(find_model(config.model), config.backend, config.cache_dir)
 
 
 def _resolve_model_path(name_or_path: str) -> Path:

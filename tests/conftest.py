@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -23,8 +24,14 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder(model_cache: Path) -> Embedder:
-    """The default model as the service runs it: ONNX Runtime for queries."""
-    return Embedder.load(find_model(DEFAULT_MODEL), "onnx", model_cache)
+    """The default model on the default backend, as the service and the rebuild run it."""
+    return Embedder.load(find_model(DEFAULT_MODEL), Config.backend, model_cache)
+
+
+@pytest.fixture
+def exported_env(model_cache: Path, embedder: Embedder) -> dict[str, str]:
+    """An environment for scripts run by tests: the session's ONNX export, no hub."""
+    return {**os.environ, "SEARCH_CACHE_DIR": str(model_cache), "HF_HUB_OFFLINE": "1"}
 
 
 @pytest.fixture
@@ -36,8 +43,8 @@ def docs(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def config(tmp_path: Path, docs: Path) -> Config:
-    return Config(docs_dir=docs, index_dir=tmp_path / "index")
+def config(tmp_path: Path, docs: Path, model_cache: Path) -> Config:
+    return Config(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=model_cache)
 
 
 @pytest.fixture(scope="session")

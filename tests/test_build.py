@@ -133,14 +133,14 @@ def test_other_model_forces_a_full_rebuild(
     settings = other / "sentence_bert_config.json"
     settings.write_text(json.dumps({**json.loads(settings.read_text()), "max_seq_length": 64}))
 
-    report = build_index(dataclasses.replace(config, model=str(other)))
+    report = build_index(dataclasses.replace(config, model=str(other), backend="torch"))
 
     assert report.full_reason is not None and report.full_reason.startswith("model changed")
     assert report.embedded == report.passages
     manifest = read_manifest(IndexFolder(config.index_dir).current())
     assert manifest["model"]["name"] == str(other)
     assert manifest["model"]["max_seq_length"] == 64
-    short = Embedder.load(find_model(str(other)))
+    short = Embedder.load(find_model(str(other)), "torch")
     store = PassageStore.open(IndexFolder(config.index_dir).current() / "passages.sqlite")
     texts = [p.text for p in store.get_passages(list(range(1, report.passages + 1)))]
     assert max(short.count_tokens(t) for t in texts) <= 64
@@ -260,3 +260,18 @@ def test_title_in_lexical_rebuilds_the_full_text_table_only(
     report = build_index(dataclasses.replace(config, title_in_lexical=True), embedder=embedder)
     assert report.generation is not None and report.embedded == 0
     assert lexical_hits() == ["spices", "spices"]
+
+
+def test_backend_change_reembeds_everything(config: Config, embedder: Embedder) -> None:
+    build_index(config, embedder=embedder)
+    folder = IndexFolder(config.index_dir)
+    assert read_manifest(folder.current())["model"]["backend"] == "onnx-int8"
+    # Float and int8 vectors of one model are close, not equal: they must not mix.
+    float_config = dataclasses.replace(config, backend="onnx")
+    report = build_index(float_config)
+    assert report.full_reason == "backend changed (onnx-int8 -> onnx)"
+    assert report.embedded == report.passages
+    assert read_manifest(folder.current())["model"]["backend"] == "onnx"
+    assert build_index(float_config).generation is None  # up to date now
+    back = build_index(config, embedder=embedder)
+    assert back.full_reason == "backend changed (onnx -> onnx-int8)"

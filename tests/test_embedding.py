@@ -1,8 +1,12 @@
-"""Query encoding: ONNX Runtime gives torch's vectors, is cached, and falls back cleanly."""
+"""The model on ONNX Runtime: torch's vectors (or close, in int8), torch's token counts, an
+export made once and reused without torch, and a clean fallback to torch."""
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +14,20 @@ import pytest
 
 from index import Config, Embedder
 from index.generations import IndexFolder, read_manifest
+from index.onnx_model import export_folder
 from index.store import PassageStore
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def torch_embedder(embedder: Embedder) -> Embedder:
     return Embedder.load(embedder.info, "torch")
+
+
+@pytest.fixture(scope="module")
+def float_embedder(embedder: Embedder, model_cache: Path) -> Embedder:
+    return Embedder.load(embedder.info, "onnx", model_cache)
 
 
 def sample_passages(config: Config) -> list[str]:
@@ -25,37 +37,95 @@ def sample_passages(config: Config) -> list[str]:
     return [p.text for p in store.get_passages(list(range(1, count + 1)))]
 
 
-def test_onnx_query_vectors_match_torch_on_the_sample_passages(
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.asarray((a * b).sum(axis=1))
+
+
+def test_the_default_backend_is_int8_onnx(embedder: Embedder) -> None:
+    assert Config.backend == "onnx-int8"
+    assert embedder.backend == "onnx-int8"
+    assert embedder.fingerprint()["backend"] == "onnx-int8"
+    assert (embedder.dimension, embedder.max_tokens) == (384, 256)
+
+
+def test_float_onnx_gives_torchs_vectors_on_the_sample_passages(
+    float_embedder: Embedder, torch_embedder: Embedder, sample_index: Config
+) -> None:
+    texts = sample_passages(sample_index)
+    assert len(texts) > 100
+    passages = float_embedder.embed_passages(texts, batch_size=32)
+    assert cosines(passages, torch_embedder.embed_passages(texts)).min() >= 0.999
+    queries = np.stack([float_embedder.embed_query(t) for t in texts[:40]])
+    expected = np.stack([torch_embedder.embed_query(t) for t in texts[:40]])
+    assert cosines(queries, expected).min() >= 0.999
+    assert np.linalg.norm(passages, axis=1) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_int8_vectors_stay_close_to_torchs_and_rank_alike(
     embedder: Embedder, torch_embedder: Embedder, sample_index: Config
 ) -> None:
-    assert embedder.query_backend == "onnx"
-    assert torch_embedder.query_backend == "torch"
     texts = sample_passages(sample_index)
-    assert len(texts) > 20
-    cosines = [float(embedder.embed_query(t) @ torch_embedder.embed_query(t)) for t in texts]
-    assert min(cosines) >= 0.999
-    vector = embedder.embed_query(texts[0])
-    assert vector.shape == (embedder.dimension,)
-    assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+    int8 = embedder.embed_passages(texts, batch_size=32)
+    exact = torch_embedder.embed_passages(texts)
+    similarity = cosines(int8, exact)
+    assert similarity.min() >= 0.97
+    assert similarity.mean() >= 0.99
+    # Each passage, asked as a query, still finds itself first among all passages.
+    queries = np.stack([embedder.embed_query(t) for t in texts])
+    assert np.mean((queries @ int8.T).argmax(axis=1) == np.arange(len(texts))) >= 0.98
 
 
-def test_the_export_is_reused_from_the_cache(embedder: Embedder, model_cache: Path) -> None:
-    exported = list((model_cache / "onnx").glob("*.onnx"))
-    assert len(exported) == 1
-    before = exported[0].stat().st_mtime_ns
-    again = Embedder.load(embedder.info, "onnx", model_cache)
-    assert again.query_backend == "onnx"
-    assert exported[0].stat().st_mtime_ns == before
-    np.testing.assert_allclose(again.embed_query("cached?"), embedder.embed_query("cached?"))
+def test_onnx_token_counts_equal_the_models_tokenizer(
+    embedder: Embedder, torch_embedder: Embedder, sample_index: Config
+) -> None:
+    texts = sample_passages(sample_index) + [
+        "", "naïve café — “quoted” ½", "北京是中国的首都。", "emoji 🙂🚀 and\ttabs\nnewlines",
+        "word " * 600,
+    ]
+    assert [embedder.count_tokens(t) for t in texts] == [
+        torch_embedder.count_tokens(t) for t in texts
+    ]
+    assert embedder.count_tokens("word " * 600) == 602  # never truncated
+
+
+def test_the_export_is_reused_without_importing_torch(
+    embedder: Embedder, model_cache: Path
+) -> None:
+    (folder,) = (model_cache / "onnx").iterdir()
+    before = {f.name: f.stat().st_mtime_ns for f in folder.iterdir()}
+    script = (
+        "import sys; from pathlib import Path; from index import Embedder, find_model\n"
+        f"cache = Path({str(model_cache)!r})\n"
+        "e = Embedder.load(find_model('all-MiniLM-L6-v2'), 'onnx-int8', cache)\n"
+        "v = e.embed_query('cached?')\n"
+        "print(e.backend, 'torch' in sys.modules, ' '.join(map(str, v[:4].tolist())))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[:2] == ["onnx-int8", "False"]
+    np.testing.assert_allclose([float(x) for x in out[2:]], embedder.embed_query("cached?")[:4],
+                               rtol=1e-5)
+    assert {f.name: f.stat().st_mtime_ns for f in folder.iterdir()} == before
+
+
+def test_the_export_records_its_agreement_with_torch(embedder: Embedder, model_cache: Path) -> None:
+    key = f"{embedder.info.weights_sha256} {embedder.info.config_sha256}"
+    meta = json.loads((export_folder(model_cache, key) / "export.json").read_text())
+    assert meta["agreement"]["onnx"] >= 0.999
+    assert meta["agreement"]["onnx-int8"] >= 0.98
+    assert meta["dimension"] == 384
 
 
 def test_a_damaged_export_is_made_again(embedder: Embedder, tmp_path: Path) -> None:
-    Embedder.load(embedder.info, "onnx", tmp_path)
-    (exported,) = (tmp_path / "onnx").glob("*.onnx")
-    exported.write_bytes(b"not an onnx model")
-    again = Embedder.load(embedder.info, "onnx", tmp_path)
-    assert again.query_backend == "onnx"
-    assert exported.stat().st_size > 1_000_000
+    Embedder.load(embedder.info, "onnx-int8", tmp_path)
+    (folder,) = (tmp_path / "onnx").iterdir()
+    (folder / "model-int8.onnx").write_bytes(b"not an onnx model")
+    again = Embedder.load(embedder.info, "onnx-int8", tmp_path)
+    assert again.backend == "onnx-int8"
+    assert (folder / "model-int8.onnx").stat().st_size > 1_000_000
+    np.testing.assert_allclose(again.embed_query("damaged"), embedder.embed_query("damaged"),
+                               atol=1e-6)
 
 
 def test_export_failure_falls_back_to_torch(
@@ -64,14 +134,13 @@ def test_export_failure_falls_back_to_torch(
     blocked = tmp_path / "a-file-not-a-folder"
     blocked.write_text("")
     with caplog.at_level(logging.WARNING):
-        fallback = Embedder.load(embedder.info, "onnx", blocked)
-    assert fallback.query_backend == "torch"
-    assert "queries use torch" in caplog.text
-    assert float(fallback.embed_query("diabetes") @ embedder.embed_query("diabetes")) > 0.999
+        fallback = Embedder.load(embedder.info, "onnx-int8", blocked)
+    assert fallback.backend == "torch"
+    assert "using torch" in caplog.text
+    assert float(fallback.embed_query("diabetes") @ embedder.embed_query("diabetes")) > 0.98
 
 
 def test_query_cache_returns_the_same_read_only_vector(embedder: Embedder) -> None:
     first = embedder.embed_query("a query asked twice")
     assert embedder.embed_query("a query asked twice") is first
     assert not first.flags.writeable
-

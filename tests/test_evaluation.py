@@ -51,12 +51,12 @@ def test_slice_keeps_judged_documents() -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not SCIFACT.is_dir(), reason=f"needs the SciFact files in {SCIFACT}")
-def test_harness_on_a_scifact_slice(tmp_path: Path) -> None:
+def test_harness_on_a_scifact_slice(tmp_path: Path, exported_env: dict[str, str]) -> None:
     out = tmp_path / "metrics.json"
     result = subprocess.run(
         [sys.executable, "scripts/evaluate.py", str(SCIFACT), "--max-queries", "12",
          "--max-docs", "40", "--json", str(out), "--quiet"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT, env=exported_env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr
     assert "this project, hybrid (default)" in result.stdout
@@ -72,14 +72,16 @@ def test_harness_on_a_scifact_slice(tmp_path: Path) -> None:
         assert metrics["ndcg@10"] > 0.5
 
 
-def test_seed_queries_over_the_sample_corpus(tmp_path: Path) -> None:
+def test_seed_queries_over_the_sample_corpus(
+    tmp_path: Path, exported_env: dict[str, str]
+) -> None:
     seed = ROOT.parent / "shared" / "eval" / "seed_dev_queries.jsonl"
     if not seed.exists():
         pytest.skip(f"needs {seed}")
     result = subprocess.run(
         [sys.executable, "scripts/evaluate.py", "--queries", str(seed), "--docs", "corpus",
          "--mode", "hybrid", "--quiet"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        cwd=ROOT, env=exported_env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr
     assert "hit@1" in result.stdout and "hit@5" in result.stdout

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from index import Embedder
 from index.generations import read_manifest
 
 pytestmark = pytest.mark.slow
@@ -86,10 +87,21 @@ def copy_docs(source: Path, target: Path) -> None:
         path.chmod(path.stat().st_mode | stat.S_IWUSR)
 
 
+_MODEL_CACHE: list[Path] = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _share_model_cache(model_cache: Path, embedder: Embedder) -> None:
+    """Runs use the session's ONNX export (made by ``embedder``) instead of exporting anew."""
+    _MODEL_CACHE[:] = [model_cache]
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without SEARCH_* settings that could leak into a run."""
+    """This process's environment without SEARCH_* settings that could leak into a run,
+    with the session's model cache."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
     env["HF_HUB_OFFLINE"] = "1"
+    env["SEARCH_CACHE_DIR"] = str(_MODEL_CACHE[0])
     env.update(extra)
     return env
 

@@ -1,0 +1,290 @@
+"""The embedding model run by ONNX Runtime: exported once with torch, then run without it.
+
+The export, made once per model into the cache folder, holds the whole sentence-transformers
+pipeline (transformer, pooling, any dense layers, normalisation) as one ONNX graph, an int8
+copy of it, the model's own tokenizer, and ``export.json``: what running it needs (dimension,
+maximum length, prompts, padding) and how far each graph's vectors are from torch's. Loading
+it needs only onnxruntime and tokenizers, so a rebuild or a service start does not import
+torch at all once the export exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from index.errors import ModelError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+# Bump when the exported files change, so stale exports are not used.
+EXPORT_VERSION = 2
+GRAPHS = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
+# The lowest cosine to torch's vectors, over the probe texts, for a graph to be used. int8
+# vectors are close but not equal (docs/benchmarks.md measures what that costs in ranking).
+MIN_COSINE = {"onnx": 0.999, "onnx-int8": 0.98}
+_PROBES = (
+    "what causes type 2 diabetes?",
+    "Ein kurzer deutscher Satz über das Wetter.",
+    "Russian Foreign Ministry spokesman Alexander Yakovenko has said that the talks will go on.",
+    "Vitamin D supplementation lowers the risk of respiratory infections in elderly adults, "
+    "a randomised controlled trial of 5,110 participants found.",
+    "long passage " * 200,  # longer than the model's limit: truncation must match too
+)
+
+
+class OnnxModel:
+    """An exported model: tokenizer plus ONNX Runtime sessions, thread-safe, GIL released.
+
+    Queries run on a one-thread session: a query is a few milliseconds of work, and under
+    load each request thread then keeps one core busy instead of all of them fighting for
+    both. Passages run in batches on a session using every core, made when first needed.
+    """
+
+    def __init__(self, folder: Path, backend: str) -> None:
+        from tokenizers import Tokenizer
+
+        self.folder = folder
+        self.backend = backend
+        self.meta: dict[str, Any] = json.loads((folder / "export.json").read_text())
+        self.dimension: int = self.meta["dimension"]
+        self.max_tokens: int = self.meta["max_seq_length"]
+        self._prompts: dict[str, str] = self.meta["prompts"]
+        self._input_names: list[str] = self.meta["input_names"]
+        text = (folder / "tokenizer.json").read_text()
+        # Two tokenizers, each configured once: reconfiguring a shared one per call is what
+        # makes Hugging Face tokenizers fail under threads ("Already borrowed").
+        self._counter = Tokenizer.from_str(text)
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        self._tokenizer = Tokenizer.from_str(text)
+        self._tokenizer.enable_truncation(
+            self.max_tokens, direction=self.meta["truncation_side"]
+        )
+        self._tokenizer.enable_padding(
+            direction=self.meta["padding_side"], pad_id=self.meta["pad_id"],
+            pad_token=self.meta["pad_token"],
+        )
+        self._graph = folder / GRAPHS[backend]
+        self._query_session = _session(self._graph, threads=1)
+        self._passage_session: Any = None
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model sees for ``text``, special tokens included, never truncated."""
+        return len(self._counter.encode(text).ids)
+
+    def encode_query(self, text: str) -> NDArray[np.float32]:
+        """One normalised query vector, shape (dimension,)."""
+        vectors = self._run(self._query_session, [self._prompts["query"] + text])
+        vector: NDArray[np.float32] = vectors[0]
+        return vector
+
+    def encode_passages(self, texts: list[str], batch_size: int) -> NDArray[np.float32]:
+        """Normalised passage vectors, in batches of ``batch_size`` in the given order."""
+        if self._passage_session is None:
+            self._passage_session = _session(self._graph, threads=os.cpu_count() or 1)
+        prompt = self._prompts["document"]
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            batch = [prompt + text for text in texts[start : start + batch_size]]
+            out[start : start + len(batch)] = self._run(self._passage_session, batch)
+        return out
+
+    def _run(self, session: Any, texts: list[str]) -> NDArray[np.float32]:
+        encodings = self._tokenizer.encode_batch(texts)
+        fields = {
+            "input_ids": [e.ids for e in encodings],
+            "attention_mask": [e.attention_mask for e in encodings],
+            "token_type_ids": [e.type_ids for e in encodings],
+        }
+        inputs = {name: np.array(fields[name], dtype=np.int64) for name in self._input_names}
+        vectors: NDArray[np.float32] = session.run(None, inputs)[0]
+        return vectors
+
+
+def load_onnx_model(
+    model_path: Path, key: str, backend: str, cache_dir: Path
+) -> OnnxModel:
+    """The model at ``model_path`` as ``backend`` ("onnx" or "onnx-int8").
+
+    Exports it into ``cache_dir`` first (with torch, once) unless a complete export for
+    ``key`` (the model's checksums) is there. A damaged export is made again.
+
+    Raises:
+        ModelError: the model cannot be exported, or that graph's vectors are too far from
+            torch's; the caller then uses torch.
+    """
+    folder = export_folder(cache_dir, key)
+    try:
+        model = _open_export(folder, backend)
+    except Exception as e:  # noqa: BLE001 - any damage or absence means: export again
+        if folder.exists():
+            logger.warning("ONNX export %s unusable (%s): exporting again", folder, e)
+        try:
+            export(model_path, folder)
+        except Exception as e:  # noqa: BLE001 - torch's exporter raises anything
+            raise ModelError(f"cannot export the model to ONNX: {e}") from e
+        model = _open_export(folder, backend)
+    cosine = model.meta["agreement"][backend]
+    if cosine < MIN_COSINE[backend]:
+        raise ModelError(
+            f"{backend} vectors differ from torch's (cosine {cosine:.4f} < "
+            f"{MIN_COSINE[backend]})"
+        )
+    return model
+
+
+def export_folder(cache_dir: Path, key: str) -> Path:
+    """Where the export of the model with checksums ``key`` lives in ``cache_dir``."""
+    versions = " ".join(_version(p) for p in ("torch", "onnxruntime", "sentence-transformers"))
+    digest = hashlib.sha256(f"{key} {versions} {EXPORT_VERSION}".encode()).hexdigest()
+    return cache_dir / "onnx" / digest[:16]
+
+
+def _open_export(folder: Path, backend: str) -> OnnxModel:
+    meta = json.loads((folder / "export.json").read_text())
+    for name, size in meta["sizes"].items():
+        if (folder / name).stat().st_size != size:
+            raise ValueError(f"{name} is not the size it was exported with")
+    return OnnxModel(folder, backend)
+
+
+def export(model_path: Path, folder: Path) -> None:
+    """Export the sentence-transformers model at ``model_path`` into ``folder``.
+
+    Written into a temporary folder and renamed: a crash, or a second process exporting at
+    the same time, never leaves a half-written export where the next start would load it.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from sentence_transformers import SentenceTransformer
+
+    logger.info("exporting the model to ONNX (once): %s", folder)
+    model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
+    tokenizer = model.tokenizer
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelError("the model has no fast (Rust) tokenizer")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".partial-"))
+    try:
+        names = _export_graph(model, partial / GRAPHS["onnx"])
+        # Dynamic quantisation: int8 weights per output channel, activations quantised per
+        # call (so a passage's int8 vector depends a little on the batch it is in). No
+        # reduce_range: these CPUs have VNNI.
+        quantize_dynamic(
+            partial / GRAPHS["onnx"], partial / GRAPHS["onnx-int8"],
+            weight_type=QuantType.QInt8, per_channel=True, reduce_range=False,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+        (partial / "tokenizer.json").write_text(tokenizer.backend_tokenizer.to_str())
+        prompts = model.prompts or {}
+        document_prompt = next(
+            (prompts[n] for n in ("document", "passage", "corpus") if prompts.get(n)), ""
+        )
+        meta: dict[str, Any] = {
+            "version": EXPORT_VERSION,
+            "source": str(model_path),
+            "dimension": model.get_embedding_dimension(),
+            "max_seq_length": model.max_seq_length,
+            "prompts": {"query": prompts.get("query") or "", "document": document_prompt},
+            "input_names": names,
+            "pad_id": tokenizer.pad_token_id,
+            "pad_token": tokenizer.pad_token,
+            "padding_side": tokenizer.padding_side,
+            "truncation_side": tokenizer.truncation_side,
+        }
+        if meta["prompts"] != {"query": "", "document": ""} and _excludes_prompt(model):
+            raise ModelError("the model pools without its prompt tokens")
+        meta["sizes"] = {f.name: f.stat().st_size for f in partial.iterdir()}
+        (partial / "export.json").write_text(json.dumps(meta, indent=2))
+        meta["agreement"] = {
+            backend: _agreement(model, OnnxModel(partial, backend)) for backend in GRAPHS
+        }
+        logger.info("ONNX vectors against torch: lowest cosine %s", meta["agreement"])
+        (partial / "export.json").write_text(json.dumps(meta, indent=2))
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(partial, folder)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _export_graph(model: SentenceTransformer, path: Path) -> list[str]:
+    """Trace the whole pipeline into ``path``; returns the names of its token inputs."""
+    import torch
+
+    example = model.preprocess(["an example query", "a second, longer example query"])
+    names = [name for name, value in example.items() if isinstance(value, torch.Tensor)]
+
+    class SentenceEmbedding(torch.nn.Module):
+        """The whole sentence-transformers pipeline as a function of the token tensors."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            embedding = self.model(dict(zip(names, tensors, strict=True)))["sentence_embedding"]
+            return torch.nn.functional.normalize(embedding, p=2.0, dim=1)
+
+    # The tracer warns about the legacy exporter and about branches it freezes (fixed
+    # shape checks); the agreement check against torch is what proves the export right.
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            SentenceEmbedding().eval(), tuple(example[name] for name in names), str(path),
+            dynamo=False, opset_version=17, input_names=names,
+            output_names=["sentence_embedding"],
+            dynamic_axes={
+                **{name: {0: "batch", 1: "tokens"} for name in names},
+                "sentence_embedding": {0: "batch"},
+            },
+        )
+    return names
+
+
+def _excludes_prompt(model: SentenceTransformer) -> bool:
+    return any(getattr(module, "include_prompt", True) is False for module in model)
+
+
+def _agreement(model: SentenceTransformer, onnx_model: OnnxModel) -> float:
+    """The lowest cosine between ONNX and torch vectors over the probes, as queries and as
+    one batch of passages (padding included)."""
+    probes = list(_PROBES)
+    options: dict[str, Any] = dict(
+        normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    )
+    queries = model.encode_query(probes, **options)
+    passages = model.encode_document(probes, **options)
+    query_cosines = [onnx_model.encode_query(p) @ v for p, v in zip(probes, queries, strict=True)]
+    passage_cosines = (onnx_model.encode_passages(probes, len(probes)) * passages).sum(axis=1)
+    return round(float(min(min(query_cosines), passage_cosines.min())), 6)
+
+
+def _session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _version(package: str) -> str:
+    try:
+        return f"{package}={metadata.version(package)}"
+    except metadata.PackageNotFoundError:
+        return f"{package}=none"
