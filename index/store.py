@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from index.documents import Document
+from index.errors import BuildError
 from index.lexical import lexical_terms
 
 SCHEMA = """
@@ -155,12 +157,24 @@ class PassageStoreWriter:
     """Writes a new passages.sqlite; rowids are handed out in insertion order from 1."""
 
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(path)
-        # A fresh file in a private build folder: if the build dies the folder is thrown
-        # away, so the journal buys nothing. Durability comes from fsync at publish.
-        self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
-        self._db.executescript(SCHEMA)
+        self._path = path
+        with self._writing():
+            self._db = sqlite3.connect(path)
+            # A fresh file in a private build folder: if the build dies the folder is thrown
+            # away, so the journal buys nothing. Durability comes from fsync at publish.
+            self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;")
+            self._db.executescript(SCHEMA)
         self._next_rowid = 1
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """SQLite's write errors (a full disk, a file size limit) as BuildErrors."""
+        try:
+            yield
+        except sqlite3.OperationalError as e:
+            if hasattr(self, "_db"):
+                self._db.close()  # the build folder is about to be removed
+            raise BuildError(f"cannot write {self._path}: {e}") from e
 
     def add(
         self, document: Document, passages: Iterable[tuple[str, int, int, str]],
@@ -172,27 +186,31 @@ class PassageStoreWriter:
             lexical_context: text whose terms count as part of every passage for BM25 (the
                 document title), so a passage is found by the words that say what it is about.
         """
-        self._db.execute(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
-            (document.id, document.title, document.source, document.text, document.content_hash),
-        )
         first = self._next_rowid
         rows = [
             (first + position, passage_id, document.id, position, start, end, text)
             for position, (passage_id, start, end, text) in enumerate(passages)
         ]
-        self._db.executemany(
-            f"INSERT INTO passages({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
-        )
-        self._db.executemany(
-            "INSERT INTO passages_fts(rowid, terms) VALUES (?, ?)",
-            [(row[0], " ".join(lexical_terms(f"{lexical_context} {row[-1]}"))) for row in rows],
-        )
+        with self._writing():
+            self._db.execute(
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
+                (document.id, document.title, document.source, document.text,
+                 document.content_hash),
+            )
+            self._db.executemany(
+                f"INSERT INTO passages({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            )
+            self._db.executemany(
+                "INSERT INTO passages_fts(rowid, terms) VALUES (?, ?)",
+                [(row[0], " ".join(lexical_terms(f"{lexical_context} {row[-1]}")))
+                 for row in rows],
+            )
         self._next_rowid += len(rows)
         return range(first, self._next_rowid)
 
     def finish(self) -> None:
         """Compact the full-text table and close."""
-        self._db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
-        self._db.commit()
+        with self._writing():
+            self._db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
+            self._db.commit()
         self._db.close()

@@ -79,7 +79,11 @@ def save_vectors(
     """
     np.save(directory / VECTORS_FILE, vectors, allow_pickle=False)
     resolved = resolve_factory(factory, len(vectors))
-    faiss.write_index(build_faiss_index(vectors, resolved, progress), str(directory / FAISS_FILE))
+    index = build_faiss_index(vectors, resolved, progress)
+    # Through a Python file, so a full disk raises OSError: faiss.write_index raises a
+    # RuntimeError when a write fails, and only prints a failed close, leaving a short file.
+    with open(directory / FAISS_FILE, "wb") as file:
+        faiss.write_index(index, faiss.PyCallbackIOWriter(file.write))  # type: ignore[attr-defined]
     return resolved
 
 

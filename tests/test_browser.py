@@ -10,6 +10,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,9 +50,9 @@ def _missing() -> list[str]:
     return missing
 
 
-@pytest.fixture
-def base_url(app: Flask) -> Iterator[str]:
-    """The app served over HTTP on a free loopback port for the test's length."""
+@contextmanager
+def serve(app: Flask) -> Iterator[str]:
+    """``app`` served over HTTP on a free loopback port; yields its base URL."""
     server = make_server("127.0.0.1", 0, app)
     thread = threading.Thread(target=server.serve_forever, name="test-http", daemon=True)
     thread.start()
@@ -61,6 +62,12 @@ def base_url(app: Flask) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+
+
+@pytest.fixture
+def base_url(app: Flask) -> Iterator[str]:
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture
@@ -130,3 +137,130 @@ def test_search_then_open_the_first_result_at_its_passage(browser: Any, base_url
         "return r.top >= 0 && r.top < window.innerHeight;",
         target,
     )
+
+
+# ---------------------------------------------------------------- hostile documents
+# Scraped text may hold markup meant to run in a reader's browser. Every payload below sets
+# window.__pwned (or calls alert) if it ever runs; the pages must show it as text instead.
+
+HOSTILE_TEXT = """<script>window.__pwned = "title"</script> Harbour notice
+
+<script>window.__pwned = "script"; alert(1)</script> The harbour master posted a notice about
+the night ferry to the island, which leaves from the north pier at ten.
+
+<img src=x onerror="window.__pwned = 'img'"> A photograph of the north pier shows the ferry
+waiting beside the fishing boats.
+
+<a href="javascript:window.__pwned = 'link'">Read the timetable</a> for the ferry and the
+boats that sail from the harbour every morning.
+
+Template syntax is text too: {{ 7*7 }} {% raw %} {{ config }} {% endraw %} ${7*7} #{7*7}
+<%= 7*7 %> and a closing quote "><svg onload="window.__pwned = 'svg'"> near the harbour.
+
+<iframe src="javascript:window.__pwned = 'iframe'"></iframe><style>body{display:none}</style>
+The ferry is cancelled in storms; the harbour master decides by six in the evening.
+"""
+HOSTILE_MARKDOWN = """# <img src=x onerror="window.__pwned = 'md-title'"> Ferry timetable
+
+[The timetable](javascript:window.__pwned='md-link') lists every ferry from the harbour.
+
+<details open ontoggle="window.__pwned = 'details'">The ferry sails at ten from the pier.</details>
+"""
+HOSTILE_HTML = """<html><head><title>&lt;script&gt;window.__pwned = 'html-title'&lt;/script&gt;
+Pier</title><script>window.__pwned = 'dropped'</script></head><body>
+<p>&lt;img src=x onerror="window.__pwned = 'entity'"&gt; The pier was rebuilt for the ferry
+after the winter storms damaged the harbour wall.</p></body></html>
+"""
+# A file name is shown as the document's source, and its id goes into links.
+HOSTILE_NAME = 'x"><svg onload=window.__pwned=1>.txt'
+HOSTILE_QUERY = "<script>window.__pwned='query'</script> harbour ferry script onerror javascript"
+PAYLOAD_ELEMENTS = ("script, iframe, object, embed, svg, img, details, style:not([href]), "
+                    "[onerror], [onload], [ontoggle], [onclick], a[href^='javascript' i]")
+
+# Installed before any page script could run: records what a payload would do.
+WATCH_PAGE = """
+window.__ran = [];
+for (const name of ["alert", "confirm", "prompt"]) {
+  window[name] = (...args) => window.__ran.push(name);
+}
+window.__violations = [];
+document.addEventListener("securitypolicyviolation",
+  (e) => window.__violations.push(e.violatedDirective + " " + e.blockedURI));
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile_url(
+    tmp_path_factory: pytest.TempPathFactory, embedder: Any, model_cache: Path
+) -> Iterator[str]:
+    from index import Config, build_index
+    from service import create_app
+
+    root = tmp_path_factory.mktemp("hostile")
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / "hostile.txt").write_text(HOSTILE_TEXT)
+    (docs / "hostile-md.md").write_text(HOSTILE_MARKDOWN)
+    (docs / "hostile-html.html").write_text(HOSTILE_HTML)
+    (docs / HOSTILE_NAME).write_text("The ferry timetable for the harbour, as a plain list.\n")
+    config = Config(docs_dir=docs, index_dir=root / "index", cache_dir=model_cache)
+    assert not build_index(config, embedder=embedder).skipped
+    with serve(create_app(config, embedder=embedder, watch=False)) as url:
+        yield url
+
+
+def hostile_pages(base: str) -> list[str]:
+    from urllib.parse import quote, urlencode
+
+    query = urlencode({"q": HOSTILE_QUERY})
+    ids = ["hostile", "hostile-md", "hostile-html", HOSTILE_NAME.removesuffix(".txt")]
+    return [f"{base}/search?{query}", f"{base}/search?{query}&mode=lexical"] + [
+        f"{base}/documents/{quote(doc_id)}?{query}" for doc_id in ids
+    ]
+
+
+def test_hostile_markup_is_escaped_in_every_page(hostile_url: str) -> None:
+    import urllib.request
+
+    from bs4 import BeautifulSoup
+
+    for url in hostile_pages(hostile_url):
+        with urllib.request.urlopen(url, timeout=30) as response:
+            html = response.read().decode()
+            assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+        soup = BeautifulSoup(html, "html.parser")
+        assert soup.select(PAYLOAD_ELEMENTS) == [], url
+        handlers = [(tag.name, name) for tag in soup.find_all(True) for name in tag.attrs
+                    if name.lower().startswith("on")]
+        assert handlers == [], url
+        assert "window.__pwned" in soup.get_text(), url  # the text is there, as text
+
+
+def test_hostile_documents_run_nothing_in_chromium(browser: Any, hostile_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": WATCH_PAGE})
+    pages = hostile_pages(hostile_url)
+    shown = []
+    for url in pages:
+        browser.get(url)
+        state = browser.execute_script(
+            "return {pwned: window.__pwned === undefined ? null : String(window.__pwned),"
+            " ran: window.__ran, violations: window.__violations, title: document.title,"
+            " payloads: document.querySelectorAll(arguments[0]).length,"
+            " text: document.body.innerText};", PAYLOAD_ELEMENTS,
+        )
+        assert state["ran"] is not None, "the watcher was not installed"
+        assert (state["pwned"], state["ran"], state["violations"]) == (None, [], []), url
+        assert state["payloads"] == 0, url
+        assert "<script>window.__pwned" in state["text"] or "onerror" in state["text"], url
+        assert browser.find_elements(By.CSS_SELECTOR, "main"), url
+        shown.append(state["text"])
+    # The results show the hostile documents, and their text reads as written.
+    assert "<script>window.__pwned = \"script\"; alert(1)</script>" in shown[0] + shown[1]
+    assert "<script>window.__pwned = \"title\"</script> Harbour notice" in shown[2]
+    assert "javascript:window.__pwned = 'link'" in shown[2]
+    assert "{{ 7*7 }} {% raw %} {{ config }}" in shown[2] and "49" not in shown[2]
+    assert "[The timetable](javascript:" in shown[3]
+    assert "onerror=\"window.__pwned = 'entity'\"" in shown[4]
+    assert "<svg onload=window.__pwned=1>" in shown[5]
