@@ -7,6 +7,9 @@ import io
 import os
 import random
 import re
+import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -348,11 +351,25 @@ def test_password_protected_pdf_skipped(tmp_path: Path) -> None:
 # --- the folder walk ----------------------------------------------------------------------
 
 
-def test_unreadable_file_skipped_when_not_root(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads files whatever their mode")
+def test_unreadable_file_skipped(tmp_path: Path) -> None:
     write(tmp_path, "secret.txt", "hidden").chmod(0)
-    assert only_skip_reason(tmp_path) == "unreadable: Permission denied"
+    if os.geteuid() != 0:
+        assert only_skip_reason(tmp_path) == "unreadable: Permission denied"
+        return
+    # Root reads files whatever their mode: load them in a process without the capabilities
+    # that allow it (setpriv, from util-linux), where the mode applies as to anyone.
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("as root, needs setpriv to drop CAP_DAC_OVERRIDE")
+    code = ("import sys; from pathlib import Path; from index.documents import load_documents; "
+            "print([s.reason for s in load_documents(Path(sys.argv[1])).skipped])")
+    done = subprocess.run(
+        [setpriv, "--bounding-set", "-dac_override,-dac_read_search", sys.executable, "-c",
+         code, str(tmp_path)], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['unreadable: Permission denied']"
 
 
 def test_symlink_to_itself_is_unreadable(tmp_path: Path) -> None:
