@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
-from bs4.element import NavigableString, PageElement, PreformattedString
-from charset_normalizer import from_bytes
-from pypdf import PdfReader
-from pypdf.errors import FileNotDecryptedError
+# bs4, pypdf and charset_normalizer are imported where first needed: most folders hold no
+# HTML or PDF, and start-up is most of what an incremental rebuild waits for.
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup
+    from bs4.element import PageElement
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +232,8 @@ def _decode(data: bytes, declared: str | None) -> str:
                 return data.decode(candidate)
             except UnicodeDecodeError:
                 pass
+    from charset_normalizer import from_bytes
+
     matches = from_bytes(data)
     best = matches.best()
     if best is None:
@@ -301,6 +304,8 @@ def _declared_charset(data: bytes) -> str | None:
 
 
 def _extract_html(data: bytes) -> tuple[str, str | None]:
+    from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
+
     markup = _decode(data, declared=_declared_charset(data))
     # Neither warning is actionable for a file known to be HTML; pytest would turn them into errors.
     with warnings.catch_warnings():
@@ -320,6 +325,8 @@ def _extract_html(data: bytes) -> tuple[str, str | None]:
 
 
 def _html_paragraphs(soup: BeautifulSoup) -> list[str]:
+    from bs4.element import NavigableString, PreformattedString, Tag
+
     paragraphs: list[str] = []
     pieces: list[str] = []
 
@@ -362,6 +369,9 @@ def _pypdf_silenced() -> Iterator[None]:
 
 
 def _extract_pdf(data: bytes) -> tuple[str, str | None]:
+    from pypdf import PdfReader
+    from pypdf.errors import FileNotDecryptedError
+
     try:
         with _pypdf_silenced():
             reader = PdfReader(io.BytesIO(data))

@@ -150,6 +150,10 @@ class Embedder:
                 bar.update(len(rows))
         return out
 
+    def warm_up(self) -> None:
+        """Run one query through the model, so the first real one pays no set-up cost."""
+        self._encoder.encode_query("warm up")
+
     def embed_query(self, text: str) -> NDArray[np.float32]:
         """One normalised query vector, shape (dimension,); read-only, as it may be cached."""
         with self._cache_lock:

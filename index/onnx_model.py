@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -80,8 +81,9 @@ class OnnxModel:
             pad_token=self.meta["pad_token"],
         )
         self._graph = folder / GRAPHS[backend]
-        self._query_session = _session(self._graph, threads=1)
-        self._passage_session: Any = None
+        # Made when first used: a rebuild never runs a query, a service never a passage.
+        self._sessions: dict[int, Any] = {}  # by intra-op thread count
+        self._sessions_lock = threading.Lock()
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for ``text``, special tokens included, never truncated."""
@@ -89,20 +91,25 @@ class OnnxModel:
 
     def encode_query(self, text: str) -> NDArray[np.float32]:
         """One normalised query vector, shape (dimension,)."""
-        vectors = self._run(self._query_session, [self._prompts["query"] + text])
+        vectors = self._run(self._session(threads=1), [self._prompts["query"] + text])
         vector: NDArray[np.float32] = vectors[0]
         return vector
 
     def encode_passages(self, texts: list[str], batch_size: int) -> NDArray[np.float32]:
         """Normalised passage vectors, in batches of ``batch_size`` in the given order."""
-        if self._passage_session is None:
-            self._passage_session = _session(self._graph, threads=os.cpu_count() or 1)
+        session = self._session(threads=os.cpu_count() or 1)
         prompt = self._prompts["document"]
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             batch = [prompt + text for text in texts[start : start + batch_size]]
-            out[start : start + len(batch)] = self._run(self._passage_session, batch)
+            out[start : start + len(batch)] = self._run(session, batch)
         return out
+
+    def _session(self, threads: int) -> Any:
+        with self._sessions_lock:
+            if threads not in self._sessions:
+                self._sessions[threads] = _new_session(self._graph, threads)
+            return self._sessions[threads]
 
     def _run(self, session: Any, texts: list[str]) -> NDArray[np.float32]:
         encodings = self._tokenizer.encode_batch(texts)
@@ -274,7 +281,7 @@ def _agreement(model: SentenceTransformer, onnx_model: OnnxModel) -> float:
     return round(float(min(min(query_cosines), passage_cosines.min())), 6)
 
 
-def _session(path: Path, threads: int) -> Any:
+def _new_session(path: Path, threads: int) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()

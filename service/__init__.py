@@ -34,7 +34,9 @@ def create_app(config: Config | None = None, embedder: Embedder | None = None,
     # "/api/documents//etc" is an unknown document (404), not a redirect to another URL.
     app.url_map.merge_slashes = False
     app.extensions["search_config"] = config
-    embedder = embedder or load_embedder(config)
+    if embedder is None:
+        embedder = load_embedder(config)
+        embedder.warm_up()  # so the first request does not wait for the model's session
     live = LiveIndex(IndexFolder(config.index_dir), embedder, config)
     live.refresh()
     if live.searcher is None:
