@@ -170,12 +170,8 @@ def service_embedder(empty_dir: Path) -> Embedder:
 
 
 def describe_backend(embedder: Embedder) -> str:
-    """The embedder's query backend if it says (e.g. "onnx" or "torch"), else a guess."""
-    for attribute in ("query_backend", "backend"):
-        value = getattr(embedder, attribute, None)
-        if value is not None and not callable(value):
-            return str(value)
-    return "torch (Embedder exposes no backend attribute)"
+    """What runs the embedder's model: "onnx-int8", "onnx" or "torch"."""
+    return embedder.backend
 
 
 # --- the service in a subprocess -----------------------------------------------------------

@@ -246,13 +246,18 @@ def _write_passages(
     """Store every document with its passages, reused or freshly split."""
     writer = PassageStoreWriter(build_folder / STORE_FILE)
     plan = _VectorPlan()
+    # Unchanged passages keep their BM25 terms too, unless the analysis changed.
+    same_lexical = previous is not None and (
+        previous.manifest.get("lexical") == config.lexical_settings()
+    )
     for document in tqdm(documents, desc="Chunking", unit="doc", file=sys.stderr,
                          disable=not progress):
         context = document.title if config.title_in_lexical else ""
         old_id = previous.by_hash.get(document.content_hash) if previous else None
         if previous and old_id is not None:
             old = previous.store.passages_of(old_id)
-            rows = writer.add(document, _with_ids(document.id, old), context)
+            terms = previous.store.terms_of([p.rowid for p in old]) if same_lexical else None
+            rows = writer.add(document, _with_ids(document.id, old), context, terms)
             plan.reused_rows.extend(row - 1 for row in rows)
             plan.previous_rows.extend(p.rowid - 1 for p in old)
             continue

@@ -37,6 +37,12 @@ CREATE TABLE passages (
 CREATE INDEX passages_by_document ON passages(document_id, position);
 -- Contentless: it holds only the BM25 terms of each passage (index.lexical), rowid = passage.
 CREATE VIRTUAL TABLE passages_fts USING fts5(terms, content='', tokenize='unicode61');
+-- The same terms, readable: the next rebuild copies them for unchanged passages instead of
+-- analysing all their text again. Apart from passages, so searches never read them.
+CREATE TABLE passage_terms (
+    rowid        INTEGER PRIMARY KEY,  -- passages.rowid
+    terms        TEXT NOT NULL         -- space-separated, as indexed in passages_fts
+);
 """
 
 
@@ -77,6 +83,21 @@ class PassageStore:
             (document_id,),
         )
         return [StoredPassage(*row) for row in rows]
+
+    def terms_of(self, rowids: Sequence[int]) -> list[str] | None:
+        """The indexed BM25 terms of these passages, in that order; None if not stored (a
+        generation from before they were) or any is missing."""
+        try:
+            rows = dict(self._db.execute(
+                "SELECT rowid, terms FROM passage_terms"
+                " WHERE rowid IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(rowids)),),
+            ))
+        except sqlite3.OperationalError:  # no such table
+            return None
+        if len(rows) != len(rowids):
+            return None
+        return [rows[rowid] for rowid in rowids]
 
     def passage_count(self) -> int:
         count: int = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
@@ -178,13 +199,15 @@ class PassageStoreWriter:
 
     def add(
         self, document: Document, passages: Iterable[tuple[str, int, int, str]],
-        lexical_context: str = "",
+        lexical_context: str = "", terms: Sequence[str] | None = None,
     ) -> range:
         """Store a document and its passages (id, start, end, text); returns their rowids.
 
         Args:
             lexical_context: text whose terms count as part of every passage for BM25 (the
                 document title), so a passage is found by the words that say what it is about.
+            terms: each passage's terms as ``terms_of`` gives them, from a generation built
+                with the same lexical settings; else they are analysed here.
         """
         first = self._next_rowid
         rows = [
@@ -200,11 +223,11 @@ class PassageStoreWriter:
             self._db.executemany(
                 f"INSERT INTO passages({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
             )
-            self._db.executemany(
-                "INSERT INTO passages_fts(rowid, terms) VALUES (?, ?)",
-                [(row[0], " ".join(lexical_terms(f"{lexical_context} {row[-1]}")))
-                 for row in rows],
-            )
+            if terms is None:
+                terms = [" ".join(lexical_terms(f"{lexical_context} {row[-1]}")) for row in rows]
+            indexed = [(row[0], row_terms) for row, row_terms in zip(rows, terms, strict=True)]
+            self._db.executemany("INSERT INTO passages_fts(rowid, terms) VALUES (?, ?)", indexed)
+            self._db.executemany("INSERT INTO passage_terms(rowid, terms) VALUES (?, ?)", indexed)
         self._next_rowid += len(rows)
         return range(first, self._next_rowid)
 

@@ -14,6 +14,7 @@ import pytest
 from index import BuildError, Config, Embedder, IndexFolder, ModelError, build_index, find_model
 from index.chunking import normalize_whitespace
 from index.generations import read_manifest
+from index.lexical import lexical_terms
 from index.search import Searcher
 from index.store import PassageStore
 
@@ -275,3 +276,29 @@ def test_backend_change_reembeds_everything(config: Config, embedder: Embedder) 
     assert build_index(float_config).generation is None  # up to date now
     back = build_index(config, embedder=embedder)
     assert back.full_reason == "backend changed (onnx -> onnx-int8)"
+
+
+def test_unchanged_passages_keep_their_bm25_terms(
+    config: Config, embedder: Embedder, tmp_path: Path
+) -> None:
+    build_index(config, embedder=embedder)
+    changed = sorted(config.docs_dir.glob("*.txt"))[0]
+    changed.write_text(changed.read_text() + "\n\nA closing remark on Zanzibar's cloves.\n")
+    build_index(config, embedder=embedder)
+    full_config = dataclasses.replace(config, index_dir=tmp_path / "full")
+    build_index(full_config, embedder=embedder)
+
+    def stored_terms(index_dir: Path) -> list[tuple[str, str]]:
+        path = IndexFolder(index_dir).current() / "passages.sqlite"
+        with sqlite3.connect(path) as db:
+            return list(db.execute(
+                "SELECT p.text, t.terms FROM passages p JOIN passage_terms t USING (rowid)"
+                " ORDER BY rowid"
+            ))
+
+    incremental = stored_terms(config.index_dir)
+    assert incremental == stored_terms(full_config.index_dir)
+    assert all(terms == " ".join(lexical_terms(text)) for text, terms in incremental)
+    searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder)
+    (hit,) = searcher.search("zanzibar", mode="lexical").hits
+    assert hit.passage.document_id == changed.stem
