@@ -170,8 +170,8 @@ def service_embedder(empty_dir: Path) -> Embedder:
 
 
 def describe_backend(embedder: Embedder) -> str:
-    """What runs the embedder's model: "onnx-int8", "onnx" or "torch"."""
-    return embedder.backend
+    """What encodes the embedder's queries: "onnx", "onnx-int8" or "torch"."""
+    return embedder.query_backend
 
 
 # --- the service in a subprocess -----------------------------------------------------------

@@ -112,7 +112,8 @@ def benchmark(
     written = write_scifact_docs(docs, doc_count, scifact)
     files = sorted(docs.glob("*.txt"))
     base = Config(docs_dir=docs, cache_dir=ROOT / Config.cache_dir)  # the script's, from ROOT
-    embedder = TimedEmbedder.load(find_model(base.model), base.backend, base.cache_dir)
+    embedder = TimedEmbedder.load(find_model(base.model), base.passage_backend,
+                                  base.passage_backend, base.cache_dir)
     variants = [
         Variant("build_index, 1 changed (incremental)", True, False, work / "index-inc"),
         Variant("build_index --full", False, False, work / "index-full"),

@@ -1,7 +1,7 @@
 """Indexing throughput: the real rebuild path against a bare model call, in the same run.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/indexing.py [--docs 500] [--rounds 3] \
-        [--build-batch-size 32 --build-batch-size 8] [--backend onnx-int8] [--no-script] \
+        [--build-batch-size 32 --build-batch-size 8] [--passage-backend onnx-int8] [--no-script] \
         [--json var/bench/indexing.json]
 
 What it measures (issue 5, benchmark 3), on the first ``--docs`` SciFact documents written as
@@ -158,8 +158,9 @@ def load_average() -> list[float]:
               help="Where docs and indexes go.  [default: a temporary folder, removed]")
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the results as JSON here.")
-@click.option("--backend", type=click.Choice(BACKENDS), default=Config.backend,
-              show_default=True, help="What runs the model in the builds.")
+@click.option("--passage-backend", "backend", type=click.Choice(BACKENDS),
+              default=Config.passage_backend, show_default=True,
+              help="What runs the model in the builds.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every timing.")
 def main(
     doc_count: int, rounds: int, batch_sizes: tuple[int, ...], script: bool, scifact: Path,
@@ -183,7 +184,7 @@ def main(
 
 def benchmark(
     work: Path, doc_count: int, rounds: int, batch_sizes: tuple[int, ...], script: bool,
-    scifact: Path, backend: str = Config.backend,
+    scifact: Path, backend: str = Config.passage_backend,
 ) -> dict[str, Any]:
     from sentence_transformers import SentenceTransformer
 
@@ -191,10 +192,10 @@ def benchmark(
     docs = work / "docs"
     written = write_scifact_docs(docs, doc_count, scifact)
     # The script (run from ROOT) and the in-process builds share one ONNX export.
-    base = Config(docs_dir=docs, cache_dir=ROOT / Config.cache_dir, backend=backend)
+    base = Config(docs_dir=docs, cache_dir=ROOT / Config.cache_dir, passage_backend=backend)
     batch_sizes = batch_sizes or (base.batch_size,)
     info = find_model(base.model)
-    embedder = TimedEmbedder.load(info, base.backend, base.cache_dir)
+    embedder = TimedEmbedder.load(info, backend, backend, base.cache_dir)
     plain = SentenceTransformer(str(info.path), device="cpu", local_files_only=True)
 
     def build_variant(batch_size: int) -> Variant:
@@ -248,7 +249,7 @@ def benchmark(
         "documents": written,
         "passages": len(passages),
         "rounds": rounds,
-        "backend": embedder.backend,
+        "backend": embedder.passage_backend,
         "torch_threads": _torch_threads(),
         "load_average_before": load_before,
         "load_average_after": load_average(),
@@ -277,12 +278,14 @@ def benchmark(
     }
 
 
-def run_script(docs: Path, index_dir: Path, full: bool, backend: str = Config.backend) -> str:
+def run_script(
+    docs: Path, index_dir: Path, full: bool, backend: str = Config.passage_backend
+) -> str:
     """Run the rebuild script as a user would; returns its summary (stdout)."""
     command = [sys.executable, str(ROOT / "scripts" / "rebuild_index.py"), "--docs", str(docs),
                "--index-dir", str(index_dir), "--quiet", *(["--full"] if full else [])]
     completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
-                               env={**os.environ, "SEARCH_BACKEND": backend})
+                               env={**os.environ, "SEARCH_PASSAGE_BACKEND": backend})
     if completed.returncode != 0:
         raise click.ClickException(f"rebuild script failed: {completed.stderr.strip()}")
     return completed.stdout

@@ -26,8 +26,8 @@ Queries: for the sample corpus eval/sample_queries.jsonl and the shared seed que
 SciFact queries from the end of the file; for SciFact, SciFact queries from the start (1,109
 in all: above --queries 250 the SciFact run gets NFCorpus queries for the rest). The
 in-process searcher and the service load the model the way the service is configured
-(``create_app``), so they use its backend, the setting ``backend``: e.g.
-``SEARCH_BACKEND=torch`` measures the torch fallback.
+(``create_app``), so they use its query backend, the setting ``query_backend``: e.g.
+``SEARCH_QUERY_BACKEND=torch`` measures the torch fallback.
 
 torch runs with its default thread count (one per core) unless --torch-threads is given;
 when other jobs hold the cores, 2-thread torch calls stall (~20x slower at the median), which

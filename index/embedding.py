@@ -78,59 +78,64 @@ def find_model(name_or_path: str) -> ModelInfo:
 class Embedder:
     """The model as this project runs it: token counts, passage and query vectors."""
 
-    def __init__(self, encoder: Encoder, info: ModelInfo) -> None:
-        self._encoder = encoder
+    def __init__(self, passages: Encoder, queries: Encoder, info: ModelInfo) -> None:
+        self._passages = passages
+        self._queries = queries
         self.info = info
-        self.backend: str = encoder.backend
-        self.dimension: int = encoder.dimension
+        self.passage_backend: str = passages.backend
+        self.query_backend: str = queries.backend
+        self.dimension: int = passages.dimension
         # The model cuts input beyond this many word pieces, special tokens included.
-        self.max_tokens: int = encoder.max_tokens
+        self.max_tokens: int = passages.max_tokens
         # Recent query vectors: repeated queries (paging, popular searches) skip the model.
         self._query_cache: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     @classmethod
     def load(
-        cls, info: ModelInfo, backend: str = Config.backend, cache_dir: Path | None = None
+        cls, info: ModelInfo, passage_backend: str = Config.passage_backend,
+        query_backend: str = Config.query_backend, cache_dir: Path | None = None,
     ) -> Embedder:
-        """Load the model found by ``find_model`` to run on ``backend``.
+        """Load the model found by ``find_model``, each role on its backend.
 
         Args:
-            backend: "onnx-int8" or "onnx" run the model with ONNX Runtime, exported into
-                ``cache_dir`` once; if that fails, the model runs on torch (logged). "torch"
-                runs it with sentence-transformers.
+            passage_backend, query_backend: "onnx-int8" or "onnx" run the model with ONNX
+                Runtime, exported into ``cache_dir`` once; if that fails, the model runs on
+                torch (logged). "torch" runs it with sentence-transformers.
 
         Raises:
             ModelError: the files are not a loadable sentence-transformers model.
         """
-        if backend not in BACKENDS:
-            raise ModelError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
-        encoder: Encoder | None = None
-        if backend != "torch":
-            key = f"{info.weights_sha256} {info.config_sha256}"
-            try:
-                encoder = load_onnx_model(info.path, key, backend, cache_dir or Config.cache_dir)
-            except ModelError as e:
-                logger.warning("cannot run the model with ONNX Runtime (%s): using torch", e)
-        if encoder is None:
-            encoder = TorchEncoder.load(info)
-        logger.info("loaded model %s from %s (%s)", info.name, info.path, encoder.backend)
-        return cls(encoder, info)
+        for backend in (passage_backend, query_backend):
+            if backend not in BACKENDS:
+                raise ModelError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
+        loaded: dict[str, Encoder] = {}
+
+        def encoder(backend: str) -> Encoder:
+            if backend not in loaded:
+                loaded[backend] = _load_encoder(info, backend, cache_dir or Config.cache_dir,
+                                                loaded)
+            return loaded[backend]
+
+        passages, queries = encoder(passage_backend), encoder(query_backend)
+        logger.info("loaded model %s from %s (passages: %s, queries: %s)", info.name, info.path,
+                    passages.backend, queries.backend)
+        return cls(passages, queries, info)
 
     def fingerprint(self) -> dict[str, Any]:
-        """What identifies this model's vectors; recorded in every manifest."""
+        """What identifies this model's passage vectors; recorded in every manifest."""
         return {
             "name": self.info.name,
             "weights_sha256": self.info.weights_sha256,
             "config_sha256": self.info.config_sha256,
             "dimension": self.dimension,
             "max_seq_length": self.max_tokens,
-            "backend": self.backend,
+            "passage_backend": self.passage_backend,
         }
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for ``text``, special tokens included, never truncated."""
-        return self._encoder.count_tokens(text)
+        return self._passages.count_tokens(text)
 
     def embed_passages(
         self, texts: list[str], batch_size: int = 32, progress: bool = False
@@ -146,13 +151,13 @@ class Embedder:
             order = np.argsort([-len(text) for text in texts], kind="stable")
             for start in range(0, len(texts), _PROGRESS_SLICE):
                 rows = order[start : start + _PROGRESS_SLICE]
-                out[rows] = self._encoder.encode_passages([texts[i] for i in rows], batch_size)
+                out[rows] = self._passages.encode_passages([texts[i] for i in rows], batch_size)
                 bar.update(len(rows))
         return out
 
     def warm_up(self) -> None:
         """Run one query through the model, so the first real one pays no set-up cost."""
-        self._encoder.encode_query("warm up")
+        self._queries.encode_query("warm up")
 
     def embed_query(self, text: str) -> NDArray[np.float32]:
         """One normalised query vector, shape (dimension,); read-only, as it may be cached."""
@@ -161,13 +166,28 @@ class Embedder:
             if cached is not None:
                 self._query_cache.move_to_end(text)
                 return cached
-        vector = np.array(self._encoder.encode_query(text), dtype=np.float32)
+        vector = np.array(self._queries.encode_query(text), dtype=np.float32)
         vector.flags.writeable = False
         with self._cache_lock:
             self._query_cache[text] = vector
             if len(self._query_cache) > QUERY_CACHE_SIZE:
                 self._query_cache.popitem(last=False)
         return vector
+
+
+def _load_encoder(
+    info: ModelInfo, backend: str, cache_dir: Path, loaded: dict[str, Encoder]
+) -> Encoder:
+    """``backend``'s encoder, or torch's (logged) when ONNX Runtime cannot run the model."""
+    if backend != "torch":
+        key = f"{info.weights_sha256} {info.config_sha256}"
+        try:
+            return load_onnx_model(info.path, key, backend, cache_dir)
+        except ModelError as e:
+            logger.warning("cannot run the model with ONNX Runtime (%s): using torch", e)
+    if "torch" not in loaded:
+        loaded["torch"] = TorchEncoder.load(info)
+    return loaded["torch"]
 
 
 class Encoder(Protocol):
@@ -241,8 +261,9 @@ class TorchEncoder:
 
 
 def load_embedder(config: Config) -> Embedder:
-    """The configured model on the configured backend."""
-    return Embedder.load(find_model(config.model), config.backend, config.cache_dir)
+    """The configured model on the configured backends."""
+    return Embedder.load(find_model(config.model), config.passage_backend, config.query_backend,
+                         config.cache_dir)
 
 
 def _resolve_model_path(name_or_path: str) -> Path:

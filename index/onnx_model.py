@@ -51,9 +51,10 @@ _PROBES = (
 class OnnxModel:
     """An exported model: tokenizer plus ONNX Runtime sessions, thread-safe, GIL released.
 
-    Queries run on a one-thread session: a query is a few milliseconds of work, and under
-    load each request thread then keeps one core busy instead of all of them fighting for
-    both. Passages run in batches on a session using every core, made when first needed.
+    Passages run in batches on a session using every core. A query runs on every core too
+    when it is the only one running, else on a one-thread session: a query is a few
+    milliseconds of work, and under load each request then keeps one core busy instead of
+    all of them fighting for both. Sessions are made when first needed.
     """
 
     def __init__(self, folder: Path, backend: str) -> None:
@@ -84,6 +85,8 @@ class OnnxModel:
         # Made when first used: a rebuild never runs a query, a service never a passage.
         self._sessions: dict[int, Any] = {}  # by intra-op thread count
         self._sessions_lock = threading.Lock()
+        self._queries_running = 0
+        self._cores = os.cpu_count() or 1
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for ``text``, special tokens included, never truncated."""
@@ -91,13 +94,23 @@ class OnnxModel:
 
     def encode_query(self, text: str) -> NDArray[np.float32]:
         """One normalised query vector, shape (dimension,)."""
-        vectors = self._run(self._session(threads=1), [self._prompts["query"] + text])
+        with self._sessions_lock:
+            self._queries_running += 1
+            alone = self._queries_running == 1
+        try:
+            # Alone, a query may use every core; beside others, one each: the cores are
+            # then shared between requests instead of fought over (docs/benchmarks.md).
+            session = self._session(threads=self._cores if alone else 1)
+            vectors = self._run(session, [self._prompts["query"] + text])
+        finally:
+            with self._sessions_lock:
+                self._queries_running -= 1
         vector: NDArray[np.float32] = vectors[0]
         return vector
 
     def encode_passages(self, texts: list[str], batch_size: int) -> NDArray[np.float32]:
         """Normalised passage vectors, in batches of ``batch_size`` in the given order."""
-        session = self._session(threads=os.cpu_count() or 1)
+        session = self._session(threads=self._cores)
         prompt = self._prompts["document"]
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(texts), batch_size):

@@ -24,8 +24,8 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def embedder(model_cache: Path) -> Embedder:
-    """The default model on the default backend, as the service and the rebuild run it."""
-    return Embedder.load(find_model(DEFAULT_MODEL), Config.backend, model_cache)
+    """The default model on the default backends, as the service and the rebuild run it."""
+    return Embedder.load(find_model(DEFAULT_MODEL), cache_dir=model_cache)
 
 
 @pytest.fixture

@@ -134,7 +134,7 @@ def test_other_model_forces_a_full_rebuild(
     settings = other / "sentence_bert_config.json"
     settings.write_text(json.dumps({**json.loads(settings.read_text()), "max_seq_length": 64}))
 
-    report = build_index(dataclasses.replace(config, model=str(other), backend="torch"))
+    report = build_index(dataclasses.replace(config, model=str(other), passage_backend="torch"))
 
     assert report.full_reason is not None and report.full_reason.startswith("model changed")
     assert report.embedded == report.passages
@@ -263,19 +263,19 @@ def test_title_in_lexical_rebuilds_the_full_text_table_only(
     assert lexical_hits() == ["spices", "spices"]
 
 
-def test_backend_change_reembeds_everything(config: Config, embedder: Embedder) -> None:
+def test_passage_backend_change_reembeds_everything(config: Config, embedder: Embedder) -> None:
     build_index(config, embedder=embedder)
     folder = IndexFolder(config.index_dir)
-    assert read_manifest(folder.current())["model"]["backend"] == "onnx-int8"
+    assert read_manifest(folder.current())["model"]["passage_backend"] == "onnx-int8"
     # Float and int8 vectors of one model are close, not equal: they must not mix.
-    float_config = dataclasses.replace(config, backend="onnx")
+    float_config = dataclasses.replace(config, passage_backend="onnx")
     report = build_index(float_config)
-    assert report.full_reason == "backend changed (onnx-int8 -> onnx)"
+    assert report.full_reason == "passage backend changed (onnx-int8 -> onnx)"
     assert report.embedded == report.passages
-    assert read_manifest(folder.current())["model"]["backend"] == "onnx"
+    assert read_manifest(folder.current())["model"]["passage_backend"] == "onnx"
     assert build_index(float_config).generation is None  # up to date now
     back = build_index(config, embedder=embedder)
-    assert back.full_reason == "backend changed (onnx -> onnx-int8)"
+    assert back.full_reason == "passage backend changed (onnx -> onnx-int8)"
 
 
 def test_unchanged_passages_keep_their_bm25_terms(

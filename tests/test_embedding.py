@@ -1,5 +1,5 @@
-"""The model on ONNX Runtime: torch's vectors (or close, in int8), torch's token counts, an
-export made once and reused without torch, and a clean fallback to torch."""
+"""The model on ONNX Runtime: torch's query vectors, int8 passage vectors close to torch's,
+torch's token counts, an export made once and reused without torch, a clean fallback."""
 
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def torch_embedder(embedder: Embedder) -> Embedder:
-    return Embedder.load(embedder.info, "torch")
+    return Embedder.load(embedder.info, "torch", "torch")
 
 
 @pytest.fixture(scope="module")
 def float_embedder(embedder: Embedder, model_cache: Path) -> Embedder:
-    return Embedder.load(embedder.info, "onnx", model_cache)
+    return Embedder.load(embedder.info, "onnx", "onnx", model_cache)
 
 
 def sample_passages(config: Config) -> list[str]:
@@ -41,24 +41,29 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray((a * b).sum(axis=1))
 
 
-def test_the_default_backend_is_int8_onnx(embedder: Embedder) -> None:
-    assert Config.backend == "onnx-int8"
-    assert embedder.backend == "onnx-int8"
-    assert embedder.fingerprint()["backend"] == "onnx-int8"
+def test_the_defaults_are_int8_passages_and_float_queries(embedder: Embedder) -> None:
+    assert (embedder.passage_backend, embedder.query_backend) == ("onnx-int8", "onnx")
+    assert embedder.fingerprint()["passage_backend"] == "onnx-int8"
     assert (embedder.dimension, embedder.max_tokens) == (384, 256)
 
 
-def test_float_onnx_gives_torchs_vectors_on_the_sample_passages(
-    float_embedder: Embedder, torch_embedder: Embedder, sample_index: Config
+def test_onnx_query_vectors_match_torch_on_the_sample_passages(
+    embedder: Embedder, torch_embedder: Embedder, sample_index: Config
 ) -> None:
     texts = sample_passages(sample_index)
     assert len(texts) > 100
+    queries = np.stack([embedder.embed_query(t) for t in texts])
+    expected = np.stack([torch_embedder.embed_query(t) for t in texts])
+    assert cosines(queries, expected).min() >= 0.999
+    assert np.linalg.norm(queries, axis=1) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_float_onnx_passages_match_torch(
+    float_embedder: Embedder, torch_embedder: Embedder, sample_index: Config
+) -> None:
+    texts = sample_passages(sample_index)
     passages = float_embedder.embed_passages(texts, batch_size=32)
     assert cosines(passages, torch_embedder.embed_passages(texts)).min() >= 0.999
-    queries = np.stack([float_embedder.embed_query(t) for t in texts[:40]])
-    expected = np.stack([torch_embedder.embed_query(t) for t in texts[:40]])
-    assert cosines(queries, expected).min() >= 0.999
-    assert np.linalg.norm(passages, axis=1) == pytest.approx(1.0, abs=1e-5)
 
 
 def test_int8_vectors_stay_close_to_torchs_and_rank_alike(
@@ -73,6 +78,16 @@ def test_int8_vectors_stay_close_to_torchs_and_rank_alike(
     # Each passage, asked as a query, still finds itself first among all passages.
     queries = np.stack([embedder.embed_query(t) for t in texts])
     assert np.mean((queries @ int8.T).argmax(axis=1) == np.arange(len(texts))) >= 0.98
+
+
+def test_int8_queries_are_an_option(
+    embedder: Embedder, torch_embedder: Embedder, model_cache: Path, sample_index: Config
+) -> None:
+    int8 = Embedder.load(embedder.info, "onnx-int8", "onnx-int8", model_cache)
+    assert int8.query_backend == "onnx-int8"
+    texts = sample_passages(sample_index)[:40]
+    queries = np.stack([int8.embed_query(t) for t in texts])
+    assert cosines(queries, np.stack([torch_embedder.embed_query(t) for t in texts])).min() > 0.97
 
 
 def test_onnx_token_counts_equal_the_models_tokenizer(
@@ -96,15 +111,17 @@ def test_the_export_is_reused_without_importing_torch(
     script = (
         "import sys; from pathlib import Path; from index import Embedder, find_model\n"
         f"cache = Path({str(model_cache)!r})\n"
-        "e = Embedder.load(find_model('all-MiniLM-L6-v2'), 'onnx-int8', cache)\n"
+        "e = Embedder.load(find_model('all-MiniLM-L6-v2'), cache_dir=cache)\n"
         "v = e.embed_query('cached?')\n"
-        "print(e.backend, 'torch' in sys.modules, ' '.join(map(str, v[:4].tolist())))\n"
+        "e.embed_passages(['a passage'])\n"
+        "print(e.passage_backend, e.query_backend, 'torch' in sys.modules,\n"
+        "      ' '.join(map(str, v[:4].tolist())))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert out[:2] == ["onnx-int8", "False"]
-    np.testing.assert_allclose([float(x) for x in out[2:]], embedder.embed_query("cached?")[:4],
+    assert out[:3] == ["onnx-int8", "onnx", "False"]
+    np.testing.assert_allclose([float(x) for x in out[3:]], embedder.embed_query("cached?")[:4],
                                rtol=1e-5)
     assert {f.name: f.stat().st_mtime_ns for f in folder.iterdir()} == before
 
@@ -118,14 +135,14 @@ def test_the_export_records_its_agreement_with_torch(embedder: Embedder, model_c
 
 
 def test_a_damaged_export_is_made_again(embedder: Embedder, tmp_path: Path) -> None:
-    Embedder.load(embedder.info, "onnx-int8", tmp_path)
+    Embedder.load(embedder.info, cache_dir=tmp_path)
     (folder,) = (tmp_path / "onnx").iterdir()
     (folder / "model-int8.onnx").write_bytes(b"not an onnx model")
-    again = Embedder.load(embedder.info, "onnx-int8", tmp_path)
-    assert again.backend == "onnx-int8"
+    again = Embedder.load(embedder.info, cache_dir=tmp_path)
+    assert again.passage_backend == "onnx-int8"
     assert (folder / "model-int8.onnx").stat().st_size > 1_000_000
-    np.testing.assert_allclose(again.embed_query("damaged"), embedder.embed_query("damaged"),
-                               atol=1e-6)
+    np.testing.assert_allclose(again.embed_passages(["damaged"]), embedder.embed_passages(
+        ["damaged"]), atol=1e-6)
 
 
 def test_export_failure_falls_back_to_torch(
@@ -134,8 +151,8 @@ def test_export_failure_falls_back_to_torch(
     blocked = tmp_path / "a-file-not-a-folder"
     blocked.write_text("")
     with caplog.at_level(logging.WARNING):
-        fallback = Embedder.load(embedder.info, "onnx-int8", blocked)
-    assert fallback.backend == "torch"
+        fallback = Embedder.load(embedder.info, cache_dir=blocked)
+    assert (fallback.passage_backend, fallback.query_backend) == ("torch", "torch")
     assert "using torch" in caplog.text
     assert float(fallback.embed_query("diabetes") @ embedder.embed_query("diabetes")) > 0.98
 
