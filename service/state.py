@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 from flask import current_app
@@ -13,13 +14,17 @@ from index.search import Searcher
 
 logger = logging.getLogger(__name__)
 
+# What opening a damaged or mismatched generation raises.
+_UNUSABLE = (SearchError, OSError, RuntimeError)
+
 
 class LiveIndex:
     """Holds the searcher of the live generation; swaps in a new one only once it is open.
 
     Requests take ``searcher`` once and use that object to the end, so a swap never affects
     a request in flight. A generation that fails to open is refused and remembered, so it
-    is not retried on every check.
+    is not retried on every check; a service that starts on one serves the newest older
+    generation that opens instead, if there is one.
     """
 
     def __init__(self, folder: IndexFolder, embedder: Embedder, config: Config) -> None:
@@ -42,22 +47,43 @@ class LiveIndex:
             if folder.name in (loaded, self._refused):
                 return False
             try:
-                searcher = Searcher.open(
-                    folder, self.embedder, self.config.fusion, self.config.alpha
-                )
-                # The first query pays for lazy set-up in torch, FAISS and SQLite: pay it
-                # here, before any user waits on it.
-                searcher.search("warm up", k=1)
-            except (SearchError, OSError, RuntimeError) as e:
+                searcher = self._open(folder)
+            except _UNUSABLE as e:
                 self._refused = folder.name
                 logger.error("refused generation %s, still serving %s: %s",
                              folder.name, loaded or "nothing", e)
-                return False
+                # With nothing loaded yet (a start on a damaged generation), the newest
+                # older generation that passes its checks is the last good one: serve it.
+                fallback = None if self.searcher else self._older_good_generation(folder)
+                if fallback is None:
+                    return False
+                searcher = fallback
             self.searcher = searcher
             logger.info("serving generation %s: %d documents, %d passages, model %s",
-                        folder.name, searcher.document_count, searcher.passage_count,
+                        searcher.generation, searcher.document_count, searcher.passage_count,
                         self.embedder.info.name)
             return True
+
+    def _open(self, folder: Path) -> Searcher:
+        searcher = Searcher.open(folder, self.embedder, self.config.fusion, self.config.alpha)
+        # The first query pays for lazy set-up in ONNX Runtime, FAISS and SQLite: pay it
+        # here, before any user waits on it.
+        searcher.search("warm up", k=1)
+        return searcher
+
+    def _older_good_generation(self, refused: Path) -> Searcher | None:
+        for folder in reversed(self.folder.published()):
+            if folder.name >= refused.name:
+                continue
+            try:
+                searcher = self._open(folder)
+            except _UNUSABLE as e:
+                logger.error("refused older generation %s too: %s", folder.name, e)
+                continue
+            logger.warning("serving the older generation %s until a good one is published",
+                           folder.name)
+            return searcher
+        return None
 
     def watch(self, interval: float) -> None:
         """Check for a new generation every ``interval`` seconds in a daemon thread."""

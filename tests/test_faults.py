@@ -229,7 +229,7 @@ def publish_a_damaged_copy(config: Config, damage: Callable[[Path], None]) -> st
     """A copy of the live generation, damaged, made live by replacing CURRENT."""
     folder = IndexFolder(config.index_dir)
     live = folder.current()
-    name = live.name[:-6] + "bad000"  # sorts beside it, as a later build's name would
+    name = live.name + "-damaged"  # sorts after it, as a later build's name would
     shutil.copytree(live, folder.generations / name)
     damage(folder.generations / name)
     (Path(config.index_dir) / "CURRENT").write_text(name + "\n")
@@ -290,15 +290,33 @@ def test_the_rebuild_script_says_why_it_rebuilt_everything(
     assert "vectors.faiss fails its checksum" in result.stdout
 
 
-def test_a_service_started_on_a_corrupt_generation_says_so(
+def test_a_service_started_on_a_corrupt_generation_serves_the_last_good_one(
     site: Config, embedder: Embedder, caplog: pytest.LogCaptureFixture
 ) -> None:
+    good = IndexFolder(site.index_dir).current().name
+    before = answers(create_app(site, embedder=embedder, watch=False))
     bad = publish_a_damaged_copy(site, flip_a_byte("vectors.faiss"))
+    caplog.clear()
+
     app = create_app(site, embedder=embedder, watch=False)
+
     assert f"refused generation {bad}, still serving nothing" in caplog.text
     assert "fails its checksum" in caplog.text
-    response = app.test_client().get("/readyz")
-    assert response.status_code == 503
+    assert f"serving the older generation {good} until a good one is published" in caplog.text
+    assert served_generation(app) == good
+    assert answers(app) == before
+    assert app.extensions["live_index"].refresh() is False  # the bad one is not retried
+
+
+def test_a_service_started_with_no_good_generation_says_so(
+    site: Config, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = IndexFolder(site.index_dir).current()
+    flip_a_byte("vectors.faiss")(live)  # the only generation there is
+    app = create_app(site, embedder=embedder, watch=False)
+    assert f"refused generation {live.name}, still serving nothing" in caplog.text
+    assert app.test_client().get("/readyz").status_code == 503
+    assert app.test_client().get("/api/search?q=ferry").status_code == 503
     assert app.test_client().get("/healthz").status_code == 200
 
 
