@@ -88,20 +88,25 @@ def build_index(
         try:
             old_hashes = previous.store.content_hashes() if previous else {}
             _classify(documents, old_hashes, report)
-            backend = embedder.passage_backend if embedder else config.passage_backend
-            if previous and _up_to_date(previous.manifest, config, backend, report):
-                report.passages = previous.manifest["counts"]["passages"]
-                report.seconds = time.monotonic() - started
-                return report
-            # Only passages are embedded here: queries share the passages' encoder.
-            embedder = embedder or Embedder.load(
-                model, config.passage_backend, config.passage_backend, config.cache_dir
-            )
-            old_backend = _passage_backend(previous.manifest) if previous else None
-            if previous and old_backend != embedder.passage_backend:
-                # int8 and float vectors of one model are close, not equal: never mix them.
+            if previous and _up_to_date(previous.manifest, config, report):
+                # Same documents and settings: current if the same encoder made the vectors.
+                # (Loading an ONNX one is cheap; torch is only compared by name.)
+                if embedder is None and config.passage_backend == "torch":
+                    current = _passage_encoder(previous.manifest) == ("torch", None)
+                else:
+                    embedder = embedder or _passage_embedder(model, config)
+                    current = _passage_encoder(previous.manifest) == embedder.passage_encoder
+                if current:
+                    report.passages = previous.manifest["counts"]["passages"]
+                    report.seconds = time.monotonic() - started
+                    return report
+            embedder = embedder or _passage_embedder(model, config)
+            if previous and _passage_encoder(previous.manifest) != embedder.passage_encoder:
+                # int8 and float vectors of one model are close, not equal: never mix them,
+                # nor vectors of two int8 graphs.
+                old_backend = _passage_encoder(previous.manifest)[0]
                 report.full_reason = (
-                    f"passage backend changed ({old_backend} -> {embedder.passage_backend})"
+                    f"passage encoder changed ({old_backend} -> {embedder.passage_backend})"
                 )
                 previous.store.close()
                 previous = None
@@ -151,9 +156,17 @@ def _reusable_generation(
         report.full_reason = "chunking settings changed"
     if report.full_reason:
         return None
+    vectors = load_vectors(live)
+    recorded = manifest["model"]["dimension"]
+    if vectors.ndim != 2 or vectors.shape[1] != recorded:
+        report.full_reason = (
+            f"live generation unusable (vectors of dimension {vectors.shape[-1]}, "
+            f"its manifest says {recorded})"
+        )
+        return None
     store = PassageStore.open(live / STORE_FILE)
     by_hash = {h: doc_id for doc_id, h in store.content_hashes().items()}
-    return _Previous(manifest, store, load_vectors(live), by_hash)
+    return _Previous(manifest, store, vectors, by_hash)
 
 
 def _classify(documents: list[Document], old_hashes: dict[str, str], report: BuildReport) -> None:
@@ -169,20 +182,23 @@ def _classify(documents: list[Document], old_hashes: dict[str, str], report: Bui
     report.removed = sorted(set(old_hashes) - ids)
 
 
-def _up_to_date(
-    manifest: dict[str, Any], config: Config, backend: str, report: BuildReport
-) -> bool:
+def _up_to_date(manifest: dict[str, Any], config: Config, report: BuildReport) -> bool:
     return (
         not (report.added or report.changed or report.removed)
         and manifest["faiss_factory"] == config.faiss_factory
         and manifest.get("lexical") == config.lexical_settings()
-        and _passage_backend(manifest) == backend
     )
 
 
-def _passage_backend(manifest: dict[str, Any]) -> str:
-    """What embedded a generation's passages; generations from before the setting: torch."""
-    return str(manifest["model"].get("passage_backend", "torch"))
+def _passage_embedder(model: ModelInfo, config: Config) -> Embedder:
+    """The configured model for embedding passages; queries share its encoder."""
+    return Embedder.load(model, config.passage_backend, config.passage_backend, config.cache_dir)
+
+
+def _passage_encoder(manifest: dict[str, Any]) -> tuple[str, str | None]:
+    """What embedded a generation's passages: backend and graph (none before the setting)."""
+    model = manifest["model"]
+    return str(model.get("passage_backend", "torch")), model.get("passage_graph_sha256")
 
 
 def _write_generation(

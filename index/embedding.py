@@ -83,6 +83,8 @@ class Embedder:
         self._queries = queries
         self.info = info
         self.passage_backend: str = passages.backend
+        # What makes the passage vectors: vectors of two encoders must never mix.
+        self.passage_encoder: tuple[str, str | None] = (passages.backend, passages.graph_sha256)
         self.query_backend: str = queries.backend
         self.dimension: int = passages.dimension
         # The model cuts input beyond this many word pieces, special tokens included.
@@ -131,6 +133,7 @@ class Embedder:
             "dimension": self.dimension,
             "max_seq_length": self.max_tokens,
             "passage_backend": self.passage_backend,
+            "passage_graph_sha256": self.passage_encoder[1],  # None on torch
         }
 
     def count_tokens(self, text: str) -> int:
@@ -194,6 +197,7 @@ class Encoder(Protocol):
     """What runs the model: ``OnnxModel`` or ``TorchEncoder``."""
 
     backend: str
+    graph_sha256: str | None  # of the ONNX graph that runs the model; None on torch
     dimension: int
     max_tokens: int
 
@@ -208,6 +212,7 @@ class TorchEncoder:
     """The model run by sentence-transformers on torch."""
 
     backend = "torch"
+    graph_sha256: str | None = None
 
     def __init__(self, model: SentenceTransformer) -> None:
         self._model = model

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from index.checksum import file_sha256
 from index.errors import ModelError
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # Bump when the exported files change, so stale exports are not used.
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3
 GRAPHS = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
 # The lowest cosine to torch's vectors, over the probe texts, for a graph to be used. int8
 # vectors are close but not equal (docs/benchmarks.md measures what that costs in ranking).
@@ -51,7 +53,7 @@ _PROBES = (
 class OnnxModel:
     """An exported model: tokenizer plus ONNX Runtime sessions, thread-safe, GIL released.
 
-    Passages run in batches on a session using every core. A query runs on every core too
+    Passages run in batches, one batch per core at a time. A query runs on every core
     when it is the only one running, else on a one-thread session: a query is a few
     milliseconds of work, and under load each request then keeps one core busy instead of
     all of them fighting for both. Sessions are made when first needed.
@@ -82,6 +84,8 @@ class OnnxModel:
             pad_token=self.meta["pad_token"],
         )
         self._graph = folder / GRAPHS[backend]
+        # Identifies the vectors this graph makes: a new quantisation is a new graph.
+        self.graph_sha256: str | None = self.meta["sha256"][GRAPHS[backend]]
         # Made when first used: a rebuild never runs a query, a service never a passage.
         self._sessions: dict[int, Any] = {}  # by intra-op thread count
         self._sessions_lock = threading.Lock()
@@ -110,12 +114,18 @@ class OnnxModel:
 
     def encode_passages(self, texts: list[str], batch_size: int) -> NDArray[np.float32]:
         """Normalised passage vectors, in batches of ``batch_size`` in the given order."""
-        session = self._session(threads=self._cores)
+        # One batch per core at a time, each on one thread: for a model this small that
+        # beats every core working on each batch (fewer hand-overs between threads).
+        session = self._session(threads=1)
         prompt = self._prompts["document"]
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
+
+        def embed(start: int) -> None:
             batch = [prompt + text for text in texts[start : start + batch_size]]
             out[start : start + len(batch)] = self._run(session, batch)
+
+        with ThreadPoolExecutor(self._cores) as pool:
+            list(pool.map(embed, range(0, len(texts), batch_size)))
         return out
 
     def _session(self, threads: int) -> Any:
@@ -202,12 +212,22 @@ def export(model_path: Path, folder: Path) -> None:
     partial = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".partial-"))
     try:
         names = _export_graph(model, partial / GRAPHS["onnx"])
-        # Dynamic quantisation: int8 weights per output channel, activations quantised per
-        # call (so a passage's int8 vector depends a little on the batch it is in). No
-        # reduce_range: these CPUs have VNNI.
+        # Dynamic quantisation of the matrix products: int8 weights per output channel,
+        # activations quantised per call (so a passage's int8 vector depends a little on
+        # the batch it is in). The embedding table stays float (a lookup gains nothing), and
+        # so do the feed-forward output projections of the first half of the layers: their
+        # inputs have outliers, and quantising them cost most of the drift from torch
+        # (docs/benchmarks.md). No reduce_range: these CPUs have VNNI.
+        graph = onnx.load(partial / GRAPHS["onnx"], load_external_data=False).graph
+        outputs = [
+            node.name for node in graph.node
+            if node.op_type == "MatMul" and "/output/dense/" in node.name
+            and "/attention/" not in node.name
+        ]
         quantize_dynamic(
             partial / GRAPHS["onnx"], partial / GRAPHS["onnx-int8"],
             weight_type=QuantType.QInt8, per_channel=True, reduce_range=False,
+            op_types_to_quantize=["MatMul"], nodes_to_exclude=outputs[: len(outputs) // 2],
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
         (partial / "tokenizer.json").write_text(tokenizer.backend_tokenizer.to_str())
@@ -230,6 +250,7 @@ def export(model_path: Path, folder: Path) -> None:
         if meta["prompts"] != {"query": "", "document": ""} and _excludes_prompt(model):
             raise ModelError("the model pools without its prompt tokens")
         meta["sizes"] = {f.name: f.stat().st_size for f in partial.iterdir()}
+        meta["sha256"] = {f.name: file_sha256(f) for f in partial.iterdir()}
         (partial / "export.json").write_text(json.dumps(meta, indent=2))
         meta["agreement"] = {
             backend: _agreement(model, OnnxModel(partial, backend)) for backend in GRAPHS

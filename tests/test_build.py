@@ -270,12 +270,12 @@ def test_passage_backend_change_reembeds_everything(config: Config, embedder: Em
     # Float and int8 vectors of one model are close, not equal: they must not mix.
     float_config = dataclasses.replace(config, passage_backend="onnx")
     report = build_index(float_config)
-    assert report.full_reason == "passage backend changed (onnx-int8 -> onnx)"
+    assert report.full_reason == "passage encoder changed (onnx-int8 -> onnx)"
     assert report.embedded == report.passages
     assert read_manifest(folder.current())["model"]["passage_backend"] == "onnx"
     assert build_index(float_config).generation is None  # up to date now
     back = build_index(config, embedder=embedder)
-    assert back.full_reason == "passage backend changed (onnx -> onnx-int8)"
+    assert back.full_reason == "passage encoder changed (onnx -> onnx-int8)"
 
 
 def test_unchanged_passages_keep_their_bm25_terms(

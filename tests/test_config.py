@@ -22,7 +22,7 @@ def test_defaults_without_any_source() -> None:
     assert config.docs_dir == Path("corpus")
     assert config.index_dir == Path("var/index")
     assert config.model == DEFAULT_MODEL == "all-MiniLM-L6-v2"
-    assert config.batch_size == 32
+    assert config.batch_size == 16
     assert config.max_passage_tokens == 0
     assert config.title_in_embedding is False
     assert config.faiss_factory == "auto"
@@ -86,7 +86,7 @@ def test_overrides_of_none_fall_through(tmp_path: Path) -> None:
     assert config.docs_dir == Path("from-file")
     assert config.index_dir == Path("from-env")
     assert config.model == DEFAULT_MODEL
-    assert config.batch_size == 32
+    assert config.batch_size == 16
 
 
 def test_false_override_is_not_treated_as_unset() -> None:
@@ -130,7 +130,7 @@ def test_environment_without_the_prefix_or_unknown_is_ignored() -> None:
 
 def test_environment_is_only_read_when_passed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEARCH_BATCH_SIZE", "7")
-    assert load_config().batch_size == 32
+    assert load_config().batch_size == 16
 
 
 @pytest.mark.parametrize(

@@ -258,14 +258,7 @@ def test_the_service_refuses_a_corrupt_generation_and_keeps_serving(
 
 # index/build.py checks a live generation's model by its checksums only, not its dimension
 # as the service does, so it calls this one up to date while the service refuses it.
-DIMENSION_NOT_CHECKED = pytest.mark.xfail(
-    strict=True, reason="build.py does not compare the manifest's dimension with the model's")
-
-
-@pytest.mark.parametrize("kind", [
-    pytest.param(kind, marks=DIMENSION_NOT_CHECKED) if kind == "manifest of another dimension"
-    else kind for kind in CORRUPTIONS
-])
+@pytest.mark.parametrize("kind", list(CORRUPTIONS))
 def test_a_rebuild_does_not_reuse_a_corrupt_generation(
     site: Config, embedder: Embedder, kind: str
 ) -> None:
