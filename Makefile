@@ -16,12 +16,13 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# The browser test drives Debian's Chromium; without root it cannot be installed here and
-# that test skips, saying so.
+# The browser test drives Debian's Chromium, and a fault test holds a rebuild at its publish
+# step with strace; without root they cannot be installed here and those tests skip, saying so.
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) || \
-	  echo "warning: could not install chromium; the browser test will be skipped" >&2
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && \
+	  command -v strace >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver strace >/dev/null) || \
+	  echo "warning: could not install chromium/strace; those tests will be skipped" >&2
 
 test: setup browser
 	$(PYTHON) -m pytest
@@ -51,6 +52,7 @@ bench: setup $(SCIFACT_INDEX)/index/CURRENT
 	$(PYTHON) benchmarks/incremental.py --json $(BENCH)/incremental.json > $(BENCH)/incremental.md
 	$(PYTHON) benchmarks/scale.py --source $(SCIFACT_INDEX)/index \
 	  --markdown $(BENCH)/scale.md --json $(BENCH)/scale.json
+	$(PYTHON) benchmarks/load.py --markdown $(BENCH)/load.md --json $(BENCH)/load.json
 
 lint: setup
 	$(VENV)/bin/ruff check index service scripts tests

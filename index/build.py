@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -270,28 +272,48 @@ def _write_passages(
     same_lexical = previous is not None and (
         previous.manifest.get("lexical") == config.lexical_settings()
     )
-    for document in tqdm(documents, desc="Chunking", unit="doc", file=sys.stderr,
-                         disable=not progress):
-        context = document.title if config.title_in_lexical else ""
-        old_id = previous.by_hash.get(document.content_hash) if previous else None
-        if previous and old_id is not None:
-            old = previous.store.passages_of(old_id)
-            terms = previous.store.terms_of([p.rowid for p in old]) if same_lexical else None
-            rows = writer.add(document, _with_ids(document.id, old), context, terms)
-            plan.reused_rows.extend(row - 1 for row in rows)
-            plan.previous_rows.extend(p.rowid - 1 for p in old)
-            continue
-        prefix = _embedding_prefix(document, config)
-        passages = split_passages(
-            document.text, _prefixed_counter(embedder, prefix), max_tokens,
-            config.overlap_sentences, config.min_passage_words,
+
+    def split(document: Document) -> list[Passage] | None:
+        """The passages of a new or changed document; None for one whose passages are reused."""
+        if previous and document.content_hash in previous.by_hash:
+            return None
+        return split_passages(
+            document.text, _prefixed_counter(embedder, _embedding_prefix(document, config)),
+            max_tokens, config.overlap_sentences, config.min_passage_words,
         )
-        rows = writer.add(document, _with_ids(document.id, passages), context)
-        plan.new_rows.extend(row - 1 for row in rows)
-        plan.new_inputs.extend(prefix + p.text for p in passages)
+
+    # Splitting is mostly the tokenizer counting word pieces, which runs outside the GIL:
+    # one document per core at a time; they are stored in order.
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        split_documents = tqdm(zip(documents, pool.map(split, documents), strict=True),
+                               desc="Chunking", unit="doc", total=len(documents),
+                               file=sys.stderr, disable=not progress)
+        for document, passages in split_documents:
+            _store_document(writer, plan, document, passages, previous, same_lexical, config)
     writer.finish()
     plan.count = len(plan.reused_rows) + len(plan.new_rows)
     return plan
+
+
+def _store_document(
+    writer: PassageStoreWriter, plan: _VectorPlan, document: Document,
+    passages: list[Passage] | None, previous: _Previous | None, same_lexical: bool,
+    config: Config,
+) -> None:
+    """Store one document with its new ``passages``, or with its reused ones if None."""
+    context = document.title if config.title_in_lexical else ""
+    if passages is None:
+        assert previous is not None
+        old = previous.store.passages_of(previous.by_hash[document.content_hash])
+        terms = previous.store.terms_of([p.rowid for p in old]) if same_lexical else None
+        rows = writer.add(document, _with_ids(document.id, old), context, terms)
+        plan.reused_rows.extend(row - 1 for row in rows)
+        plan.previous_rows.extend(p.rowid - 1 for p in old)
+        return
+    rows = writer.add(document, _with_ids(document.id, passages), context)
+    prefix = _embedding_prefix(document, config)
+    plan.new_rows.extend(row - 1 for row in rows)
+    plan.new_inputs.extend(prefix + p.text for p in passages)
 
 
 def _prefixed_counter(embedder: Embedder, prefix: str) -> Callable[[str], int]:
