@@ -22,7 +22,7 @@ from service import create_app
 @click.option("--model", help="Model directory or cached model name; must match the index.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
               envvar="SEARCH_CONFIG", help="TOML file of settings (flags and SEARCH_* win).")
-@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
+@click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Request threads.")
 def main(index_dir: Path | None, host: str | None, port: int | None, model: str | None,
          config_file: Path | None, threads: int) -> None:
