@@ -34,8 +34,8 @@ class Config:
     model: str = DEFAULT_MODEL
     # What runs the model for passages (indexing) and for queries: "onnx" (ONNX Runtime,
     # torch's vectors), "onnx-int8" (ONNX Runtime with int8 weights: vectors within ~0.01
-    # of torch's, about 1.9x faster for passages) or "torch". ONNX falls back to torch, logged, if the model
-    # cannot be exported. Chosen by measurement (docs/benchmarks.md).
+    # of torch's, about 1.9x faster for passages) or "torch". ONNX falls back to torch,
+    # logged, if the model cannot be exported. Chosen by measurement (docs/benchmarks.md).
     passage_backend: str = "onnx-int8"
     query_backend: str = "onnx"
     # Folder for files derived from the model once and reused (the ONNX export).
