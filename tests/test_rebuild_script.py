@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from index import Embedder
+from index import Config, Embedder
 from index.generations import read_manifest
 
 pytestmark = pytest.mark.slow
@@ -226,13 +226,32 @@ class Watched:
         return code
 
 
-def assert_live_generation_survived(site: Site, before: str, generations: list[str]) -> None:
+def served_answers(site: Site, embedder: Embedder) -> list[list[tuple[str, float]]]:
+    """What the service answers over ``site``'s live generation, for a few queries."""
+    from service import create_app
+
+    app = create_app(Config(docs_dir=site.docs, index_dir=site.index), embedder=embedder,
+                     watch=False)
+    client = app.test_client()
+    answers = []
+    for query in ("Russian foreign ministry", "climate talks", "troops"):
+        response = client.get("/api/search", query_string={"q": query, "k": 5})
+        assert response.status_code == 200, response.get_json()
+        answers.append([(h["passage_id"], h["score"]) for h in response.get_json()["results"]])
+    return answers
+
+
+def assert_live_generation_survived(
+    site: Site, before: str, generations: list[str], embedder: Embedder,
+    answers: list[list[tuple[str, float]]],
+) -> None:
     """The kill changed nothing a reader sees, and left its unfinished build behind."""
     assert site.current() == before
     assert site.generations() == generations
     manifest = read_manifest(site.live())  # verifies every file's size and sha256
     assert manifest["counts"]["documents"] == 5
     assert len(site.leftovers()) == 1
+    assert served_answers(site, embedder) == answers
 
 
 # ---------------------------------------------------------------- fixtures
@@ -558,27 +577,33 @@ def test_config_file_that_is_not_utf8_is_a_clean_error(site: Site, tmp_path: Pat
 # readable; its unfinished folder stays until the next rebuild removes it.
 
 
-def test_kill_while_chunking_leaves_the_live_generation(site: Site, big_docs: Path) -> None:
+def test_kill_while_chunking_leaves_the_live_generation(
+    site: Site, big_docs: Path, embedder: Embedder
+) -> None:
     before, generations = site.current(), site.generations()
+    answers = served_answers(site, embedder)
     with Watched("--docs", big_docs, "--index-dir", site.index, "--full") as run:
         run.wait_for_stderr("Chunking")
         code = run.kill()
 
     assert code == -signal.SIGKILL  # it was still running
     assert "Embedding" not in run.stderr  # killed before chunking 100 documents was done
-    assert_live_generation_survived(site, before, generations)
+    assert_live_generation_survived(site, before, generations, embedder, answers)
     (leftover,) = site.leftovers()
     assert not (leftover / "vectors.npy").exists()
 
 
-def test_kill_while_embedding_then_the_next_run_recovers(site: Site, big_docs: Path) -> None:
+def test_kill_while_embedding_then_the_next_run_recovers(
+    site: Site, big_docs: Path, embedder: Embedder
+) -> None:
     before, generations = site.current(), site.generations()
+    answers = served_answers(site, embedder)
     with Watched("--docs", big_docs, "--index-dir", site.index, "--full") as run:
         run.wait_for_stderr("Embedding")
         code = run.kill()
 
     assert code == -signal.SIGKILL
-    assert_live_generation_survived(site, before, generations)
+    assert_live_generation_survived(site, before, generations, embedder, answers)
     (leftover,) = site.leftovers()
     assert (leftover / "passages.sqlite").exists()  # chunking was done
     assert not (leftover / "manifest.json").exists()
@@ -598,10 +623,13 @@ def test_kill_while_embedding_then_the_next_run_recovers(site: Site, big_docs: P
     assert in_index == passages_in(site.live()) == 20 * passages_in(site.live().parent / before)
 
 
-def test_kill_while_writing_the_vectors_leaves_the_live_generation(site: Site) -> None:
+def test_kill_while_writing_the_vectors_leaves_the_live_generation(
+    site: Site, embedder: Embedder
+) -> None:
     # A product-quantised FAISS index trains for a few seconds after the vectors are saved:
     # a wide, real window in the write phase, after embedding and before publishing.
     before, generations = site.current(), site.generations()
+    answers = served_answers(site, embedder)
     def vectors_saved() -> bool:
         return any((p / "vectors.npy").exists() for p in site.leftovers())
 
@@ -612,7 +640,7 @@ def test_kill_while_writing_the_vectors_leaves_the_live_generation(site: Site) -
 
     assert code == -signal.SIGKILL
     assert "Embedding: 100%" in run.stderr
-    assert_live_generation_survived(site, before, generations)
+    assert_live_generation_survived(site, before, generations, embedder, answers)
     (leftover,) = site.leftovers()
     assert (leftover / "passages.sqlite").exists()
     assert not (leftover / "manifest.json").exists()
