@@ -90,25 +90,26 @@ def build_index(
         try:
             old_hashes = previous.store.content_hashes() if previous else {}
             _classify(documents, old_hashes, report)
+            old_encoder = _passage_encoder(previous.manifest) if previous else None
             if previous and _up_to_date(previous.manifest, config, report):
                 # Same documents and settings: current if the same encoder made the vectors.
                 # (Loading an ONNX one is cheap; torch is only compared by name.)
                 if embedder is None and config.passage_backend == "torch":
-                    current = _passage_encoder(previous.manifest) == ("torch", None)
+                    current = old_encoder == ("torch", None)
                 else:
                     embedder = embedder or _passage_embedder(model, config)
-                    current = _passage_encoder(previous.manifest) == embedder.passage_encoder
+                    current = old_encoder == embedder.passage_encoder
                 if current:
                     report.passages = previous.manifest["counts"]["passages"]
                     report.seconds = time.monotonic() - started
                     return report
             embedder = embedder or _passage_embedder(model, config)
-            if previous and _passage_encoder(previous.manifest) != embedder.passage_encoder:
+            if previous and old_encoder != embedder.passage_encoder:
                 # int8 and float vectors of one model are close, not equal: never mix them,
                 # nor vectors of two int8 graphs.
-                old_backend = _passage_encoder(previous.manifest)[0]
                 report.full_reason = (
-                    f"passage encoder changed ({old_backend} -> {embedder.passage_backend})"
+                    f"passage encoder changed ({_passage_encoder(previous.manifest)[0]} -> "
+                    f"{embedder.passage_backend})"
                 )
                 previous.store.close()
                 previous = None

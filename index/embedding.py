@@ -111,15 +111,12 @@ class Embedder:
         for backend in (passage_backend, query_backend):
             if backend not in BACKENDS:
                 raise ModelError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
-        loaded: dict[str, Encoder] = {}
-
-        def encoder(backend: str) -> Encoder:
+        loaded: dict[str, Encoder] = {}  # by backend: one encoder serves both roles if it can
+        for backend in (passage_backend, query_backend):
             if backend not in loaded:
                 loaded[backend] = _load_encoder(info, backend, cache_dir or Config.cache_dir,
                                                 loaded)
-            return loaded[backend]
-
-        passages, queries = encoder(passage_backend), encoder(query_backend)
+        passages, queries = loaded[passage_backend], loaded[query_backend]
         logger.info("loaded model %s from %s (passages: %s, queries: %s)", info.name, info.path,
                     passages.backend, queries.backend)
         return cls(passages, queries, info)
@@ -141,7 +138,7 @@ class Embedder:
         return self._passages.count_tokens(text)
 
     def embed_passages(
-        self, texts: list[str], batch_size: int = 32, progress: bool = False
+        self, texts: list[str], batch_size: int = Config.batch_size, progress: bool = False
     ) -> NDArray[np.float32]:
         """Normalised passage vectors, shape (len(texts), dimension)."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)

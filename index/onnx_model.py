@@ -204,11 +204,11 @@ def export(model_path: Path, folder: Path) -> None:
     from sentence_transformers import SentenceTransformer
 
     logger.info("exporting the model to ONNX (once): %s", folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)  # before the slow part: fail early
     model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
     tokenizer = model.tokenizer
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError("the model has no fast (Rust) tokenizer")
-    folder.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".partial-"))
     try:
         names = _export_graph(model, partial / GRAPHS["onnx"])
