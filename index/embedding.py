@@ -1,4 +1,4 @@
-"""The embedding model: found and checksummed, then run by ONNX Runtime or by torch.
+"""The embedding model: found and checksummed, then run by OpenVINO, ONNX Runtime or torch.
 
 Only this module and ``index.onnx_model`` (for the one-off export) import torch or
 sentence_transformers, and only when torch actually runs the model.
@@ -37,7 +37,7 @@ DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fa
 _DEFAULT_MODEL_NAMES = {DEFAULT_MODEL, "sentence-transformers/" + DEFAULT_MODEL}
 _WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 QUERY_CACHE_SIZE = 1024
-# Passages per encode call, so the progress bar moves while the model sorts by length inside.
+# Passages per progress step.
 _PROGRESS_SLICE = 1024
 
 
@@ -101,9 +101,10 @@ class Embedder:
         """Load the model found by ``find_model``, each role on its backend.
 
         Args:
-            passage_backend, query_backend: "onnx-int8" or "onnx" run the model with ONNX
-                Runtime, exported into ``cache_dir`` once; if that fails, the model runs on
-                torch (logged). "torch" runs it with sentence-transformers.
+            passage_backend, query_backend: "openvino" (OpenVINO), "onnx-int8" or "onnx"
+                (ONNX Runtime) run the model exported into ``cache_dir`` once; if that
+                fails, the model runs on torch (logged). "torch" runs it with
+                sentence-transformers.
 
         Raises:
             ModelError: the files are not a loadable sentence-transformers model.
@@ -142,18 +143,34 @@ class Embedder:
     ) -> NDArray[np.float32]:
         """Normalised passage vectors, shape (len(texts), dimension)."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        batches = self.passage_batches(texts, batch_size)
+        step = max(1, _PROGRESS_SLICE // batch_size)  # batches per progress step
         with tqdm(
             total=len(texts), desc="Embedding", unit="passage", file=sys.stderr,
             disable=not progress or not texts,
         ) as bar:
-            # Longest first over the whole list: batches of similar lengths waste less work
-            # on padding.
-            order = np.argsort([-len(text) for text in texts], kind="stable")
-            for start in range(0, len(texts), _PROGRESS_SLICE):
-                rows = order[start : start + _PROGRESS_SLICE]
-                out[rows] = self._passages.encode_passages([texts[i] for i in rows], batch_size)
-                bar.update(len(rows))
+            for start in range(0, len(batches), step):
+                group = batches[start : start + step]
+                vectors = self.embed_batches([[texts[i] for i in rows] for rows in group])
+                for rows, batch_vectors in zip(group, vectors, strict=True):
+                    out[rows] = batch_vectors
+                bar.update(sum(len(rows) for rows in group))
         return out
+
+    @staticmethod
+    def passage_batches(texts: list[str], batch_size: int) -> list[NDArray[np.intp]]:
+        """The rows of ``texts`` in the batches the model embeds them in.
+
+        Longest first over the whole list: batches of similar lengths waste less work on
+        padding. A passage's vector depends a little on its batch (padding, int8 scales),
+        so whoever embeds these batches as they are gets the same vectors.
+        """
+        order = np.argsort([-len(text) for text in texts], kind="stable")
+        return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+    def embed_batches(self, batches: list[list[str]]) -> list[NDArray[np.float32]]:
+        """Normalised passage vectors of each batch, each batch one model call."""
+        return self._passages.encode_batches(batches)
 
     def warm_up(self) -> None:
         """Run one query through the model, so the first real one pays no set-up cost."""
@@ -178,13 +195,13 @@ class Embedder:
 def _load_encoder(
     info: ModelInfo, backend: str, cache_dir: Path, loaded: dict[str, Encoder]
 ) -> Encoder:
-    """``backend``'s encoder, or torch's (logged) when ONNX Runtime cannot run the model."""
+    """``backend``'s encoder, or torch's (logged) when the model cannot be exported."""
     if backend != "torch":
         key = f"{info.weights_sha256} {info.config_sha256}"
         try:
             return load_onnx_model(info.path, key, backend, cache_dir)
         except ModelError as e:
-            logger.warning("cannot run the model with ONNX Runtime (%s): using torch", e)
+            logger.warning("cannot run the model on %s (%s): using torch", backend, e)
     if "torch" not in loaded:
         loaded["torch"] = TorchEncoder.load(info)
     return loaded["torch"]
@@ -203,6 +220,8 @@ class Encoder(Protocol):
     def encode_query(self, text: str) -> NDArray[np.float32]: ...
 
     def encode_passages(self, texts: list[str], batch_size: int) -> NDArray[np.float32]: ...
+
+    def encode_batches(self, batches: list[list[str]]) -> list[NDArray[np.float32]]: ...
 
 
 class TorchEncoder:
@@ -260,6 +279,9 @@ class TorchEncoder:
                 show_progress_bar=False,
             )
         return np.asarray(vectors, dtype=np.float32)
+
+    def encode_batches(self, batches: list[list[str]]) -> list[NDArray[np.float32]]:
+        return [self.encode_passages(batch, len(batch)) for batch in batches]
 
 
 def load_embedder(config: Config) -> Embedder:

@@ -111,7 +111,7 @@ class IndexFolder:
         for path in build_folder.iterdir():
             _fsync_file(path)
         _fsync_file(build_folder)
-        final = self.generations / build_folder.name.removeprefix(_BUILDING_PREFIX)
+        final = self.generations / generation_name(build_folder)
         os.replace(build_folder, final)
         _fsync_file(self.generations)
         self._point_current_to(final.name)
@@ -150,6 +150,11 @@ class IndexFolder:
         for path in others[: max(0, len(others) - (keep - 1))]:
             shutil.rmtree(path, ignore_errors=True)
             logger.info("removed old generation %s", path.name)
+
+
+def generation_name(build_folder: Path) -> str:
+    """The name a build folder's generation is published under."""
+    return build_folder.name.removeprefix(_BUILDING_PREFIX)
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:

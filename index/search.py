@@ -27,7 +27,7 @@ from index.fusion import FUSIONS, fuse
 from index.generations import read_manifest
 from index.lexical import expand_query, lexical_terms
 from index.store import PassageStore, StoredPassage
-from index.vectors import load_faiss_index, load_vectors
+from index.vector_store import VectorIndex, open_vector_index
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +82,8 @@ class Searcher:
     """Searches one generation; immutable, shared by all request threads."""
 
     def __init__(
-        self, folder: Path, manifest: dict[str, Any], embedder: Embedder, faiss_index: Any,
-        vectors: NDArray[np.float32], fusion: str, alpha: float,
+        self, folder: Path, manifest: dict[str, Any], embedder: Embedder, vectors: VectorIndex,
+        fusion: str, alpha: float,
     ) -> None:
         if fusion not in FUSIONS or not 0 <= alpha <= 1:
             raise ValueError(f"fusion must be one of {FUSIONS} and alpha in [0, 1]")
@@ -93,17 +93,19 @@ class Searcher:
         self.generation = folder.name
         self.manifest = manifest
         self._embedder = embedder
-        self._faiss = faiss_index
         self._vectors = vectors
         self._local = threading.local()  # one SQLite connection per thread
 
     @classmethod
     def open(
         cls, folder: Path, embedder: Embedder, fusion: str = Config.fusion,
-        alpha: float = Config.alpha, verify: bool = True,
+        alpha: float = Config.alpha, verify: bool = True, vector_store: str | None = None,
     ) -> Searcher:
         """Open a generation for search after checking it against its manifest and the model.
 
+        Args:
+            vector_store: how this process reaches a Milvus generation's server, if not by
+                the address the build used.
         Raises:
             IndexMismatchError: files damaged, or vectors from another model.
         """
@@ -114,15 +116,19 @@ class Searcher:
                 f"generation {folder.name} was built with model {recorded['name']!r}, "
                 f"not the configured {embedder.info.name!r}: rebuild the index or change the model"
             )
-        faiss_index = load_faiss_index(folder)
-        vectors = load_vectors(folder)
-        if faiss_index.ntotal != len(vectors) or faiss_index.d != embedder.dimension:
-            raise IndexMismatchError(f"generation {folder.name}: vector files do not agree")
-        return cls(folder, manifest, embedder, faiss_index, vectors, fusion, alpha)
+        vectors = open_vector_index(folder, manifest, recorded, vector_store)
+        if (vectors.count, vectors.dimension) != (manifest["counts"]["passages"],
+                                                   embedder.dimension):
+            raise IndexMismatchError(
+                f"generation {folder.name}: {vectors.count} vectors of dimension "
+                f"{vectors.dimension}, its manifest says {manifest['counts']['passages']} of "
+                f"{recorded['dimension']}"
+            )
+        return cls(folder, manifest, embedder, vectors, fusion, alpha)
 
     @property
     def passage_count(self) -> int:
-        return int(self._faiss.ntotal)
+        return self._vectors.count
 
     @property
     def document_count(self) -> int:
@@ -217,13 +223,11 @@ class Searcher:
     ) -> list[tuple[int, float]]:
         """(rowid, cosine) best first; an allowed subset is scored exactly from the vectors."""
         if allowed is not None:
-            rows = np.asarray(allowed, dtype=np.int64) - 1
-            scores = self._vectors[rows] @ query_vector
-            order = np.lexsort((rows, -scores))[:CANDIDATES]
-            return [(int(rows[i]) + 1, float(scores[i])) for i in order]
-        depth = min(CANDIDATES, self.passage_count)
-        scores, ids = self._faiss.search(query_vector.reshape(1, -1), depth)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+            rowids = np.asarray(allowed, dtype=np.int64)
+            scores = self._vectors.vectors(rowids) @ query_vector
+            order = np.lexsort((rowids, -scores))[:CANDIDATES]
+            return [(int(rowids[i]), float(scores[i])) for i in order]
+        return self._vectors.search(query_vector, min(CANDIDATES, self.passage_count))
 
     def _store(self) -> PassageStore:
         store: PassageStore | None = getattr(self._local, "store", None)

@@ -57,6 +57,8 @@ logger = logging.getLogger("evaluate")
 @click.option("--model", help="Model directory or cached model name.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
               envvar="SEARCH_CONFIG", help="TOML file of index settings.")
+@click.option("--vector-store", metavar="URI",
+              help="faiss, milvus://HOST:PORT[/NAME] or a Milvus Lite file PATH.db.")
 @click.option("--max-queries", type=int, help="Score only the first N queries (a quick slice).")
 @click.option("--max-docs", type=int,
               help="Index only the judged documents of the scored queries plus N others.")
@@ -68,7 +70,8 @@ logger = logging.getLogger("evaluate")
 def main(
     data_dir: Path | None, modes: tuple[str, ...], split: str, json_out: Path | None,
     queries_file: Path | None, docs_dir: Path | None, index_dir: Path | None,
-    model: str | None, config_file: Path | None, max_queries: int | None,
+    model: str | None, config_file: Path | None, vector_store: str | None,
+    max_queries: int | None,
     max_docs: int | None, fusions: tuple[str, ...], alphas: tuple[float, ...], quiet: bool,
 ) -> None:
     """Score search quality on DATA_DIR, a BEIR folder (corpus.jsonl, queries.jsonl, qrels/).
@@ -84,7 +87,8 @@ def main(
     if queries_file is not None and docs_dir is None:
         raise click.UsageError("--queries needs --docs")
     try:
-        base = load_config(config_file, os.environ, {"model": model})
+        base = load_config(config_file, os.environ,
+                           {"model": model, "vector_store": vector_store})
         variants = _variants(modes or MODES, fusions or (base.fusion,), alphas or (base.alpha,))
         embedder = load_embedder(base)
         if data_dir is not None:
@@ -136,7 +140,7 @@ def _evaluate_beir(
         config = Config(**{**vars(base), "docs_dir": root / "docs", "index_dir": root / "index"})
         build = build_index(config, progress=not quiet, embedder=embedder)
         searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder,
-                                 config.fusion, config.alpha)
+                                 config.fusion, config.alpha, vector_store=config.vector_store)
         results = {}
         for variant in variants:
             run, timings = _rank_documents(searcher, collection, variant, quiet)
@@ -192,7 +196,7 @@ def _evaluate_seed(
         config = Config(**{**vars(base), "docs_dir": docs_dir, "index_dir": root / "index"})
         build_index(config, progress=not quiet, embedder=embedder)
         searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder,
-                                 config.fusion, config.alpha)
+                                 config.fusion, config.alpha, vector_store=config.vector_store)
         results = {}
         for variant in variants:
             ranks = [

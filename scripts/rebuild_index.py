@@ -21,6 +21,11 @@ from index.generations import IndexFolder
 @click.option("--model", help="Model directory or cached model name.  [default: all-MiniLM-L6-v2]")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
               envvar="SEARCH_CONFIG", help="TOML file of settings (flags and SEARCH_* win).")
+@click.option("--vector-store", metavar="URI",
+              help="faiss, milvus://HOST:PORT[/NAME] or a Milvus Lite file PATH.db.  "
+                   "[default: faiss]")
+@click.option("--ray", "ray_address", metavar="ADDRESS",
+              help="Embed passages on this Ray cluster (HOST:PORT) instead of here.")
 @click.option("--full", is_flag=True, help="Re-embed every document instead of reusing vectors.")
 @click.option("--rollback", is_flag=True,
               help="Make the previous generation live again, then exit.")
@@ -31,12 +36,14 @@ def main(
     index_dir: Path | None,
     model: str | None,
     config_file: Path | None,
+    vector_store: str | None,
+    ray_address: str | None,
     full: bool,
     rollback: bool,
     quiet: bool,
     verbose: bool,
 ) -> None:
-    """Index a folder of documents into passages, embeddings and a FAISS index.
+    """Index a folder of documents into passages, embeddings and a vector index.
 
     Unchanged documents keep their vectors; the new index replaces the live one only
     once it is complete, so a failed or interrupted rebuild changes nothing.
@@ -46,13 +53,14 @@ def main(
     try:
         config = load_config(
             config_file, os.environ,
-            {"docs_dir": docs_dir, "index_dir": index_dir, "model": model},
+            {"docs_dir": docs_dir, "index_dir": index_dir, "model": model,
+             "vector_store": vector_store},
         )
         if rollback:
             live = IndexFolder(config.index_dir).rollback()
             click.echo(f"Rolled back {config.index_dir} to generation {live.name}.")
             return
-        report = build_index(config, full=full, progress=not quiet)
+        report = build_index(config, full=full, progress=not quiet, ray_address=ray_address)
     except SearchError as e:
         raise click.ClickException(str(e)) from e
     click.echo(_summary(report, config.docs_dir, config.index_dir))

@@ -22,10 +22,13 @@ from service import create_app
 @click.option("--model", help="Model directory or cached model name; must match the index.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
               envvar="SEARCH_CONFIG", help="TOML file of settings (flags and SEARCH_* win).")
+@click.option("--vector-store", metavar="URI",
+              help="Where to reach a Milvus index's server (milvus://HOST:PORT[/NAME]) "
+                   "if not at the address the rebuild used.")
 @click.option("--threads", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Request threads.")
 def main(index_dir: Path | None, host: str | None, port: int | None, model: str | None,
-         config_file: Path | None, threads: int) -> None:
+         config_file: Path | None, vector_store: str | None, threads: int) -> None:
     """Serve the search page and JSON API over the index in INDEX_DIR.
 
     A generation published by rebuild-index while serving is picked up within a few
@@ -35,7 +38,8 @@ def main(index_dir: Path | None, host: str | None, port: int | None, model: str 
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = load_config(config_file, os.environ,
-                             {"index_dir": index_dir, "host": host, "port": port, "model": model})
+                             {"index_dir": index_dir, "host": host, "port": port, "model": model,
+                              "vector_store": vector_store})
         app = create_app(config)
     except SearchError as e:
         raise click.ClickException(str(e)) from e

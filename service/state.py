@@ -65,7 +65,8 @@ class LiveIndex:
             return True
 
     def _open(self, folder: Path) -> Searcher:
-        searcher = Searcher.open(folder, self.embedder, self.config.fusion, self.config.alpha)
+        searcher = Searcher.open(folder, self.embedder, self.config.fusion, self.config.alpha,
+                                 vector_store=self.config.vector_store)
         # The first query pays for lazy set-up in ONNX Runtime, FAISS and SQLite: pay it
         # here, before any user waits on it.
         searcher.search("warm up", k=1)

@@ -40,7 +40,8 @@ def test_first_build_writes_a_complete_generation(config: Config, embedder: Embe
     assert manifest["model"]["weights_sha256"].startswith("53aa51172d14")
     assert manifest["chunking"]["max_tokens"] == 256
     assert manifest["counts"] == {"documents": 5, "passages": report.passages}
-    assert (manifest["faiss_factory"], manifest["faiss_type"]) == ("auto", "Flat")
+    assert manifest["faiss_factory"] == "auto"
+    assert manifest["vector_store"] == {"uri": "faiss", "index_type": "Flat"}
     assert set(manifest["files"]) == {"passages.sqlite", "vectors.npy", "vectors.faiss"}
 
     index = faiss.read_index(str(generation / "vectors.faiss"))
@@ -266,16 +267,17 @@ def test_title_in_lexical_rebuilds_the_full_text_table_only(
 def test_passage_backend_change_reembeds_everything(config: Config, embedder: Embedder) -> None:
     build_index(config, embedder=embedder)
     folder = IndexFolder(config.index_dir)
-    assert read_manifest(folder.current())["model"]["passage_backend"] == "onnx-int8"
-    # Float and int8 vectors of one model are close, not equal: they must not mix.
+    default = embedder.passage_backend  # "openvino-bf16" or "openvino-f32"
+    assert read_manifest(folder.current())["model"]["passage_backend"] == default
+    # Vectors of one model from two runtimes are close, not equal: they must not mix.
     float_config = dataclasses.replace(config, passage_backend="onnx")
     report = build_index(float_config)
-    assert report.full_reason == "passage encoder changed (onnx-int8 -> onnx)"
+    assert report.full_reason == f"passage encoder changed ({default} -> onnx)"
     assert report.embedded == report.passages
     assert read_manifest(folder.current())["model"]["passage_backend"] == "onnx"
     assert build_index(float_config).generation is None  # up to date now
     back = build_index(config, embedder=embedder)
-    assert back.full_reason == "passage encoder changed (onnx -> onnx-int8)"
+    assert back.full_reason == f"passage encoder changed (onnx -> {default})"
 
 
 def test_unchanged_passages_keep_their_bm25_terms(

@@ -1,5 +1,6 @@
-"""The model on ONNX Runtime: torch's query vectors, int8 passage vectors close to torch's,
-torch's token counts, an export made once and reused without torch, a clean fallback."""
+"""The model on OpenVINO and ONNX Runtime: torch's query and passage vectors, int8 passage
+vectors close to torch's, torch's token counts, an export made once and reused without torch,
+a clean fallback."""
 
 from __future__ import annotations
 
@@ -18,11 +19,19 @@ from index.onnx_model import export_folder
 from index.store import PassageStore
 
 ROOT = Path(__file__).resolve().parent.parent
+# OpenVINO runs passages in bf16 where the CPU computes bf16 natively, else in float.
+NATIVE_BF16 = any(flag in Path("/proc/cpuinfo").read_text() for flag in ("avx512_bf16", "amx_bf16"))
+OPENVINO = "openvino-bf16" if NATIVE_BF16 else "openvino-f32"
 
 
 @pytest.fixture(scope="module")
 def torch_embedder(embedder: Embedder) -> Embedder:
     return Embedder.load(embedder.info, "torch", "torch")
+
+
+@pytest.fixture(scope="module")
+def int8_embedder(embedder: Embedder, model_cache: Path) -> Embedder:
+    return Embedder.load(embedder.info, "onnx-int8", "onnx", model_cache)
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +50,9 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray((a * b).sum(axis=1))
 
 
-def test_the_defaults_are_int8_passages_and_float_queries(embedder: Embedder) -> None:
-    assert (embedder.passage_backend, embedder.query_backend) == ("onnx-int8", "onnx")
-    assert embedder.fingerprint()["passage_backend"] == "onnx-int8"
+def test_the_defaults_are_openvino_passages_and_float_onnx_queries(embedder: Embedder) -> None:
+    assert (embedder.passage_backend, embedder.query_backend) == (OPENVINO, "onnx")
+    assert embedder.fingerprint()["passage_backend"] == OPENVINO
     assert (embedder.dimension, embedder.max_tokens) == (384, 256)
 
 
@@ -66,11 +75,22 @@ def test_float_onnx_passages_match_torch(
     assert cosines(passages, torch_embedder.embed_passages(texts)).min() >= 0.999
 
 
-def test_int8_vectors_stay_close_to_torchs_and_rank_alike(
+def test_openvino_passages_match_torch(
     embedder: Embedder, torch_embedder: Embedder, sample_index: Config
 ) -> None:
     texts = sample_passages(sample_index)
-    int8 = embedder.embed_passages(texts, batch_size=32)
+    passages = embedder.embed_passages(texts)
+    assert cosines(passages, torch_embedder.embed_passages(texts)).min() >= 0.999
+    # Batches do not change a passage's vector beyond rounding.
+    alone = np.stack([embedder.embed_passages([t])[0] for t in texts[:20]])
+    assert cosines(alone, passages[:20]).min() >= 0.9999
+
+
+def test_int8_vectors_stay_close_to_torchs_and_rank_alike(
+    embedder: Embedder, int8_embedder: Embedder, torch_embedder: Embedder, sample_index: Config
+) -> None:
+    texts = sample_passages(sample_index)
+    int8 = int8_embedder.embed_passages(texts, batch_size=32)
     exact = torch_embedder.embed_passages(texts)
     similarity = cosines(int8, exact)
     assert similarity.min() >= 0.97
@@ -120,7 +140,7 @@ def test_the_export_is_reused_without_importing_torch(
     out = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
-    assert out[:3] == ["onnx-int8", "onnx", "False"]
+    assert out[:3] == [OPENVINO, "onnx", "False"]
     np.testing.assert_allclose([float(x) for x in out[3:]], embedder.embed_query("cached?")[:4],
                                rtol=1e-5)
     assert {f.name: f.stat().st_mtime_ns for f in folder.iterdir()} == before
@@ -131,16 +151,17 @@ def test_the_export_records_its_agreement_with_torch(embedder: Embedder, model_c
     meta = json.loads((export_folder(model_cache, key) / "export.json").read_text())
     assert meta["agreement"]["onnx"] >= 0.999
     assert meta["agreement"]["onnx-int8"] >= 0.98
+    assert meta["agreement"]["openvino"] >= 0.999
     assert meta["dimension"] == 384
 
 
 def test_a_damaged_export_is_made_again(embedder: Embedder, tmp_path: Path) -> None:
     Embedder.load(embedder.info, cache_dir=tmp_path)
     (folder,) = (tmp_path / "onnx").iterdir()
-    (folder / "model-int8.onnx").write_bytes(b"not an onnx model")
+    (folder / "model.onnx").write_bytes(b"not an onnx model")
     again = Embedder.load(embedder.info, cache_dir=tmp_path)
-    assert again.passage_backend == "onnx-int8"
-    assert (folder / "model-int8.onnx").stat().st_size > 1_000_000
+    assert again.passage_backend == OPENVINO
+    assert (folder / "model.onnx").stat().st_size > 1_000_000
     np.testing.assert_allclose(again.embed_passages(["damaged"]), embedder.embed_passages(
         ["damaged"]), atol=1e-6)
 
