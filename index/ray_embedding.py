@@ -68,6 +68,8 @@ def embed_on_ray(
     except ImportError as e:
         raise BuildError("--ray needs Ray: pip install 'ray[data]'") from e
     batches = embedder.passage_batches(texts, config.batch_size)
+    # Ray Data logs its plan and progress at INFO: this module's bar says what matters.
+    logging.getLogger("ray").setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False,
                  configure_logging=False)
@@ -77,6 +79,7 @@ def embed_on_ray(
         actors, cpus = _actor_pool(ray)
         logger.info("embedding %d passages on Ray at %s: %d actor(s) of %d CPU(s)",
                     len(texts), address, actors, cpus)
+        ray.data.DataContext.get_current().enable_progress_bars = False
         items = [{"rows": rows, "texts": [texts[i] for i in rows]} for rows in batches]
         job = ray.data.from_items(items).map_batches(
             PassageEmbedder,
