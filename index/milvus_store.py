@@ -40,7 +40,11 @@ ANN_THRESHOLD = 20_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 512
-# What the collection's properties must agree on with the manifest and the reader's model.
+# Reads of a published collection: it is complete and flushed before it is published, so
+# they need not wait for Milvus's next time tick, as the collection's "Strong" level makes
+# them do (~400 ms per search on Milvus 2.3, against ~2 ms).
+_READ = {"consistency_level": "Eventually"}
+# What the collection's description must agree on with the manifest and the reader's model.
 _GUARD_KEYS = ("name", "weights_sha256", "config_sha256", "dimension", "passage_backend")
 
 
@@ -303,7 +307,7 @@ class MilvusIndex:
             params["params"] = {"ef": max(HNSW_EF_SEARCH, depth)}
         (hits,) = self._client.search(
             self._collection, data=[query.tolist()], limit=depth, anns_field="vector",
-            search_params=params,
+            search_params=params, **_READ,
         )
         return [(int(hit["id"]), float(hit["distance"])) for hit in hits]
 
@@ -312,7 +316,7 @@ class MilvusIndex:
         position = {int(rowid): i for i, rowid in enumerate(rowids)}
         for start in range(0, len(rowids), _GET_IDS):
             ids = [int(i) for i in rowids[start : start + _GET_IDS]]
-            rows = self._client.get(self._collection, ids=ids, output_fields=["vector"])
+            rows = self._client.get(self._collection, ids=ids, output_fields=["vector"], **_READ)
             if len(rows) != len(set(ids)):
                 raise IndexMismatchError(f"Milvus collection {self._collection} lacks vectors")
             for row in rows:

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import re
 import shutil
 import tempfile
@@ -336,7 +337,10 @@ class _OpenVinoSession:
     """The graph compiled by OpenVINO, run like an ONNX Runtime session.
 
     One thread (per call) means one OpenVINO stream per core, for callers running side by
-    side; more means one stream using that many threads, for a call alone.
+    side; more means one stream using that many threads, for a call alone. Calls share a
+    pool of infer requests, one per core, each run once here: two threads making their
+    first OpenVINO calls at the same time deadlocked (in the static initialisers of its
+    Python binding).
     """
 
     def __init__(self, path: Path, threads: int, precision: str, cores: int) -> None:
@@ -348,15 +352,21 @@ class _OpenVinoSession:
         else:
             config |= {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": str(threads)}
         core = openvino.Core()
-        self._compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
-        self._local = threading.local()  # an infer request per calling thread
+        compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+        example = {i.get_any_name(): np.ones((1, 2), dtype=np.int64) for i in compiled.inputs}
+        self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for _ in range(cores):
+            request = compiled.create_infer_request()
+            request.infer(example)
+            self._requests.put(request)
 
     def run(self, _outputs: None, inputs: dict[str, NDArray[np.int64]]) -> list[Any]:
-        request = getattr(self._local, "request", None)
-        if request is None:
-            request = self._local.request = self._compiled.create_infer_request()
-        # A copy: the request overwrites its output buffer on its next call.
-        return [np.array(request.infer(inputs)[0], dtype=np.float32)]
+        request = self._requests.get()
+        try:
+            # A copy: the request overwrites its output buffer on its next call.
+            return [np.array(request.infer(inputs)[0], dtype=np.float32)]
+        finally:
+            self._requests.put(request)
 
 
 def _openvino_precision() -> str:

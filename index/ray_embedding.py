@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,15 @@ def embed_on_ray(
     out = np.empty((len(texts), embedder.dimension), dtype=np.float32)
     if not texts:
         return out
-    if address.split(":")[0] in ("127.0.0.1", "localhost"):
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise BuildError(f"--ray wants the cluster's HOST:PORT, not {address!r}")
+    try:
+        # ray.init waits for a cluster that is not there for minutes: ask the port first.
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as e:
+        raise BuildError(f"cannot connect to the Ray cluster at {address}: {e}") from e
+    if host in ("127.0.0.1", "localhost"):
         # Ray rewrites a loopback address to the machine's outward one, where a cluster
         # started on 127.0.0.1 does not listen (ray-project/ray#59110); on Linux this only
         # turns that rewrite off. It must be set before Ray is imported.
