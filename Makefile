@@ -53,6 +53,8 @@ bench: setup $(SCIFACT_INDEX)/index/CURRENT
 	$(PYTHON) benchmarks/scale.py --source $(SCIFACT_INDEX)/index \
 	  --markdown $(BENCH)/scale.md --json $(BENCH)/scale.json
 	$(PYTHON) benchmarks/load.py --markdown $(BENCH)/load.md --json $(BENCH)/load.json
+	$(PYTHON) benchmarks/scaling.py --scifact-index $(SCIFACT_INDEX)/index \
+	  --markdown $(BENCH)/scaling.md --json $(BENCH)/scaling.json
 
 lint: setup
 	$(VENV)/bin/ruff check index service scripts tests

@@ -16,6 +16,7 @@ import logging
 import re
 import sys
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,7 +112,10 @@ def _connect(address: MilvusAddress) -> Any:
         if address.lite:
             Path(address.client_uri).parent.mkdir(parents=True, exist_ok=True)
         try:
-            client = MilvusClient(uri=address.client_uri, timeout=30)
+            with warnings.catch_warnings():
+                # Milvus Lite 2.5.1 imports pkg_resources, which warns on every start.
+                warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+                client = MilvusClient(uri=address.client_uri, timeout=30)
         except Exception as e:  # noqa: BLE001 - pymilvus raises its own and gRPC's errors
             busy = " (Milvus Lite opens a file in one process at a time)" if address.lite else ""
             raise BuildError(f"cannot open Milvus at {address.uri}: {_message(e)}{busy}") from e
@@ -219,13 +223,16 @@ class MilvusStore:
         self._drop(entry["collection"])
 
     def prune(self, keep: set[str]) -> None:
-        wanted = {_collection(self._address.name, generation) for generation in keep}
-        prefix = self._address.name + "_"
+        name = self._address.name
         try:
             live = self._alias_target()
             for collection in self._client.list_collections():
-                if (collection.startswith(prefix) and collection not in wanted
-                        and collection != live and self._generation_of(collection)):
+                if not collection.startswith(name + "_") or collection == live:
+                    continue
+                # Only collections this index wrote: "search_v2_<g>" is another index's.
+                generation = self._generation_of(collection)
+                if generation and generation not in keep and (
+                        _collection(name, generation) == collection):
                     self._drop(collection)
                     logger.info("dropped Milvus collection %s", collection)
         except Exception as e:  # noqa: BLE001 - a failed clean-up must not fail the build

@@ -74,11 +74,15 @@ def embed_on_ray(
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
+        import ray.data  # before its loggers are set: importing it configures them
     except ImportError as e:
         raise BuildError("--ray needs Ray: pip install 'ray[data]'") from e
     batches = embedder.passage_batches(texts, config.batch_size)
-    # Ray Data logs its plan and progress at INFO: this module's bar says what matters.
-    logging.getLogger("ray").setLevel(max(logging.WARNING, logger.getEffectiveLevel()))
+    # Ray Data logs its plan and progress (and that its bars are off): this module's bar
+    # says what matters, and a failed job raises.
+    quiet = logging.DEBUG if logger.isEnabledFor(logging.DEBUG) else logging.ERROR
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(quiet)
     try:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False,
                  configure_logging=False)

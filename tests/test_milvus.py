@@ -88,6 +88,21 @@ def test_exact_milvus_ranks_like_faiss(
                              ranking(faiss, query, document_ids=[document])), query
 
 
+def test_hnsw_on_milvus_finds_what_exact_search_finds(
+    milvus: str, sample_index: Config, embedder: Embedder, tmp_path: Path
+) -> None:
+    config = dataclasses.replace(sample_index, index_dir=tmp_path / "index", vector_store=milvus,
+                                 faiss_factory="HNSW16")
+    build_index(config, embedder=embedder)
+    manifest = read_manifest(IndexFolder(config.index_dir).current())
+    assert manifest["vector_store"]["index_type"] == "HNSW"
+    exact = Searcher.open(IndexFolder(sample_index.index_dir).current(), embedder)
+    searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder)
+    for query in QUERIES:
+        assert same_rankings(ranking(searcher, query, mode="dense"),
+                             ranking(exact, query, mode="dense")), query
+
+
 def test_publishing_moves_the_alias_and_reuses_vectors_from_milvus(
     milvus: str, server: str, config: Config, embedder: Embedder
 ) -> None:
@@ -146,11 +161,17 @@ def test_a_killed_builds_collection_is_dropped_by_the_next_build(
     orphan = store.write(config.index_dir, "20200101T000000000000Z-dead00",
                          np.eye(3, 384, dtype=np.float32), "auto", embedder.fingerprint(),
                          progress=False)
+    # Another index on the same server whose name starts like this one's.
+    neighbour = MilvusStore.connect(milvus + "_v2").write(
+        config.index_dir, "20200101T000000000000Z-0ther0", np.eye(3, 384, dtype=np.float32),
+        "auto", embedder.fingerprint(), progress=False,
+    )
     client = client_of(server)
     assert orphan["collection"] in client.list_collections()
     (config.docs_dir / "new.txt").write_text("A short new document about river otters.\n")
     assert build_index(config, embedder=embedder).generation is not None
     assert orphan["collection"] not in client.list_collections()
+    assert neighbour["collection"] in client.list_collections()
 
 
 def test_a_failed_build_leaves_milvus_and_the_live_index_as_they_were(
