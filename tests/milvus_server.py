@@ -38,7 +38,6 @@ What was seen with it (Milvus 2.3.5, pymilvus 2.5.18, Linux x86_64, 2 cores):
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import lzma
@@ -56,6 +55,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import milvus  # the `milvus` PyPI package: server binary + config template, no dependencies
+
+from tests.processes import die_with_parent, session_members
 
 # Components whose advertised address is pinned to loopback (their `ip:` key in milvus.yaml).
 _COMPONENTS = (
@@ -109,30 +110,6 @@ def _all_free(ports: list[int]) -> bool:
         if sock is not None:
             sock.close()
     return None not in socks
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: a SIGKILL when the process that started it exits.
-    (Strictly: when the thread that started it exits; pytest fixtures run in the main one.)"""
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
-
-
-def _session_members(sid: int) -> list[int]:
-    """Live (not zombie) processes whose session id is `sid`, read from /proc."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # gone meanwhile
-            continue
-        # Fields after "pid (comm)": state ppid pgrp session ...; comm may hold spaces.
-        state, _ppid, _pgrp, session = stat.rsplit(")", 1)[1].split()[:4]
-        if int(session) == sid and state != "Z":
-            members.append(int(entry.name))
-    return members
 
 
 def _binary_dir() -> Path:
@@ -225,7 +202,7 @@ def _stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline:
         process.poll()  # reaps the server once it exits, so it is no zombie member
-        if not _session_members(sid):
+        if not session_members(sid):
             break
         time.sleep(0.1)
     else:
@@ -233,7 +210,7 @@ def _stop(process: subprocess.Popen[bytes], grace_s: float) -> None:
             os.killpg(sid, signal.SIGKILL)
     process.wait(timeout=10)
     deadline = time.monotonic() + 10
-    while members := _session_members(sid):  # processes it started, if it ever does
+    while members := session_members(sid):  # processes it started, if it ever does
         if time.monotonic() > deadline:
             raise RuntimeError(f"Milvus processes {members} survived SIGKILL")
         with contextlib.suppress(ProcessLookupError):
@@ -275,7 +252,7 @@ def milvus_server(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
         )
     try:
         deadline = time.monotonic() + start_timeout_s

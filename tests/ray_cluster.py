@@ -45,7 +45,6 @@ DeprecationWarning from module ray.data.context. Ray chooses which node runs wha
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
@@ -57,6 +56,8 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO
+
+from tests.processes import die_with_parent, session_members
 
 #: What a driver process (ray.init, or a script that calls it) needs to reach the cluster at
 #: "127.0.0.1:PORT": set it in the driver's environment before `import ray`.
@@ -107,31 +108,6 @@ def _free_port() -> int:
 
 
 # prctl(2), looked up here rather than in the forked child, where dlopen's lock may be held.
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: a SIGKILL when the thread that started it ends."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def _session_members(sid: int) -> list[int]:
-    """Live (not zombie) processes whose session id is `sid`, read from /proc."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # gone meanwhile
-            continue
-        # Fields after "pid (comm)": state ppid pgrp session ...; comm may hold spaces.
-        state, _ppid, _pgrp, session = stat.rsplit(")", 1)[1].split()[:4]
-        if int(session) == sid and state != "Z":
-            members.append(int(entry.name))
-    return members
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -156,7 +132,7 @@ class _Node:
                 stdout=self._out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its session id is its pid: see stop()
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         except BaseException:
             self._out.close()
@@ -178,7 +154,7 @@ class _Node:
             self.proc.wait(max(0.0, deadline - time.monotonic()))
         sid = self.proc.pid
         for _ in range(50):
-            members = _session_members(sid)
+            members = session_members(sid)
             if not members:
                 break
             for pid in members:

@@ -214,8 +214,14 @@ def server(sample_index: Config, embedder: Embedder) -> Iterator[tuple[str, int]
     try:
         yield "127.0.0.1", served.effective_port  # type: ignore[union-attr]
     finally:
-        served.close()
+        # Closed from the server's own thread: sockets closed under its select() from here
+        # made it fail with EBADF now and then. With its map empty, its loop ends.
+        served.trigger.pull_trigger(  # type: ignore[union-attr]
+            lambda: served.asyncore.close_all(served._map)  # type: ignore[union-attr]
+        )
         thread.join(timeout=10)
+        served.task_dispatcher.shutdown()  # type: ignore[union-attr]
+        assert not thread.is_alive()
 
 
 def send(address: tuple[str, int], case: Case) -> tuple[http.client.HTTPResponse, bytes]:
