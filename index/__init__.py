@@ -13,6 +13,7 @@ from index.errors import (
     InvalidQueryError,
     ModelError,
     SearchError,
+    VectorStoreUnavailableError,
 )
 from index.generations import IndexFolder
 
@@ -32,6 +33,7 @@ __all__ = [
     "ModelError",
     "SearchError",
     "SkippedFile",
+    "VectorStoreUnavailableError",
     "build_index",
     "find_model",
     "load_embedder",

@@ -6,6 +6,7 @@ SearchError
 ├── BuildError            a rebuild cannot complete (the live index is left as it was)
 ├── IndexNotBuiltError    no published generation in the index folder
 ├── IndexMismatchError    a generation was built with another model, or is corrupt
+├── VectorStoreUnavailableError  the vector server (Milvus) does not answer
 ├── DocumentNotFoundError no document with that id
 └── InvalidQueryError     a query or its parameters are out of range
 """
@@ -35,6 +36,10 @@ class IndexNotBuiltError(SearchError):
 
 class IndexMismatchError(SearchError):
     pass
+
+
+class VectorStoreUnavailableError(SearchError):
+    """Passing: the same request may succeed once the server is back."""
 
 
 class DocumentNotFoundError(SearchError):

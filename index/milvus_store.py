@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from index.errors import BuildError, IndexMismatchError
+from index.errors import BuildError, IndexMismatchError, VectorStoreUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,12 @@ HNSW_EF_SEARCH = 512
 # Reads of a published collection: it is complete and flushed before it is published, so
 # they need not wait for Milvus's next time tick, as the collection's "Strong" level makes
 # them do (~400 ms per search on Milvus 2.3, against ~2 ms).
-_READ = {"consistency_level": "Eventually"}
+# A request waits at most this long for a server that does not answer (pymilvus retries
+# within it), then gets a 503.
+_READ: dict[str, Any] = {"consistency_level": "Eventually", "timeout": 5}
+# Seconds a service waits when it opens a generation's collection (a check, loading it).
+_CHECK_S = 10
+_LOAD_S = 120
 # What the collection's description must agree on with the manifest and the reader's model.
 _GUARD_KEYS = ("name", "weights_sha256", "config_sha256", "dimension", "passage_backend")
 
@@ -263,7 +268,8 @@ class MilvusIndex:
     """A generation's Milvus collection, open for search; thread-safe."""
 
     def __init__(self, client: Any, collection: str, count: int, dimension: int,
-                 index_type: str) -> None:
+                 index_type: str, uri: str) -> None:
+        self._uri = uri
         self._client = client
         self._collection = collection
         self.count = count
@@ -276,23 +282,30 @@ class MilvusIndex:
         """Connect and check the collection against the manifest's model guard.
 
         Raises:
-            IndexMismatchError: Milvus is unreachable, the collection is missing, or its
-                properties name another model or generation.
+            IndexMismatchError: the collection is missing, or its description names another
+                model or generation.
+            VectorStoreUnavailableError: Milvus does not answer.
         """
         address = parse_milvus_uri(uri)
         collection = entry["collection"]
         try:
             client = _connect(address)
-        except BuildError as e:
-            raise IndexMismatchError(str(e)) from e
+            exists = client.has_collection(collection, timeout=_CHECK_S)
+        except Exception as e:  # noqa: BLE001 - BuildError from _connect, or gRPC's
+            raise VectorStoreUnavailableError(
+                f"Milvus at {address.uri} does not answer: {_message(e)}") from e
+        if not exists:
+            raise IndexMismatchError(f"Milvus collection {collection} at {address.uri} is gone")
         try:
-            described = client.describe_collection(collection)
-            client.load_collection(collection)
+            described = client.describe_collection(collection, timeout=_CHECK_S)
+            client.load_collection(collection, timeout=_LOAD_S)
             # Not get_collection_stats: on a server it counts only flushed rows.
-            (counted,) = client.query(collection, filter="", output_fields=["count(*)"])
+            (counted,) = client.query(collection, filter="", output_fields=["count(*)"],
+                                      timeout=_CHECK_S)
         except Exception as e:  # noqa: BLE001
-            raise IndexMismatchError(
-                f"Milvus collection {collection} at {address.uri} unusable: {_message(e)}"
+            raise VectorStoreUnavailableError(
+                f"Milvus collection {collection} at {address.uri} cannot be loaded: "
+                f"{_message(e)}"
             ) from e
         recorded = _description(described).get("model", {})
         expected = {key: guard.get(key) for key in _GUARD_KEYS}
@@ -306,16 +319,20 @@ class MilvusIndex:
         dimension = next(
             int(f["params"]["dim"]) for f in described["fields"] if f["name"] == "vector"
         )
-        return cls(client, collection, int(counted["count(*)"]), dimension, entry["index_type"])
+        return cls(client, collection, int(counted["count(*)"]), dimension, entry["index_type"],
+                   address.uri)
 
     def search(self, query: NDArray[np.float32], depth: int) -> list[tuple[int, float]]:
         params = dict(self._params)
         if self._index_type == "HNSW":
             params["params"] = {"ef": max(HNSW_EF_SEARCH, depth)}
-        (hits,) = self._client.search(
-            self._collection, data=[query.tolist()], limit=depth, anns_field="vector",
-            search_params=params, **_READ,
-        )
+        try:
+            (hits,) = self._client.search(
+                self._collection, data=[query.tolist()], limit=depth, anns_field="vector",
+                search_params=params, **_READ,
+            )
+        except Exception as e:  # noqa: BLE001 - gRPC's and pymilvus's errors
+            raise self._unavailable(e) from e
         return [(int(hit["id"]), float(hit["distance"])) for hit in hits]
 
     def vectors(self, rowids: NDArray[np.int64]) -> NDArray[np.float32]:
@@ -323,9 +340,19 @@ class MilvusIndex:
         position = {int(rowid): i for i, rowid in enumerate(rowids)}
         for start in range(0, len(rowids), _GET_IDS):
             ids = [int(i) for i in rowids[start : start + _GET_IDS]]
-            rows = self._client.get(self._collection, ids=ids, output_fields=["vector"], **_READ)
+            try:
+                rows = self._client.get(self._collection, ids=ids, output_fields=["vector"],
+                                        **_READ)
+            except Exception as e:  # noqa: BLE001
+                raise self._unavailable(e) from e
             if len(rows) != len(set(ids)):
                 raise IndexMismatchError(f"Milvus collection {self._collection} lacks vectors")
             for row in rows:
                 out[position[int(row["id"])]] = row["vector"]
         return out
+
+    def _unavailable(self, error: Exception) -> VectorStoreUnavailableError:
+        logger.error("Milvus search failed: %s", _message(error))
+        return VectorStoreUnavailableError(
+            f"the vector store (Milvus at {self._uri}) does not answer; try again shortly"
+        )

@@ -7,7 +7,12 @@ import logging
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from index import DocumentNotFoundError, IndexNotBuiltError, InvalidQueryError
+from index import (
+    DocumentNotFoundError,
+    IndexNotBuiltError,
+    InvalidQueryError,
+    VectorStoreUnavailableError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +51,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(IndexNotBuiltError)
     def no_index(error: IndexNotBuiltError) -> Response:
+        return error_response(503, str(error))
+
+    @app.errorhandler(VectorStoreUnavailableError)
+    def store_unavailable(error: VectorStoreUnavailableError) -> Response:
         return error_response(503, str(error))
 
     @app.errorhandler(HTTPException)

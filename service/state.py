@@ -9,7 +9,14 @@ from typing import Any
 
 from flask import current_app
 
-from index import Config, Embedder, IndexFolder, IndexNotBuiltError, SearchError
+from index import (
+    Config,
+    Embedder,
+    IndexFolder,
+    IndexNotBuiltError,
+    SearchError,
+    VectorStoreUnavailableError,
+)
 from index.search import Searcher
 
 logger = logging.getLogger(__name__)
@@ -48,6 +55,11 @@ class LiveIndex:
                 return False
             try:
                 searcher = self._open(folder)
+            except VectorStoreUnavailableError as e:
+                # Passing: tried again at the next check, not refused for good.
+                logger.error("cannot open generation %s yet, still serving %s: %s",
+                             folder.name, loaded or "nothing", e)
+                return False
             except _UNUSABLE as e:
                 self._refused = folder.name
                 logger.error("refused generation %s, still serving %s: %s",

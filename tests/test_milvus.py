@@ -293,3 +293,38 @@ def test_two_service_processes_serve_one_milvus_index(
             service.wait(timeout=30)
             assert service.stderr is not None
             service.stderr.close()
+
+
+def test_a_milvus_outage_is_a_503_and_the_service_recovers(
+    config: Config, embedder: Embedder, tmp_path: Path
+) -> None:
+    from service import create_app
+
+    data = tmp_path / "milvus"
+    with milvus_server(data) as uri:
+        config = dataclasses.replace(
+            config, vector_store=f"milvus://{uri.removeprefix('http://')}/outage"
+        )
+        build_index(config, embedder=embedder)
+        client = create_app(config, embedder=embedder, watch=False).test_client()
+        assert client.get("/api/search?q=Iraq").status_code == 200
+    # The server is gone: a clear, passing error, not a 500, within seconds.
+    started = time.monotonic()
+    response = client.get("/api/search?q=Iraq+war")
+    assert time.monotonic() - started < 30
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "unavailable"
+    assert "does not answer" in response.get_json()["error"]["message"]
+    # A service started meanwhile has nothing to serve yet, and does not give up on the
+    # generation: it loads it once Milvus is back (same data folder, same ports).
+    live = create_app(config, embedder=embedder, watch=False).extensions["live_index"]
+    assert live.searcher is None
+    with milvus_server(data):
+        # As the service's watcher does: check again until the restarted server has the
+        # collection loaded.
+        deadline = time.monotonic() + 180
+        while not live.refresh():
+            assert time.monotonic() < deadline, "never loaded the generation again"
+            time.sleep(1)
+        assert live.searcher is not None
+        assert live.searcher.search("Iraq war", k=3).hits
