@@ -309,3 +309,26 @@ def test_chunking_settings_reflect_the_loaded_values() -> None:
         "min_passage_words": Config().min_passage_words,
         "title_in_embedding": False,
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("faiss", True),
+        ("milvus://127.0.0.1:19530", True),
+        ("milvus://milvus.internal:19530/docs_v2", True),
+        ("var/vectors.db", True),
+        ("milvus://nohost", False),  # no port
+        ("milvus://host:99999", False),
+        ("milvus://host:19530/has-dash", False),  # not a Milvus collection name
+        ("milvus:vectors.db", False),
+        ("FAISS", False),
+        ("", False),
+    ],
+)
+def test_vector_store_values(value: str, valid: bool) -> None:
+    if valid:
+        assert load_config(None, {"SEARCH_VECTOR_STORE": value}).vector_store == value
+    else:
+        with pytest.raises(ConfigError, match="vector_store must be faiss, milvus://"):
+            load_config(None, {"SEARCH_VECTOR_STORE": value})
