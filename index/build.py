@@ -68,9 +68,6 @@ class _Previous:
     vectors: VectorIndex
     by_hash: dict[str, str]  # content hash -> a document id that has it
 
-    def close(self) -> None:
-        self.store.close()
-
 
 def build_index(
     config: Config, full: bool = False, progress: bool = False, embedder: Embedder | None = None,
@@ -136,13 +133,13 @@ def _build(
                 f"passage encoder changed ({_passage_encoder(previous.manifest)[0]} -> "
                 f"{embedder.passage_backend})"
             )
-            previous.close()
+            previous.store.close()
             previous = None
         _write_generation(folder, store, documents, previous, embedder, config, progress,
                           ray_address, report, started)
     finally:
         if previous:
-            previous.close()
+            previous.store.close()
 
 
 def _load(config: Config, report: BuildReport) -> list[Document]:

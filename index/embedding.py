@@ -219,8 +219,6 @@ class Encoder(Protocol):
 
     def encode_query(self, text: str) -> NDArray[np.float32]: ...
 
-    def encode_passages(self, texts: list[str], batch_size: int) -> NDArray[np.float32]: ...
-
     def encode_batches(self, batches: list[list[str]]) -> list[NDArray[np.float32]]: ...
 
 
@@ -272,16 +270,16 @@ class TorchEncoder:
             )
         return np.asarray(vectors[0], dtype=np.float32)
 
-    def encode_passages(self, texts: list[str], batch_size: int) -> NDArray[np.float32]:
+    def encode_batches(self, batches: list[list[str]]) -> list[NDArray[np.float32]]:
+        return [self._encode_batch(batch) for batch in batches]
+
+    def _encode_batch(self, texts: list[str]) -> NDArray[np.float32]:
         with self._lock:
             vectors = self._model.encode_document(
-                texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                texts, batch_size=len(texts), normalize_embeddings=True, convert_to_numpy=True,
                 show_progress_bar=False,
             )
         return np.asarray(vectors, dtype=np.float32)
-
-    def encode_batches(self, batches: list[list[str]]) -> list[NDArray[np.float32]]:
-        return [self.encode_passages(batch, len(batch)) for batch in batches]
 
 
 def load_embedder(config: Config) -> Embedder:

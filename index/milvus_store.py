@@ -69,9 +69,9 @@ class MilvusAddress:
     @property
     def uri(self) -> str:
         """As recorded in manifests."""
-        if self.client_uri.startswith("http://"):
-            return f"milvus://{self.client_uri.removeprefix('http://')}/{self.name}"
-        return self.client_uri
+        if self.lite:
+            return self.client_uri
+        return f"milvus://{self.client_uri.removeprefix('http://')}/{self.name}"
 
 
 def is_milvus_uri(value: str) -> bool:

@@ -120,13 +120,6 @@ class OnnxModel:
         vector: NDArray[np.float32] = vectors[0]
         return vector
 
-    def encode_passages(self, texts: list[str], batch_size: int) -> NDArray[np.float32]:
-        """Normalised passage vectors, in batches of ``batch_size`` in the given order."""
-        batches = [texts[start : start + batch_size] for start in range(0, len(texts), batch_size)]
-        if not batches:
-            return np.empty((0, self.dimension), dtype=np.float32)
-        return np.concatenate(self.encode_batches(batches))
-
     def encode_batches(self, batches: list[list[str]]) -> list[NDArray[np.float32]]:
         """Normalised passage vectors of each batch, each batch one model call."""
         # One batch per core at a time, each on one thread: for a model this small that
@@ -329,7 +322,7 @@ def _agreement(model: SentenceTransformer, onnx_model: OnnxModel) -> float:
     queries = model.encode_query(probes, **options)
     passages = model.encode_document(probes, **options)
     query_cosines = [onnx_model.encode_query(p) @ v for p, v in zip(probes, queries, strict=True)]
-    passage_cosines = (onnx_model.encode_passages(probes, len(probes)) * passages).sum(axis=1)
+    passage_cosines = (onnx_model.encode_batches([probes])[0] * passages).sum(axis=1)
     return round(float(min(min(query_cosines), passage_cosines.min())), 6)
 
 

@@ -56,7 +56,7 @@ from pathlib import Path
 
 import milvus  # the `milvus` PyPI package: server binary + config template, no dependencies
 
-from tests.processes import die_with_parent, session_members
+from tests.processes import die_with_parent, free_ports, session_members
 
 # Components whose advertised address is pinned to loopback (their `ip:` key in milvus.yaml).
 _COMPONENTS = (
@@ -75,17 +75,6 @@ _LOG_TAIL_LINES = 40
 
 class MilvusServerError(RuntimeError):
     """The server did not come up; the message carries the end of its logs."""
-
-
-def _free_ports(count: int) -> list[int]:
-    """`count` distinct ports free on 127.0.0.1 (all held open while choosing)."""
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket())
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-        return ports
 
 
 def _bind(port: int) -> socket.socket | None:
@@ -150,7 +139,7 @@ def _write_config(data_dir: Path) -> tuple[int, int]:
     config.try_bind_port = _bind  # its own check binds without SO_REUSEADDR
     keys = sorted(key for key in config.configurable_items if key.endswith("_port"))
     keys += ["etcd_peer_port", "metrics_port"]  # not in milvus.yaml: etcd.yaml, environment
-    ports = dict(zip(keys, _free_ports(len(keys)), strict=True))
+    ports = dict(zip(keys, free_ports(len(keys)), strict=True))
     with contextlib.suppress(OSError, ValueError):
         old = json.loads(saved.read_text())
         if sorted(old) == sorted(keys) and _all_free(list(old.values())):

@@ -1,12 +1,27 @@
-"""Process helpers shared by the test servers (tests/milvus_server.py, tests/ray_cluster.py):
-children that die with the test, and finding every process a server started."""
+"""Helpers shared by the servers tests start (tests/milvus_server.py, tests/ray_cluster.py,
+tests/test_milvus.py): free ports, children that die with the test, and finding every
+process a server started."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import signal
+import socket
 import sys
 from pathlib import Path
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free on 127.0.0.1 (all held open while choosing)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
 
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 _PR_SET_PDEATHSIG = 1

@@ -57,7 +57,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO
 
-from tests.processes import die_with_parent, session_members
+from tests.processes import die_with_parent, free_ports, session_members
 
 #: What a driver process (ray.init, or a script that calls it) needs to reach the cluster at
 #: "127.0.0.1:PORT": set it in the driver's environment before `import ray`.
@@ -98,13 +98,6 @@ _STOP_GRACE_S = 15.0
 
 class RayClusterError(RuntimeError):
     """The cluster did not come up; the message carries the end of its logs."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # prctl(2), looked up here rather than in the forked child, where dlopen's lock may be held.
@@ -204,7 +197,7 @@ def ray_cluster(
         # Data's stats actor on the head) has run there.
         "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
     }
-    port = _free_port()
+    port, dashboard_port, head_agent_port, worker_agent_port = free_ports(4)
     address = f"127.0.0.1:{port}"
     common = [
         "--node-ip-address", "127.0.0.1",
@@ -221,8 +214,8 @@ def ray_cluster(
             [python, "-m", "ray.scripts.scripts", "start", "--head", *common,
              "--port", str(port),
              "--include-dashboard", "false",
-             "--dashboard-port", str(_free_port()),
-             "--dashboard-agent-listen-port", str(_free_port()),
+             "--dashboard-port", str(dashboard_port),
+             "--dashboard-agent-listen-port", str(head_agent_port),
              "--temp-dir", str(ray_tmp / "head")],
             {**node_env, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"},
             tmp_dir / "ray-head.log",
@@ -235,7 +228,7 @@ def ray_cluster(
                 "worker",
                 [python, "-c", _WORKER_START, "start", *common,
                  "--address", address,
-                 "--dashboard-agent-listen-port", str(_free_port()),
+                 "--dashboard-agent-listen-port", str(worker_agent_port),
                  "--temp-dir", str(ray_tmp / "worker")],
                 worker_env,
                 tmp_dir / "ray-worker.log",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from index.milvus_store import MilvusStore
 from index.search import Searcher
 from index.vector_store import open_vector_index
 from tests.milvus_server import milvus_server
+from tests.processes import free_ports
 
 pytestmark = pytest.mark.slow
 
@@ -216,12 +216,6 @@ def test_a_lite_file_in_use_gives_a_clear_error(
     assert "one process at a time" in result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def get(port: int, path: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as response:
         body: dict[str, Any] = json.load(response)
@@ -258,7 +252,7 @@ def test_two_service_processes_serve_one_milvus_index(
     faiss_config = dataclasses.replace(config, index_dir=tmp_path / "faiss", vector_store="faiss")
     build_index(faiss_config, embedder=embedder)
     expected = Searcher.open(IndexFolder(faiss_config.index_dir).current(), embedder)
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     env = {**exported_env, "SEARCH_RELOAD_INTERVAL": "0.5"}
     services = [
         subprocess.Popen(
