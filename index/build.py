@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import shutil
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -160,7 +161,12 @@ def _load(config: Config, report: BuildReport) -> list[Document]:
 def _reusable_generation(
     folder: IndexFolder, model: ModelInfo, config: Config, full: bool, report: BuildReport
 ) -> _Previous | None:
-    live = folder.current_or_none()
+    try:
+        live = folder.current_or_none()
+    except IndexMismatchError as e:
+        logger.warning("not reusing the live generation: %s", e)
+        report.full_reason = f"live generation unusable ({e})"
+        return None
     if full:
         report.full_reason = "--full given"
     elif live is None:
@@ -193,7 +199,13 @@ def _reusable_generation(
         )
         return None
     store = PassageStore.open(live / STORE_FILE)
-    by_hash = {h: doc_id for doc_id, h in store.content_hashes().items()}
+    try:
+        by_hash = {h: doc_id for doc_id, h in store.content_hashes().items()}
+    except sqlite3.DatabaseError as e:
+        store.close()
+        logger.warning("not reusing the live generation: %s: %s", STORE_FILE, e)
+        report.full_reason = f"live generation unusable ({STORE_FILE}: {e})"
+        return None
     return _Previous(manifest, store, vectors, by_hash)
 
 

@@ -126,9 +126,12 @@ def load_document(path: Path, root: Path) -> Document:
 
 
 def _walk(root: Path) -> tuple[list[Path], list[SkippedFile]]:
-    """Non-hidden files under root, following symlinks but entering each real directory once."""
+    """Non-hidden files under root, following symlinks that stay inside it, entering each real
+    directory once. A link out of root is skipped: whoever made the folder (a git clone, an
+    archive) could otherwise have the service serve any file the process can read."""
     files: list[Path] = []
     problems: list[SkippedFile] = []
+    real_root = root.resolve()
     root_stat = root.stat()
     visited = {(root_stat.st_dev, root_stat.st_ino)}
     pending = [root]
@@ -155,6 +158,10 @@ def _walk(root: Path) -> tuple[list[Path], list[SkippedFile]]:
                 reason = "broken symlink" if broken else f"unreadable: {exc.strerror or exc}"
                 problems.append(SkippedFile(_printable(path.relative_to(root).as_posix()), reason))
                 continue
+            if entry.is_symlink() and (outside := _outside(path, real_root)):
+                name = _printable(path.relative_to(root).as_posix())
+                problems.append(SkippedFile(name, outside))
+                continue
             if not stat.S_ISDIR(entry_stat.st_mode):
                 files.append(path)
                 continue
@@ -169,10 +176,23 @@ def _walk(root: Path) -> tuple[list[Path], list[SkippedFile]]:
     return files, problems
 
 
+def _outside(path: Path, real_root: Path) -> str | None:
+    """Why ``path`` may not be read (its real location is outside the docs folder, or a
+    kernel or device file), or None when it may."""
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(real_root):
+        return "symlink to outside the docs folder"
+    if real.parts[1:2] in (("proc",), ("sys",), ("dev",)):
+        return "not a regular file"  # /proc, /sys and /dev files look regular but are not
+    return None
+
+
 def _load(path: Path, root: Path, max_bytes: int | None) -> Document:
     source = path.relative_to(root).as_posix()
     if _printable(source) != source:
         raise UnreadableDocumentError("file name is not valid UTF-8")
+    if outside := _outside(path, root.resolve()):
+        raise UnreadableDocumentError(outside)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UnreadableDocumentError(
@@ -204,7 +224,10 @@ def _printable(source: str) -> str:
 
 def _read(path: Path, max_bytes: int | None) -> bytes:
     try:
-        with os.fdopen(os.open(path, _OPEN_FLAGS), "rb") as file:
+        # The real path was checked to be inside the docs folder; O_NOFOLLOW refuses it if
+        # its last part has been swapped for a link since.
+        real = os.path.realpath(path)
+        with os.fdopen(os.open(real, _OPEN_FLAGS | os.O_NOFOLLOW), "rb") as file:
             file_stat = os.fstat(file.fileno())
             if not stat.S_ISREG(file_stat.st_mode):
                 raise UnreadableDocumentError("unreadable: not a regular file")

@@ -17,6 +17,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator
@@ -36,6 +37,8 @@ MANIFEST_FILE = "manifest.json"
 _CURRENT = "CURRENT"
 _GENERATIONS = "generations"
 _BUILDING_PREFIX = ".building-"
+# What new_build_folder names generations: a plain name, so CURRENT cannot point elsewhere.
+_GENERATION_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,99}")
 
 
 class IndexFolder:
@@ -50,11 +53,20 @@ class IndexFolder:
 
         Raises:
             IndexNotBuiltError: nothing has been published here yet.
+            IndexMismatchError: CURRENT holds something other than a generation's name.
         """
         try:
-            name = (self.root / _CURRENT).read_text().strip()
+            name = (self.root / _CURRENT).read_text(errors="replace").strip()
         except FileNotFoundError as e:
             raise IndexNotBuiltError(f"no index in {self.root}: run rebuild-index first") from e
+        except OSError as e:
+            raise IndexMismatchError(f"cannot read {self.root / _CURRENT}: {e.strerror}") from e
+        # A path ("../../other/generations/G") would have the service serve another folder.
+        if not _GENERATION_NAME.fullmatch(name) or ".." in name:
+            raise IndexMismatchError(
+                f"{self.root / _CURRENT} holds {name[:200]!r}, which does not name a "
+                f"generation in {self.generations}"
+            )
         return self.generations / name
 
     def current_or_none(self) -> Path | None:

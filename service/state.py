@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from index import (
     Config,
     Embedder,
     IndexFolder,
+    IndexMismatchError,
     IndexNotBuiltError,
     SearchError,
     VectorStoreUnavailableError,
@@ -21,8 +23,9 @@ from index.search import Searcher
 
 logger = logging.getLogger(__name__)
 
-# What opening a damaged or mismatched generation raises.
-_UNUSABLE = (SearchError, OSError, RuntimeError)
+# What opening a damaged or mismatched generation raises (SQLite's DatabaseError: a
+# passages.sqlite damaged in a way its size and checksum did not show, e.g. after the check).
+_UNUSABLE = (SearchError, OSError, RuntimeError, sqlite3.DatabaseError)
 
 
 class LiveIndex:
@@ -50,6 +53,8 @@ class LiveIndex:
                 folder = self.folder.current()
             except IndexNotBuiltError:
                 return False
+            except IndexMismatchError as e:  # CURRENT names no generation of this folder
+                return self._refuse_current(str(e))
             loaded = self.searcher.generation if self.searcher else None
             if folder.name in (loaded, self._refused):
                 return False
@@ -76,6 +81,24 @@ class LiveIndex:
                         self.embedder.info.name)
             return True
 
+    def _refuse_current(self, reason: str) -> bool:
+        """Log a damaged CURRENT once; with nothing loaded yet, serve the newest good
+        generation meanwhile."""
+        if self._refused != reason:
+            self._refused = reason
+            logger.error("%s; still serving %s", reason,
+                         self.searcher.generation if self.searcher else "nothing")
+        if self.searcher:
+            return False
+        published = self.folder.published()
+        if not published:
+            return False
+        fallback = self._older_good_generation(published[-1], including=True)
+        if fallback is None:
+            return False
+        self.searcher = fallback
+        return True
+
     def _open(self, folder: Path) -> Searcher:
         searcher = Searcher.open(folder, self.embedder, self.config.fusion, self.config.alpha,
                                  vector_store=self.config.vector_store)
@@ -84,9 +107,9 @@ class LiveIndex:
         searcher.search("warm up", k=1)
         return searcher
 
-    def _older_good_generation(self, refused: Path) -> Searcher | None:
+    def _older_good_generation(self, refused: Path, including: bool = False) -> Searcher | None:
         for folder in reversed(self.folder.published()):
-            if folder.name >= refused.name:
+            if folder.name > refused.name or (folder.name == refused.name and not including):
                 continue
             try:
                 searcher = self._open(folder)

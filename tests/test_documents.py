@@ -414,18 +414,59 @@ def test_broken_symlink_skipped(tmp_path: Path) -> None:
     assert reasons(load_documents(tmp_path)) == {"gone.txt": "broken symlink"}
 
 
-def test_symlinks_followed_and_loops_terminate(tmp_path: Path) -> None:
+def test_symlinks_inside_followed_and_loops_terminate(tmp_path: Path) -> None:
     root = tmp_path / "docs"
     write(root, "a.txt", "A")
     write(root, "sub/b.txt", "B")
     (root / "sub" / "loop").symlink_to(root, target_is_directory=True)
     (root / "sub" / "again").symlink_to(root / "sub", target_is_directory=True)
-    write(tmp_path, "outside/c.txt", "C")
+    (root / "b-link.txt").symlink_to("sub/b.txt")
+    report = load_documents(root)
+    assert [doc.id for doc in report.documents] == ["a", "b-link", "sub/b"]
+    assert report.skipped == []
+
+
+def test_symlinks_out_of_the_docs_folder_skipped(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    write(root, "a.txt", "A")
+    write(tmp_path, "outside/c.txt", "secret C")
     (root / "linked").symlink_to(tmp_path / "outside", target_is_directory=True)
     (root / "file-link.txt").symlink_to(tmp_path / "outside" / "c.txt")
+    (root / "relative.txt").symlink_to("../outside/c.txt")
+    (root / "passwd.txt").symlink_to("/etc/passwd")
+    (root / "status.txt").symlink_to("/proc/self/status")
+    (root / "proc").symlink_to("/proc/self", target_is_directory=True)
+    (root / "zero.txt").symlink_to("/dev/zero")
     report = load_documents(root)
-    assert [doc.id for doc in report.documents] == ["a", "file-link", "linked/c", "sub/b"]
-    assert report.skipped == []
+    assert [doc.id for doc in report.documents] == ["a"]
+    outside = "symlink to outside the docs folder"
+    assert reasons(report) == {
+        "file-link.txt": outside, "linked": outside, "passwd.txt": outside, "proc": outside,
+        "relative.txt": outside, "status.txt": outside, "zero.txt": outside,
+    }
+    assert all("secret" not in doc.text and "root:" not in doc.text for doc in report.documents)
+
+
+def test_docs_folder_reached_through_a_symlink(tmp_path: Path) -> None:
+    write(tmp_path, "real/a.txt", "A")
+    (tmp_path / "real" / "self.txt").symlink_to(tmp_path / "real" / "a.txt")
+    (tmp_path / "docs").symlink_to(tmp_path / "real", target_is_directory=True)
+    report = load_documents(tmp_path / "docs")
+    assert [doc.id for doc in report.documents] == ["a", "self"]
+
+
+def test_load_document_refuses_a_path_outside(tmp_path: Path) -> None:
+    write(tmp_path, "outside.txt", "secret")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "link.txt").symlink_to(tmp_path / "outside.txt")
+    with pytest.raises(UnreadableDocumentError, match="^symlink to outside the docs folder$"):
+        load_document(tmp_path / "docs" / "link.txt", tmp_path / "docs")
+
+
+def test_kernel_files_never_read_even_from_a_root_above_them(tmp_path: Path) -> None:
+    # A docs folder of "/" would otherwise take /proc, /sys and /dev files for text.
+    with pytest.raises(UnreadableDocumentError, match="^not a regular file$"):
+        load_document(Path("/proc/self/status"), Path("/"))
 
 
 def test_hidden_files_and_folders_ignored_silently(tmp_path: Path) -> None:

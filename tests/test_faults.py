@@ -25,7 +25,7 @@ import pytest
 from flask import Flask
 
 from index import Config, Embedder, IndexFolder, build_index
-from index.generations import read_manifest
+from index.generations import read_manifest, write_manifest
 from service import create_app
 
 pytestmark = pytest.mark.slow
@@ -313,6 +313,65 @@ def test_a_service_started_with_no_good_generation_says_so(
     assert app.test_client().get("/healthz").status_code == 200
 
 
+def garble_sqlite_keeping_the_manifest_true(generation: Path) -> None:
+    """Damage passages.sqlite past its header, then record the damaged file's size and
+    checksum, so only SQLite itself can tell (as with damage after the manifest check)."""
+    path = generation / "passages.sqlite"
+    data = bytearray(path.read_bytes())
+    data[4096:] = b"\xa5" * (len(data) - 4096)
+    path.write_bytes(bytes(data))
+    manifest = json.loads((generation / "manifest.json").read_text())
+    del manifest["files"], manifest["format_version"]
+    write_manifest(generation, manifest)
+
+
+def test_a_damaged_sqlite_file_is_a_refused_generation_not_a_crash(
+    site: Config, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(site, embedder=embedder, watch=False)
+    good, before = served_generation(app), answers(app)
+    bad = publish_a_damaged_copy(site, garble_sqlite_keeping_the_manifest_true)
+    with caplog.at_level(logging.ERROR, logger="service.state"):
+        assert app.extensions["live_index"].refresh() is False
+        assert app.extensions["live_index"].refresh() is False  # refused once, not retried
+    refusals = [r for r in caplog.records if r.name == "service.state"]
+    assert len(refusals) == 1 and refusals[0].exc_info is None, caplog.text
+    assert refusals[0].getMessage().startswith(f"refused generation {bad}, still serving {good}")
+    assert answers(app) == before
+
+    caplog.clear()
+    restarted = create_app(site, embedder=embedder, watch=False)  # a fresh start falls back
+    assert served_generation(restarted) == good
+    assert answers(restarted) == before
+
+    rebuilt = build_index(site, embedder=embedder)
+    assert rebuilt.full_reason is not None and "passages.sqlite" in rebuilt.full_reason
+
+
+def test_current_naming_a_folder_outside_generations_is_not_served(
+    site: Config, embedder: Embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Another index with a good generation, reachable by "../" from this one's generations.
+    other = tmp_path / "other"
+    shutil.copytree(site.index_dir, other)
+    foreign = IndexFolder(other).current()
+    app = create_app(site, embedder=embedder, watch=False)
+    good = served_generation(app)
+    current = Path(site.index_dir) / "CURRENT"
+    for pointer in (f"../../other/generations/{foreign.name}", str(foreign), "..", "."):
+        current.write_text(pointer + "\n")
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="service.state"):
+            assert app.extensions["live_index"].refresh() is False
+        assert "does not name a generation" in caplog.text
+        assert served_generation(app) == good
+        # A fresh start serves this folder's own newest good generation, never the pointer's.
+        assert served_generation(create_app(site, embedder=embedder, watch=False)) == good
+    rebuilt = build_index(site, embedder=embedder)  # and a rebuild repairs CURRENT
+    assert rebuilt.full_reason is not None and "does not name a generation" in rebuilt.full_reason
+    assert IndexFolder(site.index_dir).current().name == rebuilt.generation
+
+
 # ---------------------------------------------------------------- a full disk
 
 
@@ -407,3 +466,27 @@ def test_a_file_size_limit_is_a_clear_error_and_the_live_index_survives(
     assert IndexFolder(site.index_dir).current() == live
     read_manifest(live)
     assert leftovers(site) == []
+
+
+# ---------------------------------------------------------------- files outside the docs folder
+
+
+def test_links_out_of_the_docs_folder_are_neither_indexed_nor_served(
+    site: Config, embedder: Embedder, tmp_path: Path
+) -> None:
+    docs = Path(site.docs_dir)
+    (docs / "passwd.txt").symlink_to("/etc/passwd")
+    (docs / "status.txt").symlink_to("/proc/self/status")
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "keys.txt").write_text("root bin bash secret keys of the admin\n")
+    (docs / "private").symlink_to(tmp_path / "private", target_is_directory=True)
+    result = build_index(site, embedder=embedder)
+    assert {s.source: s.reason for s in result.skipped} == {
+        name: "symlink to outside the docs folder"
+        for name in ("passwd.txt", "private", "status.txt")
+    }
+    client = create_app(site, embedder=embedder, watch=False).test_client()
+    for doc_id in ("passwd", "status", "private/keys"):
+        assert client.get(f"/api/documents/{doc_id}").status_code == 404
+    found = client.get("/api/search?q=root+bin+bash+secret&mode=lexical").get_json()
+    assert {hit["document"]["id"] for hit in found["results"]} <= {"ferry", "wall", "light"}
