@@ -26,11 +26,12 @@ from tqdm import tqdm
 
 from index.chunking import Passage, split_passages
 from index.config import Config
-from index.documents import Document, SkippedFile, load_documents
+from index.documents import Document, Limits, SkippedFile, load_documents
 from index.embedding import Embedder, ModelInfo, find_model
 from index.errors import BuildError, IndexMismatchError
 from index.generations import IndexFolder, generation_name, read_manifest, write_manifest
 from index.store import PassageStore, PassageStoreWriter, StoredPassage
+from index.time_limit import TimeLimitExceeded, time_limit
 from index.vector_store import (
     VectorIndex,
     VectorStore,
@@ -54,6 +55,7 @@ class BuildReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+    truncated: list[SkippedFile] = field(default_factory=list)  # indexed in part; reason why
     passages: int = 0  # in the index after the build
     embedded: int = 0  # passages embedded by this build
     full_reason: str | None = None  # why nothing could be reused, if so
@@ -145,12 +147,17 @@ def _build(
 
 def _load(config: Config, report: BuildReport) -> list[Document]:
     try:
-        loaded = load_documents(config.docs_dir, config.max_document_bytes)
+        loaded = load_documents(config.docs_dir, Limits(
+            config.max_document_bytes, config.max_document_seconds, config.max_document_chars
+        ))
     except (FileNotFoundError, NotADirectoryError) as e:
         raise BuildError(f"docs folder {config.docs_dir} does not exist or is not a folder") from e
     report.skipped = loaded.skipped
+    report.truncated = loaded.truncated
     for skipped in loaded.skipped:
         logger.warning("skipped %s: %s", skipped.source, skipped.reason)
+    for cut in loaded.truncated:
+        logger.warning("%s: %s", cut.source, cut.reason)
     if not loaded.documents:
         raise BuildError(
             f"no usable documents in {config.docs_dir} ({len(loaded.skipped)} files skipped)"
@@ -261,7 +268,7 @@ def _write_generation(
     entry: dict[str, Any] | None = None  # the vectors written, until published
     try:
         plan = _write_passages(build_folder, documents, previous, embedder, config, max_tokens,
-                               progress)
+                               progress, report)
         vectors = np.empty((plan.count, embedder.dimension), np.float32)
         if previous and plan.reused_rows:
             rowids = np.asarray(plan.previous_rows, dtype=np.int64) + 1
@@ -279,7 +286,7 @@ def _write_generation(
             "faiss_factory": config.faiss_factory,  # as configured, compared by the next build
             "vector_store": entry,  # where the vectors are, and the index type "auto" chose
             "lexical": config.lexical_settings(),
-            "counts": {"documents": len(documents), "passages": plan.count},
+            "counts": {"documents": plan.documents, "passages": plan.count},
             "docs_dir": str(Path(config.docs_dir).resolve()),
         })
         report.generation = folder.publish(build_folder, config.keep_generations).name
@@ -313,6 +320,7 @@ class _VectorPlan:
     """Where each passage's vector comes from; rows are rowid - 1."""
 
     count: int = 0
+    documents: int = 0  # stored: those that did not run out of time being split
     reused_rows: list[int] = field(default_factory=list)
     previous_rows: list[int] = field(default_factory=list)  # their rows in the live vectors
     new_rows: list[int] = field(default_factory=list)
@@ -327,8 +335,10 @@ def _write_passages(
     config: Config,
     max_tokens: int,
     progress: bool,
+    report: BuildReport,
 ) -> _VectorPlan:
-    """Store every document with its passages, reused or freshly split."""
+    """Store every document with its passages, reused or freshly split; one that takes
+    longer than ``config.max_document_seconds`` to split is skipped and reported."""
     writer = PassageStoreWriter(build_folder / STORE_FILE)
     plan = _VectorPlan()
     # Unchanged passages keep their BM25 terms too, unless the analysis changed.
@@ -336,14 +346,19 @@ def _write_passages(
         previous.manifest.get("lexical") == config.lexical_settings()
     )
 
-    def split(document: Document) -> list[Passage] | None:
+    def split(document: Document) -> list[Passage] | None | TimeLimitExceeded:
         """The passages of a new or changed document; None for one whose passages are reused."""
         if previous and document.content_hash in previous.by_hash:
             return None
-        return split_passages(
-            document.text, _prefixed_counter(embedder, _embedding_prefix(document, config)),
-            max_tokens, config.overlap_sentences, config.min_passage_words,
-        )
+        try:
+            with time_limit(config.max_document_seconds):
+                return split_passages(
+                    document.text,
+                    _prefixed_counter(embedder, _embedding_prefix(document, config)),
+                    max_tokens, config.overlap_sentences, config.min_passage_words,
+                )
+        except TimeLimitExceeded as e:
+            return e
 
     # Splitting is mostly the tokenizer counting word pieces, which runs outside the GIL:
     # one document per core at a time; they are stored in order.
@@ -352,10 +367,26 @@ def _write_passages(
                                desc="Chunking", unit="doc", total=len(documents),
                                file=sys.stderr, disable=not progress)
         for document, passages in split_documents:
+            if isinstance(passages, TimeLimitExceeded):
+                _skip_slow_document(document, config, report)
+                continue
             _store_document(writer, plan, document, passages, previous, same_lexical, config)
+            plan.documents += 1
+    if not plan.documents:
+        raise BuildError(f"no usable documents in {config.docs_dir}: none could be split in "
+                         f"{config.max_document_seconds:g} s")
     writer.finish()
     plan.count = len(plan.reused_rows) + len(plan.new_rows)
     return plan
+
+
+def _skip_slow_document(document: Document, config: Config, report: BuildReport) -> None:
+    reason = f"took longer than {config.max_document_seconds:g} s to split into passages"
+    logger.warning("skipped %s: %s", document.source, reason)
+    report.skipped.append(SkippedFile(document.source, reason))
+    for ids in (report.added, report.changed):
+        if document.id in ids:
+            ids.remove(document.id)
 
 
 def _store_document(

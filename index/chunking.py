@@ -20,8 +20,14 @@ _PARAGRAPH, _LINE, _SENTENCE, _WORD, _CHARACTER = range(5)
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
 _LINE_BREAK = re.compile(r"\n")
 # A sentence ends at . ! ? or … (plus closing quotes/brackets) before space and a capital,
-# digit or opening quote.
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9À-ÖØ-Þ])")
+# digit or opening quote. Linear on any input: a match may only start a run of end marks
+# (the lookbehind), and possessive quantifiers never give back what they took; without
+# both, a table-of-contents line of 120,000 dots took minutes.
+_SENTENCE_END = re.compile(
+    r"(?<![.!?…])[.!?…]++[\"'”’)\]]*+(?=\s++[\"'“‘(\[]?[A-Z0-9À-ÖØ-Þ])"
+)
+# Longer than any abbreviation below: how far back a sentence end looks for its last word.
+_LAST_WORD_WINDOW = 12
 _WHITESPACE = re.compile(r"\s+")
 _WORD_CHARACTER = re.compile(r"\w")
 # Words whose trailing period is not a sentence end.
@@ -30,6 +36,12 @@ _ABBREVIATIONS = frozenset(
     "gov pres inc ltd co corp dept fig al approx est jan feb mar apr jun jul aug sep sept "
     "oct nov dec".split()
 )
+
+
+# Characters a passage may hold per token of its limit. Real text runs 4 to 8 characters a
+# word piece; this binds only where the tokenizer sees one token in a huge run of characters
+# (a 1 MB "word" is a single unknown token), which would make a 1 MB passage.
+MAX_CHARACTERS_PER_TOKEN = 16
 
 
 @dataclass(frozen=True)
@@ -60,18 +72,26 @@ def split_passages(
 ) -> list[Passage]:
     """Split ``text`` into passages of at most ``max_tokens`` tokens, in document order.
 
+    Every passage also holds at most ``max_tokens * MAX_CHARACTERS_PER_TOKEN`` characters.
+
     Args:
         count_tokens: tokens the model sees for a passage text (special tokens included).
         max_tokens: the limit for ``count_tokens`` of every passage.
         overlap_sentences: sentences repeated when a paragraph is cut between sentences.
         min_words: paragraphs with fewer words are merged into a neighbour.
     """
+    max_characters = max_tokens * MAX_CHARACTERS_PER_TOKEN
+
+    def fits(span_text: str) -> bool:
+        # Length first: it is free, and it spares the tokenizer a huge run.
+        return len(span_text) <= max_characters and count_tokens(span_text) <= max_tokens
+
     passages: list[Passage] = []
     for group in _paragraph_groups(text, min_words):
         units: list[_Span] = []
         for span in group:
-            units.extend(_fitting_units(text, span, count_tokens, max_tokens))
-        for first, last in _pack(text, units, count_tokens, max_tokens, overlap_sentences):
+            units.extend(_fitting_units(text, span, fits))
+        for first, last in _pack(text, units, fits, overlap_sentences):
             start, end = units[first].start, units[last].end
             passages.append(Passage(start, end, normalize_whitespace(text[start:end])))
     return passages
@@ -129,14 +149,10 @@ def _fold_fragment_run(groups: list[_Group]) -> None:
 
 
 def _fitting_units(
-    text: str,
-    span: _Span,
-    count_tokens: Callable[[str], int],
-    max_tokens: int,
-    cut_at: int = _PARAGRAPH,
+    text: str, span: _Span, fits: Callable[[str], bool], cut_at: int = _PARAGRAPH
 ) -> list[_Span]:
     """``span`` itself if it fits, else its pieces cut at boundaries finer than ``cut_at``."""
-    if count_tokens(normalize_whitespace(text[span.start : span.end])) <= max_tokens:
+    if fits(normalize_whitespace(text[span.start : span.end])):
         return [span]
     for boundary in (_LINE, _SENTENCE, _WORD):
         if boundary <= cut_at:
@@ -152,7 +168,7 @@ def _fitting_units(
             return [
                 unit
                 for piece in pieces
-                for unit in _fitting_units(text, piece, count_tokens, max_tokens, boundary)
+                for unit in _fitting_units(text, piece, fits, boundary)
             ]
     # One unbreakable run of characters (a huge URL): halve it until the pieces fit.
     middle = (span.start + span.end) // 2
@@ -160,7 +176,7 @@ def _fitting_units(
     return [
         unit
         for half in halves
-        for unit in _fitting_units(text, half, count_tokens, max_tokens, _CHARACTER)
+        for unit in _fitting_units(text, half, fits, _CHARACTER)
     ]
 
 
@@ -179,7 +195,10 @@ def _sentences(text: str, span: _Span) -> list[_Span]:
     spans: list[_Span] = []
     cursor = span.start
     for match in _SENTENCE_END.finditer(text, span.start, span.end):
-        last_word = text[cursor : match.start() + 1].rsplit(None, 1)[-1].rstrip(".").lower()
+        # A bounded window, not all the text since the last cut: after a run of skipped
+        # initials ("A. B. C. ...") that would be quadratic.
+        window = text[max(cursor, match.start() - _LAST_WORD_WINDOW) : match.start() + 1]
+        last_word = window.rsplit(None, 1)[-1].rstrip(".").lower()
         # "U.S. State", "George W. Bush": a period after an abbreviation or an initial.
         if last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
             continue
@@ -199,18 +218,13 @@ def _trimmed(text: str, start: int, end: int, boundary: int) -> list[_Span]:
 
 
 def _pack(
-    text: str,
-    units: list[_Span],
-    count_tokens: Callable[[str], int],
-    max_tokens: int,
-    overlap_sentences: int,
+    text: str, units: list[_Span], fits: Callable[[str], bool], overlap_sentences: int
 ) -> list[tuple[int, int]]:
     """Greedily join consecutive units into passages; returns (first, last) unit indexes."""
     passages: list[tuple[int, int]] = []
     first = 0
     for i in range(1, len(units)):
-        joined = normalize_whitespace(text[units[first].start : units[i].end])
-        if count_tokens(joined) <= max_tokens:
+        if fits(normalize_whitespace(text[units[first].start : units[i].end])):
             continue
         passages.append((first, i - 1))
         first = i
@@ -221,9 +235,9 @@ def _pack(
         for back in range(min(overlap_sentences, i - passages[-1][0] - 1), 0, -1):
             candidate = i - back
             overlap = units[candidate : i + 1]
-            if all(u.boundary == _SENTENCE for u in overlap[1:]) and count_tokens(
+            if all(u.boundary == _SENTENCE for u in overlap[1:]) and fits(
                 normalize_whitespace(text[units[candidate].start : units[i].end])
-            ) <= max_tokens:
+            ):
                 first = candidate
                 break
     if units:

@@ -20,6 +20,9 @@ from index.milvus_store import is_milvus_uri
 ENV_PREFIX = "SEARCH_"
 # Bumped whenever index.lexical analyses text differently: the full-text table is rebuilt.
 LEXICAL_ANALYZER = 1
+# Bumped whenever index.chunking cuts text differently: every document is split again.
+# 2: passages are bounded in characters too.
+CHUNKER = 2
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("openvino", "onnx-int8", "onnx", "torch")
 
@@ -71,6 +74,12 @@ class Config:
     keep_generations: int = 2
     # Files larger than this are skipped, not read.
     max_document_bytes: int = 25 * 1024 * 1024
+    # A document's text is cut after this many characters (about 1,000 book pages), said in
+    # the rebuild's summary: a small compressed PDF can expand to millions.
+    max_document_chars: int = 2_000_000
+    # Seconds a file may take to be read, and again to be split into passages, before it is
+    # skipped with a reason, so that no one file holds the rebuild (and its lock) for hours.
+    max_document_seconds: float = 60.0
     # Where `python -m service` listens.
     host: str = "127.0.0.1"
     port: int = 8000
@@ -84,6 +93,7 @@ class Config:
             "overlap_sentences": self.overlap_sentences,
             "min_passage_words": self.min_passage_words,
             "title_in_embedding": self.title_in_embedding,
+            "chunker": CHUNKER,
         }
 
     def lexical_settings(self) -> dict[str, Any]:
@@ -174,6 +184,8 @@ def _validate(config: Config) -> None:
         (config.min_passage_words >= 0, "min_passage_words must be 0 or more"),
         (config.keep_generations >= 1, "keep_generations must be at least 1"),
         (config.max_document_bytes >= 1, "max_document_bytes must be at least 1"),
+        (config.max_document_chars >= 1, "max_document_chars must be at least 1"),
+        (config.max_document_seconds > 0, "max_document_seconds must be positive"),
         (1 <= config.port <= 65535, "port must be between 1 and 65535"),
         (config.reload_interval > 0, "reload_interval must be positive"),
         (bool(config.model.strip()), "model must not be empty"),

@@ -12,15 +12,18 @@ import stat
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 # bs4, pypdf and charset_normalizer are imported where first needed: most folders hold no
 # HTML or PDF, and start-up is most of what an incremental rebuild waits for.
+from index.time_limit import TimeLimitExceeded, time_limit
+
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup
     from bs4.element import PageElement
+    from pypdf import PdfReader
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +48,6 @@ _META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)""", 
 _LINE_BREAKS = re.compile(r"\r\n?|[\v\f]")
 # Control characters and lone surrogates break SQLite, JSON and UTF-8 encoding downstream.
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\ud800-\udfff]")
-_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_FRONT_MATTER_TITLE = re.compile(r"^title:\s*(.*?)\s*$")
 
 _DROPPED_TAGS = [
     "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form",
@@ -85,9 +86,19 @@ class SkippedFile:
 class LoadReport:
     documents: list[Document]
     skipped: list[SkippedFile]
+    truncated: list[SkippedFile] = field(default_factory=list)  # indexed, but only in part
 
 
-def load_documents(root: Path, max_bytes: int = 25 * _MB) -> LoadReport:
+@dataclass(frozen=True)
+class Limits:
+    """What one file may cost; beyond the first two it is skipped, beyond chars cut."""
+
+    max_bytes: int | None = 25 * _MB
+    seconds: float | None = 60.0
+    max_chars: int = 2_000_000
+
+
+def load_documents(root: Path, limits: Limits = Limits()) -> LoadReport:  # noqa: B008
     """Load every supported file under ``root``; problems become SkippedFiles, never errors."""
     if not root.exists():
         raise FileNotFoundError(f"documents folder does not exist: {root}")
@@ -95,6 +106,7 @@ def load_documents(root: Path, max_bytes: int = 25 * _MB) -> LoadReport:
         raise NotADirectoryError(f"documents folder is not a directory: {root}")
     paths, skipped = _walk(root)
     documents: list[Document] = []
+    truncated: list[SkippedFile] = []
     first_source: dict[str, str] = {}
     for path in sorted(paths, key=lambda p: p.relative_to(root).as_posix()):
         source = path.relative_to(root).as_posix()
@@ -104,25 +116,34 @@ def load_documents(root: Path, max_bytes: int = 25 * _MB) -> LoadReport:
                 raise UnreadableDocumentError(
                     f"duplicate id '{doc_id}' (already from {first_source[doc_id]})"
                 )
-            document = _load(path, root, max_bytes)
+            if limits.seconds is None:
+                document, cut = _load(path, root, limits)
+            else:
+                with time_limit(limits.seconds):
+                    document, cut = _load(path, root, limits)
         except UnreadableDocumentError as exc:
             skipped.append(SkippedFile(_printable(source), exc.reason))
+        except TimeLimitExceeded:
+            reason = f"took longer than {limits.seconds:g} s to read"
+            skipped.append(SkippedFile(_printable(source), reason))
         except Exception as exc:  # a parser bug on one file must not stop the whole load
             logger.warning("unexpected error loading %r", source, exc_info=True)
             skipped.append(SkippedFile(_printable(source), f"error: {_short_message(exc)}"))
         else:
             first_source[doc_id] = source
             documents.append(document)
+            if cut:
+                truncated.append(SkippedFile(source, cut))
     skipped.sort(key=lambda s: s.source)
     for skip in skipped:
         logger.debug("skipped %s: %s", skip.source, skip.reason)
     logger.info("loaded %d documents from %s, skipped %d", len(documents), root, len(skipped))
-    return LoadReport(documents, skipped)
+    return LoadReport(documents, skipped, truncated)
 
 
 def load_document(path: Path, root: Path) -> Document:
     """Load one file; raises UnreadableDocumentError with the reason it would be skipped."""
-    return _load(path, root, max_bytes=None)
+    return _load(path, root, Limits(max_bytes=None, seconds=None))[0]
 
 
 def _walk(root: Path) -> tuple[list[Path], list[SkippedFile]]:
@@ -187,7 +208,8 @@ def _outside(path: Path, real_root: Path) -> str | None:
     return None
 
 
-def _load(path: Path, root: Path, max_bytes: int | None) -> Document:
+def _load(path: Path, root: Path, limits: Limits) -> tuple[Document, str | None]:
+    """The document, and why its text was cut short (None if it was not)."""
     source = path.relative_to(root).as_posix()
     if _printable(source) != source:
         raise UnreadableDocumentError("file name is not valid UTF-8")
@@ -198,9 +220,9 @@ def _load(path: Path, root: Path, max_bytes: int | None) -> Document:
         raise UnreadableDocumentError(
             f"unsupported file type {suffix}" if suffix else "unsupported file type (no extension)"
         )
-    data = _read(path, max_bytes)
+    data = _read(path, limits.max_bytes)
     if suffix == ".pdf":
-        text, title = _extract_pdf(data)
+        text, title = _extract_pdf(data, limits.max_chars)
     elif suffix in _HTML_SUFFIXES:
         text, title = _extract_html(data)
     else:
@@ -208,9 +230,21 @@ def _load(path: Path, root: Path, max_bytes: int | None) -> Document:
         title = _markdown_title(text) if suffix in _MARKDOWN_SUFFIXES else _first_line(text)
     if not text:
         raise UnreadableDocumentError("empty")
+    cut = None
+    if len(text) > limits.max_chars:
+        cut = (f"text cut to its first {limits.max_chars:,} characters "
+               f"(of {len(text):,}{' or more' if suffix == '.pdf' else ''})")
+        text = _cut(text, limits.max_chars)
     title = _tidy_title(title) or path.stem
     digest = hashlib.sha256(f"{title}\n\0{text}".encode()).hexdigest()
-    return Document(_doc_id(source), title, source, text, digest)
+    return Document(_doc_id(source), title, source, text, digest), cut
+
+
+def _cut(text: str, max_chars: int) -> str:
+    """The first ``max_chars`` characters of ``text``, ending at a space if one is near."""
+    head = text[:max_chars]
+    space = head.rfind(" ", max(0, max_chars - 200))
+    return (head[:space] if space > 0 else head).rstrip()
 
 
 def _doc_id(source: str) -> str:
@@ -299,17 +333,36 @@ def _markdown_title(text: str) -> str | None:
     if lines[0].strip() == "---":
         end = next((i for i, line in enumerate(lines[1:], 1) if line.strip() in ("---", "...")), 0)
         for line in lines[1:end]:
-            match = _FRONT_MATTER_TITLE.match(line)
-            if match and (value := match.group(1).strip("\"'")).strip():
+            if line.startswith("title:") and (value := line[6:].strip().strip("\"'")).strip():
                 return value
         lines = lines[end + 1 :] if end else lines
     in_fence = False
     for line in lines:
         if line.lstrip().startswith(("```", "~~~")):
             in_fence = not in_fence  # a "# comment" inside a code block is not a heading
-        elif not in_fence and (heading := _ATX_HEADING.match(line)) and heading.group(1):
-            return heading.group(1)
+        elif not in_fence and (heading := _atx_heading(line)):
+            return heading
     return _first_line("\n".join(lines))
+
+
+def _atx_heading(line: str) -> str | None:
+    """The text of a Markdown "# heading" line (CommonMark's rules), or None.
+
+    String methods, not a regular expression: the obvious pattern backtracks quadratically
+    on a long run of spaces between a heading's words and its closing #s.
+    """
+    rest = line.lstrip(" ")
+    if len(line) - len(rest) > 3:
+        return None
+    marks = len(rest) - len(rest.lstrip("#"))
+    rest = rest[marks:]
+    if not 1 <= marks <= 6 or (rest and rest[0] not in " \t"):
+        return None
+    text = rest.strip(" \t")
+    unclosed = text.rstrip("#")
+    if unclosed != text and (not unclosed or unclosed[-1] in " \t"):
+        text = unclosed.rstrip(" \t")  # a closing run of #s is not part of the heading
+    return text or None
 
 
 def _declared_charset(data: bytes) -> str | None:
@@ -391,7 +444,7 @@ def _pypdf_silenced() -> Iterator[None]:
         pypdf_logger.setLevel(previous_level)
 
 
-def _extract_pdf(data: bytes) -> tuple[str, str | None]:
+def _extract_pdf(data: bytes, max_chars: int) -> tuple[str, str | None]:
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError
 
@@ -400,7 +453,7 @@ def _extract_pdf(data: bytes) -> tuple[str, str | None]:
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted and not reader.decrypt(""):
                 raise FileNotDecryptedError("encrypted, needs a password")
-            pages = [page.extract_text() for page in reader.pages]
+            pages = _pdf_pages(reader, max_chars)
             metadata = reader.metadata
             meta_title = str(metadata.title) if metadata and metadata.title else None
     except Exception as exc:  # pypdf raises many exception types for malformed files
@@ -409,6 +462,30 @@ def _extract_pdf(data: bytes) -> tuple[str, str | None]:
     if not text:
         raise UnreadableDocumentError("no text in PDF")
     return text, meta_title if meta_title and _collapse(meta_title) else _first_line(text)
+
+
+def _pdf_pages(reader: PdfReader, max_chars: int) -> list[str]:
+    """Each page's text, until there is more than ``max_chars`` of it.
+
+    A page whose content streams another page already drew is not extracted again: pages
+    sharing one large compressed stream are how a 4.7 KB file expands to a million characters.
+    """
+    pages: list[str] = []
+    total = 0
+    drawn: set[tuple[int, ...]] = set()
+    for page in reader.pages:
+        contents = page.raw_get("/Contents") if "/Contents" in page else None
+        references = contents if isinstance(contents, list) else [contents]
+        key = tuple(getattr(r, "idnum", -1) for r in references)
+        if -1 not in key:
+            if key in drawn:
+                continue
+            drawn.add(key)
+        pages.append(page.extract_text())
+        total += len(pages[-1])
+        if total > max_chars:
+            break
+    return pages
 
 
 def _short_message(exc: Exception) -> str:

@@ -84,6 +84,7 @@ def _summary(report: BuildReport, docs_dir: Path, index_dir: Path) -> str:
         f"  took {report.seconds:.1f} s",
     ]
     lines += [f"  skipped {s.source}: {s.reason}" for s in report.skipped]
+    lines += [f"  cut short {t.source}: {t.reason}" for t in report.truncated]
     return "\n".join(lines)
 
 

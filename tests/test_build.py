@@ -304,3 +304,20 @@ def test_unchanged_passages_keep_their_bm25_terms(
     searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder)
     (hit,) = searcher.search("zanzibar", mode="lexical").hits
     assert hit.passage.document_id == changed.stem
+
+
+def test_a_document_that_takes_too_long_to_split_is_skipped(
+    config: Config, embedder: Embedder
+) -> None:
+    # One 1.5 MB paragraph with no sentence end: read at once, but cut word by word into
+    # passages, which takes the tokenizer far longer than the 1 s allowed.
+    (config.docs_dir / "endless.txt").write_text("Endless\n\n" + "lorem ipsum " * 125_000)
+    slow = dataclasses.replace(config, max_document_seconds=1.0)
+    report = build_index(slow, embedder=embedder)
+    reason = "took longer than 1 s to split into passages"
+    assert [(s.source, s.reason) for s in report.skipped] == [("endless.txt", reason)]
+    assert "endless" not in report.added
+    manifest = read_manifest(IndexFolder(config.index_dir).current())
+    assert manifest["counts"]["documents"] == len(report.added) > 0
+    store = PassageStore.open(IndexFolder(config.index_dir).current() / "passages.sqlite")
+    assert store.get_document("endless") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from index import Embedder
-from index.chunking import Passage, normalize_whitespace, split_passages
+from index.chunking import (
+    MAX_CHARACTERS_PER_TOKEN,
+    Passage,
+    normalize_whitespace,
+    split_passages,
+)
 from index.documents import load_document
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -172,3 +178,42 @@ def test_sample_corpus_passages(embedder: Embedder, path: Path) -> None:
     with_title = [p for p in passages if p.text == document.title]
     assert len(with_title) <= 1
     assert len({p.text for p in passages}) == len(passages)
+
+
+def characters_count(text: str) -> int:
+    """A stand-in tokenizer that makes long runs too long, so they are cut at sentence ends."""
+    return len(text) // 3 + 2
+
+
+# Each shape once with every sentence-end mark: a run of it, it between letters, initials
+# before it ("A. B. C."), and it before a capital. 120,000 dots took 167 s when the
+# sentence pattern backtracked; each case here takes well under a tenth of a second.
+RUN_LENGTH = 60_000
+
+
+@pytest.mark.parametrize("mark", [".", "!", "?", "…", "'", '"', ")", " ", "\t", "-", "#"])
+def test_splitting_is_linear_on_long_runs_of_punctuation(mark: str) -> None:
+    shapes = [
+        mark * RUN_LENGTH,
+        ("x" + mark) * (RUN_LENGTH // 2),
+        ("A" + mark + " ") * (RUN_LENGTH // 3),
+        (mark + " A") * (RUN_LENGTH // 3),
+        "Word" + mark * RUN_LENGTH + " Next",
+    ]
+    for text in shapes:
+        started = time.perf_counter()
+        passages = split_passages(text, characters_count, 256)
+        elapsed = time.perf_counter() - started
+        assert elapsed < 3, f"{elapsed:.1f} s on {text[:12]!r}..."  # quadratic: minutes
+        assert all(characters_count(p.text) <= 256 for p in passages)
+
+
+def test_a_huge_word_becomes_passages_of_bounded_length() -> None:
+    # The tokenizer sees one unknown token in a 1 MB "word": without a character bound it
+    # would be one 1 MB passage, returned whole by the API and the page.
+    word = "x" * 1_000_000
+    passages = split_passages(f"Before it.\n\n{word}\n\nAfter it.", lambda _: 3, 256)
+    limit = 256 * MAX_CHARACTERS_PER_TOKEN
+    assert all(len(p.text) <= limit for p in passages)
+    assert "".join(p.text for p in passages).replace(" ", "") == f"Beforeit.{word}Afterit."
+    assert len(passages) >= len(word) // limit

@@ -308,6 +308,7 @@ def test_chunking_settings_reflect_the_loaded_values() -> None:
         "overlap_sentences": 0,
         "min_passage_words": Config().min_passage_words,
         "title_in_embedding": False,
+        "chunker": 2,
     }
 
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from pypdf import PdfWriter
 from index.documents import (
     SUPPORTED_SUFFIXES,
     Document,
+    Limits,
     LoadReport,
     UnreadableDocumentError,
     load_document,
@@ -502,7 +504,7 @@ def test_duplicate_ids_first_loaded_wins(tmp_path: Path) -> None:
 def test_too_large_skipped_without_reading(tmp_path: Path) -> None:
     write(tmp_path, "big.txt", "x" * 3 * 1024 * 1024)
     write(tmp_path, "small.txt", "tiny")
-    report = load_documents(tmp_path, max_bytes=1024 * 1024)
+    report = load_documents(tmp_path, Limits(max_bytes=1024 * 1024))
     assert [doc.id for doc in report.documents] == ["small"]
     assert reasons(report) == {"big.txt": "too large (3.0 MB > 1 MB limit)"}
 
@@ -567,3 +569,69 @@ def test_sample_corpus_loads_completely() -> None:
     for doc in texts:
         assert 0 < len(doc.title) <= 201
         assert doc.text == doc.text.strip()
+
+
+def shared_stream_pdf(pages: int, lines: int) -> bytes:
+    """A small PDF whose pages all draw one compressed stream of ``lines`` text lines: a few
+    KB that expand to ``pages * lines`` lines of text if each page is extracted."""
+    import zlib
+
+    stream = b"BT /F1 10 Tf 72 720 Td " + b"(Compressed words repeat here) Tj 0 -12 Td " * lines
+    packed = zlib.compress(stream + b"ET", 9)
+    page_ids = [5 + i for i in range(pages)]
+    objects = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: b"<< /Type /Pages /Kids [%s] /Count %d >>"
+        % (b" ".join(b"%d 0 R" % i for i in page_ids), pages),
+        3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        4: b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(packed), packed),
+    }
+    for page_id in page_ids:
+        objects[page_id] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+                            b" /Resources << /Font << /F1 3 0 R >> >> >>")
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number in sorted(objects):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, objects[number])
+    xref_at = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, xref_at)
+    return bytes(out)
+
+
+def test_pdf_pages_sharing_one_stream_are_extracted_once(tmp_path: Path) -> None:
+    data = shared_stream_pdf(pages=100, lines=400)
+    assert len(data) < 20_000
+    write(tmp_path, "bomb.pdf", data)
+    started = time.perf_counter()
+    report = load_documents(tmp_path)
+    assert time.perf_counter() - started < 1.5  # each page extracted: 3.5 s
+    [document] = report.documents
+    assert document.text.count("Compressed words repeat here") == 400
+
+
+def test_text_beyond_the_character_limit_is_cut_and_reported(tmp_path: Path) -> None:
+    write(tmp_path, "long.txt", "Long\n\n" + "word " * 2000)
+    write(tmp_path, "many-pages.pdf", pdf_bytes([f"Page {i} " + "text " * 50 for i in range(40)]))
+    write(tmp_path, "short.txt", "Short\n\nA few words.")
+    report = load_documents(tmp_path, Limits(max_chars=1000))
+    texts = {doc.id: doc.text for doc in report.documents}
+    assert len(texts["long"]) <= 1000 and texts["long"].endswith("word")
+    assert len(texts["many-pages"]) <= 1000 and "Page 0" in texts["many-pages"]
+    assert texts["short"] == "Short\n\nA few words."
+    assert {t.source: t.reason for t in report.truncated} == {
+        "long.txt": "text cut to its first 1,000 characters (of 10,005)",
+        "many-pages.pdf": "text cut to its first 1,000 characters (of 1,030 or more)",
+    }
+
+
+def test_a_file_that_takes_too_long_to_read_is_skipped(tmp_path: Path) -> None:
+    # 4 MB of nested markup: the HTML parser needs well over the 0.05 s given.
+    write(tmp_path, "slow.html", "<div><p>word</p>" * 250_000)
+    write(tmp_path, "quick.txt", "Quick\n\nRead at once.")
+    report = load_documents(tmp_path, Limits(seconds=0.05))
+    assert [doc.id for doc in report.documents] == ["quick"]
+    assert reasons(report) == {"slow.html": "took longer than 0.05 s to read"}
