@@ -6,6 +6,7 @@ import logging
 import os
 
 from flask import Flask
+from werkzeug.routing import PathConverter
 
 from index import Config, Embedder, IndexFolder, load_config, load_embedder
 
@@ -13,6 +14,13 @@ logger = logging.getLogger(__name__)
 
 # Request bodies beyond this are refused with 413 before they are read.
 MAX_BODY_BYTES = 64 * 1024
+
+
+class DocumentPath(PathConverter):
+    """A path that may hold any character: werkzeug's stops at a newline, and a file named
+    with one (indexed like any other) would link to a 404."""
+
+    regex = "[^/](?:.|\n)*?"
 
 
 def create_app(config: Config | None = None, embedder: Embedder | None = None,
@@ -33,6 +41,7 @@ def create_app(config: Config | None = None, embedder: Embedder | None = None,
     app.json.sort_keys = False  # type: ignore[attr-defined]
     # "/api/documents//etc" is an unknown document (404), not a redirect to another URL.
     app.url_map.merge_slashes = False
+    app.url_map.converters["path"] = DocumentPath
     app.extensions["search_config"] = config
     if embedder is None:
         embedder = load_embedder(config)

@@ -31,18 +31,41 @@ class SearchParams:
     group_by_document: bool = False
 
 
-def from_query_string(args: MultiDict[str, str], raw: bytes) -> SearchParams:
+def from_query_string(
+    args: MultiDict[str, str], raw: bytes, strict: bool = True
+) -> SearchParams:
     """Parameters of a GET request; ``raw`` is the undecoded query string.
 
+    Args:
+        strict: refuse parameters this does not know, as a POST body's unknown fields are
+            (the API); pages ignore them, since links people share collect tracking tags.
     Raises:
-        InvalidQueryError: a parameter is repeated, malformed, or not valid UTF-8.
+        InvalidQueryError: a parameter is unknown (if strict), repeated, malformed, or not
+            valid UTF-8.
     """
     _check_encoding(raw)
+    unknown = set(args) - set(_FIELDS)
+    if strict and unknown:
+        raise InvalidQueryError(f"unknown parameter {sorted(unknown)[0]!r}")
     for name in _SINGLE_VALUED:
         if len(args.getlist(name)) > 1:
             raise InvalidQueryError(f"{name} must be given once")
     values: dict[str, Any] = {name: args.get(name) for name in _SINGLE_VALUED}
     return _params(values, args.getlist("doc"))
+
+
+def words_to_mark(args: MultiDict[str, str], raw: bytes) -> str:
+    """A document page's ``q``, the words it marks, checked as a search's ``q`` is.
+
+    Raises:
+        InvalidQueryError: ``q`` repeated, too long, holding NUL, or not valid UTF-8.
+    """
+    _check_encoding(raw)
+    if len(args.getlist("q")) > 1:
+        raise InvalidQueryError("q must be given once")
+    q = args.get("q", "")
+    _check_query_text(q)
+    return q
 
 
 def from_json(body: Any) -> SearchParams:
@@ -68,10 +91,7 @@ def _params(values: dict[str, Any], doc: list[str]) -> SearchParams:
         raise InvalidQueryError("q is required")
     if not isinstance(q, str):
         raise InvalidQueryError("q must be a string")
-    if "\x00" in q:
-        raise InvalidQueryError("q must not contain NUL characters")
-    if len(q) > MAX_QUERY_CHARS:  # as sent, as /openapi.json says; the searcher strips it
-        raise InvalidQueryError(f"q must be at most {MAX_QUERY_CHARS} characters")
+    _check_query_text(q)
     if mode is not None and not isinstance(mode, str):
         raise InvalidQueryError("mode must be a string")
     if group not in (None, "doc"):
@@ -86,6 +106,13 @@ def _params(values: dict[str, Any], doc: list[str]) -> SearchParams:
         explain=_boolean("explain", values.get("explain")),
         group_by_document=group == "doc",
     )
+
+
+def _check_query_text(q: str) -> None:
+    if "\x00" in q:
+        raise InvalidQueryError("q must not contain NUL characters")
+    if len(q) > MAX_QUERY_CHARS:  # as sent, as /openapi.json says; the searcher strips it
+        raise InvalidQueryError(f"q must be at most {MAX_QUERY_CHARS} characters")
 
 
 def _integer(name: str, value: Any, default: int) -> int:

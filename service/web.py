@@ -11,11 +11,10 @@ from werkzeug.wrappers import Response
 from index.search import MAX_OFFSET, MODES, SearchResults
 from index.store import StoredPassage
 from service import params
-from service.highlight import highlight
+from service.highlight import Highlighter
 from service.state import get_live_index, get_searcher, index_info
 
 bp = Blueprint("web", __name__)
-bp.add_app_template_filter(highlight, "highlight")
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def search() -> str | Response:
     """
     if not request.args.get("q", "").strip():
         return redirect(url_for("web.index"))
-    wanted = params.from_query_string(request.args, request.query_string)
+    wanted = params.from_query_string(request.args, request.query_string, strict=False)
     results = get_searcher().search(wanted.q, wanted.k, wanted.offset, wanted.mode, wanted.doc)
     offset, k = results.offset, results.k
     has_previous = offset > 0
@@ -58,6 +57,7 @@ def search() -> str | Response:
         "search.html",
         results=results,
         query=results.query,
+        highlight=Highlighter(results.query),
         previous_url=_search_url(results, wanted.doc, max(offset - k, 0)) if has_previous else None,
         next_url=_search_url(results, wanted.doc, offset + k) if has_next else None,
         mode_urls={mode: _search_url(results, wanted.doc, mode=mode) for mode in MODES},
@@ -69,14 +69,17 @@ def search() -> str | Response:
 def document(doc_id: str) -> str:
     """A whole document, passage by passage; ``#p-<passage id>`` jumps to one.
 
+    :raise 400: a malformed ``q`` (the words to mark), as for a search.
     :raise 404: no document with that id.
     """
+    query = params.words_to_mark(request.args, request.query_string)
     found, passages = get_searcher().get_document(doc_id)
     return render_template(
         "document.html",
         document=found,
         sections=_sections(found.text, passages),
-        query=request.args.get("q", ""),
+        query=query,
+        highlight=Highlighter(query),
         alternate=url_for("api.document", doc_id=found.id),
     )
 

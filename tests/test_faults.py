@@ -490,3 +490,16 @@ def test_links_out_of_the_docs_folder_are_neither_indexed_nor_served(
         assert client.get(f"/api/documents/{doc_id}").status_code == 404
     found = client.get("/api/search?q=root+bin+bash+secret&mode=lexical").get_json()
     assert {hit["document"]["id"] for hit in found["results"]} <= {"ferry", "wall", "light"}
+
+
+def test_a_document_named_with_a_newline_opens_from_its_link(
+    site: Config, embedder: Embedder
+) -> None:
+    (Path(site.docs_dir) / "two\nlines.txt").write_text("Odd name\n\nThe harbour pilot sings.\n")
+    build_index(site, embedder=embedder)
+    client = create_app(site, embedder=embedder, watch=False).test_client()
+    found = client.get("/api/search?q=harbour+pilot+sings&mode=lexical").get_json()
+    hit = next(h for h in found["results"] if h["document"]["id"] == "two\nlines")
+    assert client.get(hit["document"]["url"]).status_code == 200
+    assert client.get(f"/api{hit['document']['url'].split('#')[0]}").get_json()["id"] == (
+        "two\nlines")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -12,7 +13,7 @@ from flask.testing import FlaskClient
 from markupsafe import Markup
 
 from index import Config, Embedder
-from service.highlight import highlight, query_terms
+from service.highlight import MARKED_CHARS_PER_PAGE, Highlighter, highlight, query_terms
 from service.state import get_searcher, index_info
 
 QUERY = "who speaks for the Russian foreign ministry"
@@ -63,7 +64,7 @@ def test_highlight_marks_whole_words_case_insensitively() -> None:
 
 
 def test_highlight_ignores_stop_words_and_one_letter_terms() -> None:
-    assert query_terms("Who is the x of THE ministry?") == ["ministry"]
+    assert query_terms("Who is the x of THE ministry?") == {"ministry"}
     assert highlight("the a of x", "the a of x") == "the a of x"
 
 
@@ -79,6 +80,22 @@ def test_highlight_treats_regex_syntax_in_the_query_as_text() -> None:
 
 def test_highlight_handles_non_ascii_words() -> None:
     assert highlight("Café CAFÉ cafés", "café") == "<mark>Café</mark> <mark>CAFÉ</mark> cafés"
+
+
+def test_marking_is_bounded_per_page_whatever_the_query() -> None:
+    words = " ".join(f"word{i}" for i in range(150))  # a 1,000-character query
+    marks = Highlighter(words + " needle", budget=50)
+    first = marks("a needle in the first fifty characters, and a needle past them")
+    assert first.count("<mark>needle</mark>") == 1 and first.endswith("a needle past them")
+    assert marks("needle") == "needle"  # the page's budget is spent
+
+    text = "the needle and the haystack " * 80_000  # 2.2 million characters
+    started = time.perf_counter()
+    marked = Highlighter(words + " needle")(text)
+    # One pass over the first MARKED_CHARS_PER_PAGE characters (a pattern with 151
+    # alternatives over the whole text took seconds).
+    assert time.perf_counter() - started < 2
+    assert marked.count("<mark>") == MARKED_CHARS_PER_PAGE // len("the needle and the haystack ")
 
 
 # --- home page ------------------------------------------------------------------------------
@@ -283,6 +300,34 @@ def test_the_document_page_highlights_the_query(client: FlaskClient) -> None:
 
     assert {m.get_text() for m in soup.select(".passage mark")} == {"Lavrov"}
     assert soup.select_one(".back a")["href"] == "/search?q=Lavrov"
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [("lavrov " * 5000, "q must be at most 1000 characters"),
+     ("a%00b", "q must not contain NUL characters"),
+     ("%ff", "the query string is not valid UTF-8")],
+)
+def test_the_document_page_limits_its_words_to_mark_as_search_does(
+    client: FlaskClient, words: str, message: str
+) -> None:
+    soup = page(client, f"/documents/000_d5f4f69b644cfd4d?q={words}", status=400)
+    assert message in soup.select_one(".message").get_text()
+
+
+def test_the_document_page_marks_a_long_query_quickly(client: FlaskClient) -> None:
+    words = " ".join(f"w{i}" for i in range(200))[:990] + " Lavrov"  # 1,000 characters
+    started = time.perf_counter()
+    soup = page(client, f"/documents/000_d5f4f69b644cfd4d?q={words}")
+    assert time.perf_counter() - started < 2  # once ~seconds: terms analysed per passage
+    assert {m.get_text() for m in soup.select(".passage mark")} == {"Lavrov"}
+
+
+def test_the_page_ignores_unknown_parameters_the_api_refuses(client: FlaskClient) -> None:
+    assert client.get("/search?q=iraq&utm_source=mail").status_code == 200
+    refused = client.get("/api/search?q=iraq&limit=5")
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["message"] == "unknown parameter 'limit'"
 
 
 def test_an_unknown_document_gives_the_404_page(client: FlaskClient) -> None:
