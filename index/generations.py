@@ -91,8 +91,13 @@ class IndexFolder:
         Raises:
             BuildError: another rebuild holds it.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "w") as handle:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(self.root / ".lock", "w")  # noqa: SIM115 (closed below)
+        except OSError as e:  # a read-only folder, or one owned by someone else
+            raise BuildError(f"cannot write to the index folder {self.root}: "
+                             f"{e.strerror or e}") from e
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as e:
@@ -112,10 +117,14 @@ class IndexFolder:
         return removed
 
     def new_build_folder(self) -> Path:
-        self.generations.mkdir(parents=True, exist_ok=True)
         name = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ-") + secrets.token_hex(3)
         path = self.generations / (_BUILDING_PREFIX + name)
-        path.mkdir()
+        try:
+            self.generations.mkdir(parents=True, exist_ok=True)
+            path.mkdir()
+        except OSError as e:
+            raise BuildError(f"cannot write to the index folder {self.root}: "
+                             f"{e.strerror or e}") from e
         return path
 
     def publish(self, build_folder: Path, keep: int) -> Path:

@@ -137,3 +137,28 @@ def test_nothing_usable_is_a_clear_error(tmp_path: Path, model_cache: Path) -> N
     )
     assert "Traceback" not in result.stderr
     assert not (index / "CURRENT").exists()
+
+
+def test_a_read_only_index_folder_is_a_clear_error(tmp_path: Path, model_cache: Path) -> None:
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    docs.mkdir()
+    (docs / "good.txt").write_text(PLAIN)
+    index.mkdir(mode=0o555)
+    index.chmod(0o555)
+    result = rebuild(docs, index, script_env(model_cache))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: cannot write to the index folder {index}: Permission denied"
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_text_cut_short_is_said_in_the_summary(tmp_path: Path, model_cache: Path) -> None:
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    docs.mkdir()
+    (docs / "long.txt").write_text("Long\n\n" + "many words here " * 500)
+    env = {**script_env(model_cache), "SEARCH_MAX_DOCUMENT_CHARS": "1000"}
+    result = rebuild(docs, index, env)
+    assert result.returncode == 0, result.stderr
+    assert ("  cut short long.txt: text cut to its first 1,000 characters (of 8,005)"
+            in result.stdout.splitlines())
