@@ -12,6 +12,7 @@ from index.errors import (
     IndexNotBuiltError,
     InvalidQueryError,
     ModelError,
+    QueryTimeoutError,
     SearchError,
     VectorStoreUnavailableError,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "IndexNotBuiltError",
     "InvalidQueryError",
     "ModelError",
+    "QueryTimeoutError",
     "SearchError",
     "SkippedFile",
     "VectorStoreUnavailableError",

@@ -8,7 +8,8 @@ SearchError
 ├── IndexMismatchError    a generation was built with another model, or is corrupt
 ├── VectorStoreUnavailableError  the vector server (Milvus) does not answer
 ├── DocumentNotFoundError no document with that id
-└── InvalidQueryError     a query or its parameters are out of range
+├── InvalidQueryError     a query or its parameters are out of range
+└── QueryTimeoutError     a query's full-text search ran past its time limit
 """
 
 from __future__ import annotations
@@ -48,3 +49,7 @@ class DocumentNotFoundError(SearchError):
 
 class InvalidQueryError(SearchError):
     pass
+
+
+class QueryTimeoutError(SearchError):
+    """Passing, under load: the same query may be answered when the machine is less busy."""

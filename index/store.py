@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from index.documents import Document
-from index.errors import BuildError
+from index.errors import BuildError, QueryTimeoutError
 from index.lexical import lexical_terms
 
 SCHEMA = """
@@ -44,6 +45,13 @@ CREATE TABLE passage_terms (
     terms        TEXT NOT NULL         -- space-separated, as indexed in passages_fts
 );
 """
+
+
+# Distinct query terms a full-text search uses: no SciFact or NFCorpus query has more than
+# 24, while 1,000 distinct words cost a merge of 1,000 posting lists.
+MAX_QUERY_TERMS = 32
+# Seconds a full-text search may run (a passing overload, not a bad query: 503).
+LEXICAL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -141,14 +149,21 @@ class PassageStore:
         return [rowid for (rowid,) in rows]
 
     def lexical_search(
-        self, query: str, limit: int, allowed: list[int] | None = None
+        self, query: str, limit: int, allowed: list[int] | None = None,
+        seconds: float = LEXICAL_SECONDS,
     ) -> list[tuple[int, float]]:
         """(rowid, BM25 score) best first for passages sharing a term with ``query``.
 
+        Only the first MAX_QUERY_TERMS distinct terms count: each one more is another
+        posting list to merge, and no real query needs more.
+
         Args:
             allowed: if given, only these rowids are ranked.
+            seconds: time limit of the full-text search.
+        Raises:
+            QueryTimeoutError: the search ran past ``seconds``.
         """
-        terms = dict.fromkeys(lexical_terms(query))
+        terms = list(dict.fromkeys(lexical_terms(query)))[:MAX_QUERY_TERMS]
         if not terms:
             return []
         # Quoted, each term is just a string to FTS5, whatever syntax the query holds.
@@ -161,7 +176,20 @@ class PassageStore:
             params.append(json.dumps(allowed))
         sql += " ORDER BY bm25(passages_fts), rowid LIMIT ?"
         params.append(limit)
-        return list(self._db.execute(sql, params))
+        deadline = time.monotonic() + seconds
+        # Called every 10,000 SQLite instructions; a true answer interrupts the query.
+        self._db.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+        try:
+            return list(self._db.execute(sql, params))
+        except sqlite3.OperationalError as e:
+            if time.monotonic() > deadline:
+                raise QueryTimeoutError(
+                    f"the full-text search took longer than {seconds:g} s; try again, or "
+                    "with fewer words"
+                ) from e
+            raise
+        finally:
+            self._db.set_progress_handler(None, 0)
 
     def get_document(self, document_id: str) -> Document | None:
         row = self._db.execute(

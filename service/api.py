@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 from index import InvalidQueryError
 from index.search import Hit, SearchResults
 from service import params
+from service.admission import admitted
 from service.errors import error_response
 from service.openapi import openapi_document
 from service.state import get_live_index, get_searcher, index_info
@@ -30,10 +31,12 @@ def search() -> Response:
     else:
         wanted = params.from_query_string(request.args, request.query_string)
     searcher = get_searcher()
-    results = searcher.search(
-        wanted.q, wanted.k, wanted.offset, wanted.mode, wanted.doc,
-        group_by_document=wanted.group_by_document, alpha=wanted.alpha, explain=wanted.explain,
-    )
+    with admitted(wanted):
+        results = searcher.search(
+            wanted.q, wanted.k, wanted.offset, wanted.mode, wanted.doc,
+            group_by_document=wanted.group_by_document, alpha=wanted.alpha,
+            explain=wanted.explain,
+        )
     return jsonify(_results_json(results, index_info(searcher)))
 
 

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from index.search import MAX_OFFSET, MODES, SearchResults
 from index.store import StoredPassage
 from service import params
+from service.admission import admitted
 from service.highlight import Highlighter
 from service.state import get_live_index, get_searcher, index_info
 
@@ -49,7 +50,9 @@ def search() -> str | Response:
     if not request.args.get("q", "").strip():
         return redirect(url_for("web.index"))
     wanted = params.from_query_string(request.args, request.query_string, strict=False)
-    results = get_searcher().search(wanted.q, wanted.k, wanted.offset, wanted.mode, wanted.doc)
+    with admitted(wanted):
+        results = get_searcher().search(wanted.q, wanted.k, wanted.offset, wanted.mode,
+                                        wanted.doc)
     offset, k = results.offset, results.k
     has_previous = offset > 0
     has_next = len(results.hits) == k and offset + k <= MAX_OFFSET
