@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import click
-import waitress
 
 from index import SearchError, load_config
 from service import create_app
+from service.server import create_server
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,8 +43,14 @@ def main(index_dir: Path | None, host: str | None, port: int | None, model: str 
         app = create_app(config)
     except SearchError as e:
         raise click.ClickException(str(e)) from e
+    try:
+        server = create_server(app, config.host, config.port, threads)
+    except OSError as e:
+        raise click.ClickException(
+            f"cannot listen on {config.host}:{config.port}: {e.strerror or e}"
+        ) from e
     click.echo(f"Serving on http://{config.host}:{config.port}/", err=True)
-    waitress.serve(app, host=config.host, port=config.port, threads=threads, ident="search")
+    server.run()
 
 
 if __name__ == "__main__":

@@ -11,18 +11,20 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import waitress
 from flask import Flask
 
 from index import Config, Embedder
 from service import MAX_BODY_BYTES, create_app
 from service.headers import SECURITY_HEADERS
+from service.server import create_server
 
 DOC = "000_d5f4f69b644cfd4d"  # a document of the sample corpus
 JSON = "application/json"
@@ -208,7 +210,7 @@ GOOD_CASES = [
 def server(sample_index: Config, embedder: Embedder) -> Iterator[tuple[str, int]]:
     """The app served by waitress, as ``python -m service`` serves it, on a free port."""
     app: Flask = create_app(sample_index, embedder=embedder, watch=False)
-    served = waitress.create_server(app, host="127.0.0.1", port=0, threads=4)
+    served = create_server(app, "127.0.0.1", 0, threads=4)
     thread = threading.Thread(target=served.run, name="waitress", daemon=True)
     thread.start()
     try:
@@ -308,3 +310,35 @@ def test_every_listed_kind_of_bad_request_has_a_row() -> None:
 def assert_security_headers(response: http.client.HTTPResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         assert response.getheader(name) == value, name
+
+
+def test_a_huge_body_is_refused_before_it_is_read(server: tuple[str, int]) -> None:
+    with socket.create_connection(server, timeout=10) as sock:
+        sock.sendall(b"POST /api/search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % (300 * 1024 * 1024) + b"{" * 65536)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+
+
+def test_hundreds_of_idle_and_slow_connections_leave_room_for_a_search(
+    server: tuple[str, int]
+) -> None:
+    # Waitress's default of 100 connections let ~98 idle sockets lock everyone out.
+    held = []
+    try:
+        for i in range(200):
+            sock = socket.create_connection(server, timeout=10)
+            if i % 2:  # half of them a request head that never ends
+                sock.sendall(b"GET /api/search?q=x HTTP/1.1\r\nHost: x\r\n")
+            held.append(sock)
+        started = time.perf_counter()
+        connection = http.client.HTTPConnection(*server, timeout=10)
+        try:
+            connection.request("GET", "/api/search?q=iraq&k=3")
+            assert connection.getresponse().status == 200
+        finally:
+            connection.close()
+        assert time.perf_counter() - started < 5
+    finally:
+        for sock in held:
+            sock.close()
