@@ -12,10 +12,13 @@ import http.client
 import json
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -342,3 +345,22 @@ def test_hundreds_of_idle_and_slow_connections_leave_room_for_a_search(
     finally:
         for sock in held:
             sock.close()
+
+
+@pytest.mark.slow
+def test_a_port_in_use_is_one_error_line(sample_index: Config, exported_env: dict[str, str]
+                                         ) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "service", "--index-dir", str(sample_index.index_dir),
+             "--port", str(port)],
+            cwd=Path(__file__).resolve().parent.parent, env=exported_env, capture_output=True,
+            text=True, timeout=300, stdin=subprocess.DEVNULL,
+        )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert "Traceback" not in result.stderr
