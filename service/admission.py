@@ -1,14 +1,13 @@
 """Admission of expensive searches: a lane of their own, so that they cannot crowd out the rest.
 
 A search is expensive when it asks for much (a long query, a deep page, grouping, scores
-explained). Those run one per core at a time, a few more may wait briefly, and the rest
+explained). Those run one at a time, one more may wait briefly, and the rest
 are answered at once with 503 and Retry-After: a flood of them then costs the others only
 those cheap refusals, not the request threads. Ordinary searches are not limited here.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,9 +23,13 @@ HEAVY_QUERY_CHARS = 200
 HEAVY_K = 20
 HEAVY_OFFSET = 100
 HEAVY_DOCUMENTS = 20
-# Expensive searches that may wait for a place, and for how long, before a 503.
-HEAVY_WAITING = 2
-HEAVY_WAIT_SECONDS = 1.0
+# Expensive searches that run at once, that may wait for a place, and for how long, before
+# a 503. Together fewer than the request threads (4 by default): the other threads stay free
+# to answer ordinary searches and to refuse the excess of a flood at once (measured in
+# docs/reliability.md; with one running per core and two waiting, a flood took all 4).
+HEAVY_RUNNING = 1
+HEAVY_WAITING = 1
+HEAVY_WAIT_SECONDS = 0.5
 RETRY_AFTER_SECONDS = 1
 
 
@@ -84,7 +87,7 @@ def admitted(wanted: SearchParams) -> Iterator[None]:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["heavy_lane"] = Lane(os.cpu_count() or 1, HEAVY_WAITING, HEAVY_WAIT_SECONDS)
+    app.extensions["heavy_lane"] = Lane(HEAVY_RUNNING, HEAVY_WAITING, HEAVY_WAIT_SECONDS)
 
     @app.errorhandler(OverloadedError)
     def overloaded(error: OverloadedError) -> Response:
