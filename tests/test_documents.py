@@ -62,6 +62,11 @@ def pdf_bytes(pages: list[str], title: str | None = None) -> bytes:
     info_id = 4 + 2 * page_count
     if title is not None:
         objects[info_id] = b"<< /Title (%s) >>" % title.encode("latin-1")
+    return pdf_file(objects, b" /Info %d 0 R" % info_id if title is not None else b"")
+
+
+def pdf_file(objects: dict[int, bytes], trailer_extra: bytes = b"") -> bytes:
+    """Numbered PDF objects (1 is the catalog) written out with a correct xref table."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number in sorted(objects):
@@ -70,8 +75,7 @@ def pdf_bytes(pages: list[str], title: str | None = None) -> bytes:
     xref_at = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    info = b" /Info %d 0 R" % info_id if title is not None else b""
-    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\n" % (len(objects) + 1, info)
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\n" % (len(objects) + 1, trailer_extra)
     out += b"startxref\n%d\n%%%%EOF\n" % xref_at
     return bytes(out)
 
@@ -589,17 +593,7 @@ def shared_stream_pdf(pages: int, lines: int) -> bytes:
     for page_id in page_ids:
         objects[page_id] = (b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
                             b" /Resources << /Font << /F1 3 0 R >> >> >>")
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number in sorted(objects):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, objects[number])
-    xref_at = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, xref_at)
-    return bytes(out)
+    return pdf_file(objects)
 
 
 def test_pdf_pages_sharing_one_stream_are_extracted_once(tmp_path: Path) -> None:
