@@ -11,7 +11,7 @@ import click
 
 from index import SearchError, load_config
 from service import create_app
-from service.server import create_server
+from service.server import ListenError, serve
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,13 +44,11 @@ def main(index_dir: Path | None, host: str | None, port: int | None, model: str 
     except SearchError as e:
         raise click.ClickException(str(e)) from e
     try:
-        server = create_server(app, config.host, config.port, threads)
-    except OSError as e:
-        raise click.ClickException(
-            f"cannot listen on {config.host}:{config.port}: {e.strerror or e}"
-        ) from e
-    click.echo(f"Serving on http://{config.host}:{config.port}/", err=True)
-    server.run()
+        # Until SIGTERM, SIGHUP or SIGINT, then a drain of the requests in flight.
+        serve(app, config.host, config.port, threads,
+              on_listening=lambda url: click.echo(f"Serving on {url}", err=True))
+    except ListenError as e:
+        raise click.ClickException(str(e)) from e
 
 
 if __name__ == "__main__":

@@ -25,15 +25,27 @@ _CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    431: "request_header_fields_too_large",  # from the server (service/server.py)
     500: "internal_error",
+    501: "not_implemented",  # from the server: a Transfer-Encoding other than chunked
     503: "unavailable",
 }
 
 
+def wants_json(path: str) -> bool:
+    """Whether errors on `path` are JSON (else a page, or plain text from the server)."""
+    return path.startswith(JSON_PREFIXES)
+
+
+def error_document(status: int, message: str) -> dict[str, dict[str, str]]:
+    """The JSON error shape: ``{"error": {"code": ..., "message": ...}}``."""
+    return {"error": {"code": _CODES.get(status, "error"), "message": message}}
+
+
 def error_response(status: int, message: str) -> Response:
     """The error body for this request's kind of path."""
-    if request.path.startswith(JSON_PREFIXES):
-        response = jsonify({"error": {"code": _CODES.get(status, "error"), "message": message}})
+    if wants_json(request.path):
+        response = jsonify(error_document(status, message))
     else:
         response = make_response(render_template("error.html", status=status, message=message))
     response.status_code = status
