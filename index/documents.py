@@ -11,15 +11,16 @@ import re
 import stat
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-# bs4, pypdf and charset_normalizer are imported where first needed: most folders hold no
-# HTML or PDF, and start-up is most of what an incremental rebuild waits for.
+from index.config import Config
 from index.time_limit import TimeLimitExceeded, time_limit
 
+# bs4, pypdf and charset_normalizer are imported where first needed: most folders hold no
+# HTML or PDF, and start-up is most of what an incremental rebuild waits for.
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup
     from bs4.element import PageElement
@@ -93,9 +94,9 @@ class LoadReport:
 class Limits:
     """What one file may cost; beyond the first two it is skipped, beyond chars cut."""
 
-    max_bytes: int | None = 25 * _MB
-    seconds: float | None = 60.0
-    max_chars: int = 2_000_000
+    max_bytes: int | None = Config.max_document_bytes  # None: any size
+    seconds: float | None = Config.max_document_seconds  # None: no time limit
+    max_chars: int = Config.max_document_chars
 
 
 def load_documents(root: Path, limits: Limits = Limits()) -> LoadReport:  # noqa: B008
@@ -104,7 +105,8 @@ def load_documents(root: Path, limits: Limits = Limits()) -> LoadReport:  # noqa
         raise FileNotFoundError(f"documents folder does not exist: {root}")
     if not root.is_dir():
         raise NotADirectoryError(f"documents folder is not a directory: {root}")
-    paths, skipped = _walk(root)
+    real_root = root.resolve()
+    paths, skipped = _walk(root, real_root)
     documents: list[Document] = []
     truncated: list[SkippedFile] = []
     first_source: dict[str, str] = {}
@@ -116,11 +118,8 @@ def load_documents(root: Path, limits: Limits = Limits()) -> LoadReport:  # noqa
                 raise UnreadableDocumentError(
                     f"duplicate id '{doc_id}' (already from {first_source[doc_id]})"
                 )
-            if limits.seconds is None:
-                document, cut = _load(path, root, limits)
-            else:
-                with time_limit(limits.seconds):
-                    document, cut = _load(path, root, limits)
+            with time_limit(limits.seconds) if limits.seconds is not None else nullcontext():
+                document, cut = _load(path, root, real_root, limits)
         except UnreadableDocumentError as exc:
             skipped.append(SkippedFile(_printable(source), exc.reason))
         except TimeLimitExceeded:
@@ -143,16 +142,15 @@ def load_documents(root: Path, limits: Limits = Limits()) -> LoadReport:  # noqa
 
 def load_document(path: Path, root: Path) -> Document:
     """Load one file; raises UnreadableDocumentError with the reason it would be skipped."""
-    return _load(path, root, Limits(max_bytes=None, seconds=None))[0]
+    return _load(path, root, root.resolve(), Limits(max_bytes=None, seconds=None))[0]
 
 
-def _walk(root: Path) -> tuple[list[Path], list[SkippedFile]]:
+def _walk(root: Path, real_root: Path) -> tuple[list[Path], list[SkippedFile]]:
     """Non-hidden files under root, following symlinks that stay inside it, entering each real
     directory once. A link out of root is skipped: whoever made the folder (a git clone, an
     archive) could otherwise have the service serve any file the process can read."""
     files: list[Path] = []
     problems: list[SkippedFile] = []
-    real_root = root.resolve()
     root_stat = root.stat()
     visited = {(root_stat.st_dev, root_stat.st_ino)}
     pending = [root]
@@ -179,10 +177,13 @@ def _walk(root: Path) -> tuple[list[Path], list[SkippedFile]]:
                 reason = "broken symlink" if broken else f"unreadable: {exc.strerror or exc}"
                 problems.append(SkippedFile(_printable(path.relative_to(root).as_posix()), reason))
                 continue
-            if entry.is_symlink() and (outside := _outside(path, real_root)):
-                name = _printable(path.relative_to(root).as_posix())
-                problems.append(SkippedFile(name, outside))
-                continue
+            if entry.is_symlink():
+                try:
+                    _real_path_inside(path, real_root)
+                except UnreadableDocumentError as exc:
+                    name = _printable(path.relative_to(root).as_posix())
+                    problems.append(SkippedFile(name, exc.reason))
+                    continue
             if not stat.S_ISDIR(entry_stat.st_mode):
                 files.append(path)
                 continue
@@ -197,30 +198,35 @@ def _walk(root: Path) -> tuple[list[Path], list[SkippedFile]]:
     return files, problems
 
 
-def _outside(path: Path, real_root: Path) -> str | None:
-    """Why ``path`` may not be read (its real location is outside the docs folder, or a
-    kernel or device file), or None when it may."""
+def _real_path_inside(path: Path, real_root: Path) -> Path:
+    """``path`` with every symlink resolved.
+
+    Raises:
+        UnreadableDocumentError: that is outside the docs folder, or a kernel or device file.
+    """
     real = Path(os.path.realpath(path))
     if not real.is_relative_to(real_root):
-        return "symlink to outside the docs folder"
+        raise UnreadableDocumentError("symlink to outside the docs folder")
     if real.parts[1:2] in (("proc",), ("sys",), ("dev",)):
-        return "not a regular file"  # /proc, /sys and /dev files look regular but are not
-    return None
+        # /proc, /sys and /dev files look regular but are not.
+        raise UnreadableDocumentError("not a regular file")
+    return real
 
 
-def _load(path: Path, root: Path, limits: Limits) -> tuple[Document, str | None]:
+def _load(
+    path: Path, root: Path, real_root: Path, limits: Limits
+) -> tuple[Document, str | None]:
     """The document, and why its text was cut short (None if it was not)."""
     source = path.relative_to(root).as_posix()
     if _printable(source) != source:
         raise UnreadableDocumentError("file name is not valid UTF-8")
-    if outside := _outside(path, root.resolve()):
-        raise UnreadableDocumentError(outside)
+    real = _real_path_inside(path, real_root)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise UnreadableDocumentError(
             f"unsupported file type {suffix}" if suffix else "unsupported file type (no extension)"
         )
-    data = _read(path, limits.max_bytes)
+    data = _read(real, limits.max_bytes)
     if suffix == ".pdf":
         text, title = _extract_pdf(data, limits.max_chars)
     elif suffix in _HTML_SUFFIXES:
@@ -256,11 +262,10 @@ def _printable(source: str) -> str:
     return source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _read(path: Path, max_bytes: int | None) -> bytes:
+def _read(real: Path, max_bytes: int | None) -> bytes:
+    """The bytes of a file by its real path, checked to be inside the docs folder."""
     try:
-        # The real path was checked to be inside the docs folder; O_NOFOLLOW refuses it if
-        # its last part has been swapped for a link since.
-        real = os.path.realpath(path)
+        # O_NOFOLLOW refuses the path if its last part has been swapped for a link since.
         with os.fdopen(os.open(real, _OPEN_FLAGS | os.O_NOFOLLOW), "rb") as file:
             file_stat = os.fstat(file.fileno())
             if not stat.S_ISREG(file_stat.st_mode):
