@@ -17,6 +17,9 @@ class TimeLimitExceeded(BaseException):
 
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _set_async_exc.argtypes = [ctypes.c_ulong, ctypes.py_object]
+# How often the exception is raised again once the time is up: one that lands in a callback
+# Python runs for itself (a garbage-collector hook, a __del__) is swallowed there.
+_REPEAT_SECONDS = 0.05
 
 
 @contextmanager
@@ -27,23 +30,34 @@ def time_limit(seconds: float) -> Iterator[None]:
     loop) in any thread, not only the main one as a signal would; a call into C code is
     interrupted once it returns.
     """
-    thread = threading.get_ident()
+    limited = threading.get_ident()
     lock = threading.Lock()
+    done = threading.Event()
     running = True
 
     def expire() -> None:
-        with lock:
-            if running:
-                _set_async_exc(thread, TimeLimitExceeded)
+        if done.wait(seconds):
+            return
+        while True:
+            with lock:
+                if not running:
+                    return
+                _set_async_exc(limited, TimeLimitExceeded)
+            if done.wait(_REPEAT_SECONDS):
+                return
 
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
+    threading.Thread(target=expire, name="time-limit", daemon=True).start()
     try:
         yield
     finally:
-        with lock:
-            running = False
-        timer.cancel()
-        # It may have expired after the block's last bytecode: take back what is undelivered.
-        _set_async_exc(thread, ctypes.py_object())
+        # Stop the raising before anything else; an exception arriving meanwhile is the
+        # same TimeLimitExceeded, and this must still happen.
+        while running:
+            try:
+                with lock:
+                    running = False
+            except TimeLimitExceeded:
+                continue
+        done.set()
+        # One raised after the block's last bytecode: take back what is undelivered.
+        _set_async_exc(limited, ctypes.py_object())
