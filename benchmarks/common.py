@@ -16,8 +16,10 @@ import json
 import logging
 import os
 import platform
+import random
 import shutil
 import socket
+import string
 import subprocess
 import sys
 import tempfile
@@ -262,6 +264,15 @@ def search_path(query: str, k: int = 10, mode: str | None = None) -> str:
     fields: dict[str, str | int] = {"q": query, "k": k}
     if mode:
         fields["mode"] = mode
+    return "/api/search?" + urllib.parse.urlencode(fields)
+
+
+def expensive_path(rng: random.Random) -> str:
+    """A search built to cost the most: 1,000 characters of distinct made-up words, k=100,
+    offset=1000, grouped by document, explained."""
+    words = " ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 6)))
+                     for _ in range(250))[:1000]
+    fields = {"q": words, "k": 100, "offset": 1000, "group": "doc", "explain": "true"}
     return "/api/search?" + urllib.parse.urlencode(fields)
 
 

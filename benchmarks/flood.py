@@ -10,25 +10,16 @@ the ordinary user's latency, what the flood was answered, and the service's RSS.
 from __future__ import annotations
 
 import random
-import string
 import threading
 import time
-import urllib.parse
 from collections import Counter
 from pathlib import Path
 
 import click
-from common import HttpClient, Service, percentile, search_path
+from common import HttpClient, Service, expensive_path, percentile, search_path
 from load import rss_kib
 
 ORDINARY = ("russian foreign ministry", "iraq war", "oil prices", "nuclear talks", "elections")
-
-
-def expensive_path(rng: random.Random) -> str:
-    words = " ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 6)))
-                     for _ in range(250))[:1000]
-    fields = {"q": words, "k": 100, "offset": 1000, "group": "doc", "explain": "true"}
-    return "/api/search?" + urllib.parse.urlencode(fields)
 
 
 @click.command()

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/load.py                  # 16 clients, 60 s, a rebuild at 15 s
     .venv/bin/python benchmarks/load.py --soak           # 8 clients, 600 s, service RSS sampled
+    .venv/bin/python benchmarks/load.py --soak --expensive 8   # and 8 clients of expensive searches
     .venv/bin/python benchmarks/load.py --duration 10 --json var/bench/load.json
 
 What: the sample corpus is indexed with ``scripts/rebuild_index.py`` into a temporary folder
@@ -10,10 +11,16 @@ keep-alive connection, send requests back to back for the duration: GET /api/sea
 three modes (80%), the /search page (10%), a document through /api/documents (5%) and the
 document page (5%). Every query is a different real one (sample, seed, SciFact, NFCorpus
 queries, rotated in order: a query returns only after more distinct queries than the query
-cache holds). A failure is any status other than 200, or any socket error or time-out; no
-request is retried. In load mode the rebuild script runs at --rebuild-at seconds with one
+cache holds); real queries over 200 characters, which the service counts as expensive, are
+their own kind, `long_query`. A failure is any status other than 200, or any socket error or
+time-out; no request is retried. In load mode the rebuild script runs at --rebuild-at seconds with one
 added document and publishes a new generation while the load goes on; the report says when
 the service switched and that no answer mixed generations afterwards.
+
+With --expensive N, N more clients send searches built to cost the most (as
+benchmarks/flood.py does: 1,000 characters of distinct words, k=100, offset=1000, grouped,
+explained); the service refuses those it has no room for with 503 and Retry-After, which is
+counted as refused, not failed.
 
 In soak mode the service's resident memory (VmRSS) is read every 5 s. Growth is reported from
 the first sample (after a warm-up of 20 requests per client) and from the end of the first
@@ -30,6 +37,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -51,6 +59,7 @@ from common import (
     SCIFACT_QUERIES,
     Service,
     distinct,
+    expensive_path,
     fmt,
     machine_state,
     markdown_table,
@@ -59,6 +68,8 @@ from common import (
     setup_logging,
     write_outputs,
 )
+
+from service.admission import HEAVY_QUERY_CHARS
 
 logger = logging.getLogger("bench.load")
 
@@ -118,6 +129,8 @@ class Requests:
             if turn == 19:
                 return "page_document", f"/documents/{next(self._documents)}"
             query = next(self._queries)
+        if len(query) > HEAVY_QUERY_CHARS:  # the service counts it expensive, see failed()
+            return "long_query", "/api/search?" + urllib.parse.urlencode({"q": query, "k": 10})
         if turn in (16, 17):
             return "page_search", "/search?" + urllib.parse.urlencode({"q": query})
         mode = ("hybrid", "hybrid", "dense", "lexical")[turn % 4]
@@ -125,7 +138,25 @@ class Requests:
             {"q": query, "k": 10, "mode": mode})
 
 
-def client(port: int, requests: Requests, clock: Clock, out: list[Sample]) -> None:
+class ExpensiveRequests:
+    """Searches built to cost the most, each one different."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+
+    def next(self) -> tuple[str, str]:
+        return "expensive", expensive_path(self._rng)
+
+
+def failed(sample: Sample) -> bool:
+    """Any status but 200; for a search the service counts expensive (a made-up expensive
+    one, or a real query over HEAVY_QUERY_CHARS), a 503 (no room for it now) is a refusal."""
+    refusable = sample.kind in ("expensive", "long_query")
+    return sample.status not in ((200, 503) if refusable else (200,))
+
+
+def client(port: int, requests: Requests | ExpensiveRequests, clock: Clock,
+           out: list[Sample]) -> None:
     """Requests back to back on one keep-alive connection until the clock stops."""
     connection: http.client.HTTPConnection | None = None
     warm_up = WARM_UP_REQUESTS
@@ -212,10 +243,9 @@ def rebuild(docs: Path, index: Path, run: RebuildRun | None = None, clock: Clock
 
 def summarise(samples: list[Sample], seconds: float) -> dict[str, Any]:
     ms = [s.ms for s in samples]
-    failed = [s for s in samples if s.status != 200]
     return {
         "requests": len(samples),
-        "failed": len(failed),
+        "failed": sum(map(failed, samples)),
         "statuses": {str(k): v for k, v in sorted(_count(s.status for s in samples).items())},
         "requests_per_s": round(len(samples) / seconds, 1) if seconds else float("nan"),
         "p50_ms": round(percentile(ms, 50), 1), "p90_ms": round(percentile(ms, 90), 1),
@@ -256,12 +286,15 @@ def generations_seen(samples: list[Sample], old: str, new: str | None) -> dict[s
 @click.option("--soak", is_flag=True, help="8 clients for 10 minutes, sampling memory.")
 @click.option("--rebuild-at", type=float,
               help="Publish a new generation after this many seconds.  [default: 15; none soak]")
+@click.option("--expensive", type=click.IntRange(0, 256), default=0, show_default=True,
+              help="More clients, sending the most expensive searches.")
 @click.option("--threads", type=int, default=8, show_default=True, help="Service threads.")
 @click.option("--markdown", "markdown_out", type=click.Path(path_type=Path))
 @click.option("--json", "json_out", type=click.Path(path_type=Path))
 @click.option("-v", "--verbose", is_flag=True)
 def main(concurrency: int | None, duration: float | None, soak: bool, rebuild_at: float | None,
-         threads: int, markdown_out: Path | None, json_out: Path | None, verbose: bool) -> None:
+         expensive: int, threads: int, markdown_out: Path | None, json_out: Path | None,
+         verbose: bool) -> None:
     """Drive the service with concurrent clients; report failures, latency and memory."""
     setup_logging(verbose)
     concurrency = concurrency or (8 if soak else 16)
@@ -282,14 +315,15 @@ def main(concurrency: int | None, duration: float | None, soak: bool, rebuild_at
         document_ids = sorted(p.stem for p in docs.glob("*.txt"))
         with Service(index, threads=threads, log_dir=Path(tmp)) as service:
             assert service.pid is not None
-            results = run_load(service.port, service.pid, concurrency, duration, rebuild_at,
-                               queries, document_ids, docs, index, first.generation)
+            results = run_load(service.port, service.pid, concurrency, expensive, duration,
+                               rebuild_at, queries, document_ids, docs, index, first.generation)
             results["service_log_errors"] = [
                 line for line in service.log_tail(10_000).splitlines()
                 if " ERROR " in line or "Traceback" in line]
     results["machine_before"] = state_before
     results["machine_after"] = machine_state()
-    results["settings"] = {"concurrency": concurrency, "duration_s": duration, "soak": soak,
+    results["settings"] = {"concurrency": concurrency, "expensive_clients": expensive,
+                           "duration_s": duration, "soak": soak,
                            "rebuild_at_s": rebuild_at, "service_threads": threads,
                            "distinct_queries": len(queries)}
     write_outputs(report(results), results, markdown_out, json_out)
@@ -298,18 +332,20 @@ def main(concurrency: int | None, duration: float | None, soak: bool, rebuild_at
         raise click.ClickException("; ".join(problems))
 
 
-def run_load(port: int, pid: int, concurrency: int, duration: float, rebuild_at: float | None,
-             queries: list[str], document_ids: list[str], docs: Path, index: Path,
-             old_generation: str) -> dict[str, Any]:
+def run_load(port: int, pid: int, concurrency: int, expensive: int, duration: float,
+             rebuild_at: float | None, queries: list[str], document_ids: list[str], docs: Path,
+             index: Path, old_generation: str) -> dict[str, Any]:
     requests = Requests(queries, document_ids)
-    clock = Clock(concurrency)
-    per_client: list[list[Sample]] = [[] for _ in range(concurrency)]
-    threads = [threading.Thread(target=client, args=(port, requests, clock, out), daemon=True)
-               for out in per_client]
+    sources: list[Requests | ExpensiveRequests] = [requests] * concurrency
+    sources += [ExpensiveRequests(seed) for seed in range(expensive)]
+    clock = Clock(len(sources))
+    per_client: list[list[Sample]] = [[] for _ in sources]
+    threads = [threading.Thread(target=client, args=(port, source, clock, out), daemon=True)
+               for source, out in zip(sources, per_client, strict=True)]
     for thread in threads:
         thread.start()
     clock.wait_start()
-    logger.info("warmed up; measuring %d clients for %.0f s", concurrency, duration)
+    logger.info("warmed up; measuring %d clients for %.0f s", len(sources), duration)
     memory = Memory([(0.0, rss_kib(pid))])
     rebuilt = RebuildRun()
     rebuilder: threading.Thread | None = None
@@ -337,7 +373,7 @@ def run_load(port: int, pid: int, concurrency: int, duration: float, rebuild_at:
         "all": summarise(samples, seconds),
         "by_kind": {kind: summarise([s for s in samples if s.kind == kind], seconds)
                     for kind in sorted({s.kind for s in samples})},
-        "failures": [asdict(s) for s in samples if s.status != 200][:50],
+        "failures": [asdict(s) for s in samples if failed(s)][:50],
         "memory_kib": memory.samples,
         "rss_growth": round(memory.growth(), 4),
         "rss_growth_after_first_minute": round(memory.growth(60.0), 4),
@@ -378,7 +414,10 @@ def verdict(results: dict[str, Any]) -> list[str]:
 def report(results: dict[str, Any]) -> str:
     settings = results["settings"]
     title = "Soak" if settings["soak"] else "Load"
-    lines = [f"## {title}: {settings['concurrency']} clients, {results['seconds']} s", ""]
+    expensive = settings["expensive_clients"]
+    clients = f"{settings['concurrency']} clients" + (
+        f" and {expensive} sending expensive searches" if expensive else "")
+    lines = [f"## {title}: {clients}, {results['seconds']} s", ""]
     header = ["requests", "kind", "failed", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms",
               "max ms"]
     rows = [_row(name, summary) for name, summary in
@@ -394,6 +433,12 @@ def report(results: dict[str, Any]) -> str:
             f"at {seen['first_answer_from_new_s']} s; answers: {seen['answers_from_old']} old, "
             f"{seen['answers_from_new']} new, {seen['old_after_switch']} old after the switch."
         )
+    for kind, what in (("expensive", "Expensive searches"),
+                       ("long_query", f"Real queries over {HEAVY_QUERY_CHARS} characters")):
+        if kind in results["by_kind"]:
+            statuses = results["by_kind"][kind]["statuses"]
+            lines.append(f"{what}: {statuses.get('200', 0)} answered, "
+                         f"{statuses.get('503', 0)} refused with 503 (no room for them).")
     samples = results["memory_kib"]
     lines.append(
         f"Service RSS: {samples[0][1] / 1024:.0f} MiB at the start, "

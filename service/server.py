@@ -1,15 +1,12 @@
-"""The HTTP server of ``python -m service``: waitress with deliberate limits, our error shape and
-headers on its own error responses, and a bounded drain on SIGTERM, SIGHUP and SIGINT."""
+"""The HTTP server of ``python -m service``: waitress listening with deliberate limits, and a
+bounded drain on SIGTERM, SIGHUP and SIGINT (each connection's handling is in connections.py)."""
 
 from __future__ import annotations
 
-import ctypes
-import json
 import logging
 import resource
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,14 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from waitress import wasyncore
 from waitress.adjustments import Adjustments
-from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser, ParsingError, split_uri
-from waitress.server import TcpWSGIServer
-from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
+from waitress.task import ThreadedTaskDispatcher
 
 from service import MAX_BODY_BYTES
-from service.errors import error_document, wants_json
-from service.headers import SECURITY_HEADERS
+from service.connections import Channel, Listener
+from service.handshakes import drop_new_handshakes
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -43,177 +37,19 @@ FD_RESERVE = 128
 # enough for a browser's or a proxy's next request on it, short enough to give idle sockets
 # back; the drain closes idle ones at once anyway.
 IDLE_TIMEOUT = 30
-# Seconds a request, head and body, may take to arrive from its first byte. Waitress has no
-# such limit: a client sending a header line every few seconds held a connection for ever.
-REQUEST_DEADLINE = 10.0
 # The request head; 64 KiB is far beyond any real one (our longest URLs are a few KiB) and
 # bounds what a thousand slow connections can make us buffer.
 MAX_HEADER_BYTES = 64 * 1024
-# Seconds the drain waits for requests in flight, and for a connection accepted just before
-# it to send its request.
+# Seconds the drain waits for requests in flight.
 DRAIN_TIMEOUT = 10.0
-DRAIN_GRACE = 1.0
 # Seconds the listening socket keeps accepting, once new handshakes are dropped, for those
 # already under way to complete: their clients are connected as far as they know.
 HANDSHAKE_SETTLE = 0.2
 DRAIN_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
-# How much of a request's first bytes is kept to find its path for an error response.
-_HEAD_START_BYTES = 4096
-
 
 class ListenError(Exception):
     """The address cannot be listened on: ``cannot listen on HOST:PORT: reason``."""
-
-
-class _Parser(HTTPRequestParser):  # type: ignore[misc]
-    """A request being received, remembering how it began and how its body is framed."""
-
-    # Waitress replaces a 431's request line with "GET / HTTP/1.0": the error response needs
-    # the path the client asked for to choose JSON or text.
-    head_start = b""
-    both_lengths = False
-
-    def received(self, data: bytes) -> int:
-        if self.body_rcv is None and len(self.head_start) < _HEAD_START_BYTES:
-            self.head_start += data[: _HEAD_START_BYTES - len(self.head_start)]
-        consumed: int = super().received(data)
-        return consumed
-
-    def parse_header(self, header_plus: bytes) -> None:
-        super().parse_header(header_plus)
-        # Content-Length and Transfer-Encoding both: waitress reads the body by the coding
-        # (HTTP/1.1; by the length in 1.0, where it ignores the coding), and something in
-        # front of us may have read it the other way, so the rest of the connection cannot be
-        # trusted: RFC 9112 6.1 says close it after the response.
-        self.both_lengths = "CONTENT_LENGTH" in self.headers and (
-            self.chunked or "TRANSFER_ENCODING" in self.headers
-        )
-
-
-def _request_path(request: Any) -> str:
-    """The path the app would see for `request`, from its first bytes ('' if unknown)."""
-    line = getattr(request, "head_start", b"").lstrip().split(b"\r\n", 1)[0]
-    parts = line.split(b" ")
-    if len(parts) < 2:
-        return ""
-    try:
-        path: str = split_uri(parts[1])[2]
-    except (ParsingError, ValueError):
-        return ""
-    # As waitress builds PATH_INFO: "//api/x" is "/api/x" to the app.
-    return "/" + path.lstrip("/") if path.startswith("/") else path
-
-
-class _ErrorTask(ErrorTask):  # type: ignore[misc]
-    """Waitress's own error responses (400, 413, 431, 501, 500): our JSON error shape under the
-    JSON paths, plain text elsewhere, and our security headers on both."""
-
-    def execute(self) -> None:
-        error = self.request.error
-        path = _request_path(self.request)
-        if not path and self.channel.requests:  # a 500 made up after the app itself failed
-            path = _request_path(self.channel.requests[0])
-        body: bytes
-        if wants_json(path):
-            message = _error_message(error.code, str(error.body), self.channel.adj)
-            body = json.dumps(error_document(error.code, message)).encode()
-            headers = [("Content-Type", "application/json")]
-        else:
-            _, headers, body = error.to_response(self.channel.adj.ident)
-        self.status = f"{error.code} {error.reason}"
-        self.response_headers.extend(headers)
-        self.response_headers.extend(SECURITY_HEADERS.items())
-        # What follows an unreadable request on the connection cannot be read either.
-        self.set_close_on_finish()
-        self.content_length = len(body)
-        self.write(body)
-
-
-def _error_message(status: int, detail: str, adj: Adjustments) -> str:
-    if status == 413:
-        return f"the request body is larger than {MAX_BODY_BYTES} bytes"
-    if status == 431:
-        return f"the request head is larger than {adj.max_request_header_size} bytes"
-    # Waitress's reason, which may quote a header line: cut to a readable length.
-    return detail if len(detail) <= 200 else detail[:200] + "..."
-
-
-class _Task(WSGITask):  # type: ignore[misc]
-    """A request to the app, answered with ``Connection: close`` when the connection must not
-    carry another: its body was framed twice, or the server is draining."""
-
-    def build_response_header(self) -> bytes:
-        if self.request.both_lengths or self.channel.server.draining:
-            # As if the client had asked: waitress then closes, with one Connection header
-            # (closing first would add "Keep-Alive" beside it for an HTTP/1.0 keep-alive).
-            # The app has already seen the request's headers.
-            self.request.headers["CONNECTION"] = "close"
-        header: bytes = super().build_response_header()
-        return header
-
-
-class _Channel(HTTPChannel):  # type: ignore[misc]
-    """A connection, timing the request it is receiving."""
-
-    task_class = _Task
-    error_task_class = _ErrorTask
-    parser_class = _Parser
-
-    def __init__(self, server: _Listener, sock: socket.socket, addr: Any, adj: Adjustments,
-                 map: dict[int, Any] | None = None) -> None:
-        super().__init__(server, sock, addr, adj, map=map)
-        self.opened = time.monotonic()
-        self.received_any = False
-        self.request_began: float | None = None  # when the request now arriving began
-
-    def received(self, data: bytes) -> bool:
-        before = self.request
-        result: bool = super().received(data)
-        self.received_any = True
-        if self.request is None:
-            self.request_began = None
-        elif self.request is not before:
-            self.request_began = time.monotonic()
-        return result
-
-    def service(self) -> None:
-        super().service()
-        # A request that came in behind the one just answered could not be read meanwhile
-        # (the connection is not read while one is being answered): its time starts now.
-        if self.request is not None:
-            self.request_began = time.monotonic()
-
-    def overdue(self, now: float) -> bool:
-        """Still receiving a request that began more than REQUEST_DEADLINE ago."""
-        began = self.request_began
-        return (began is not None and self.request is not None and not self.requests
-                and now - began > REQUEST_DEADLINE)
-
-    def in_flight(self, now: float) -> bool:
-        """Whether a drain waits for this connection (else it is closed at once)."""
-        if self.will_close or (self.close_when_flushed and not self.total_outbufs_len):
-            return False
-        if self.requests or self.total_outbufs_len:  # being answered, or the answer is sent
-            return True
-        if self.request is not None and self.request.head_start.strip():  # arriving
-            return True
-        # Accepted a moment ago and nothing yet: its client is surely sending a request.
-        return not self.received_any and now - self.opened < DRAIN_GRACE
-
-
-class _Listener(TcpWSGIServer):  # type: ignore[misc]
-    """A listening socket, closing connections whose request takes too long to arrive."""
-
-    channel_class = _Channel
-    draining = False
-
-    def maintenance(self, now: float) -> None:
-        super().maintenance(now)  # connections idle for longer than channel_timeout
-        clock = time.monotonic()
-        for channel in list(self.active_channels.values()):
-            if channel.overdue(clock):
-                channel.will_close = True  # closed by the loop, without an answer
 
 
 class _Wakeup(wasyncore.dispatcher):  # type: ignore[misc]
@@ -246,44 +82,6 @@ class _Wakeup(wasyncore.dispatcher):  # type: ignore[misc]
     def close(self) -> None:
         super().close()
         self._writer.close()
-
-
-class _SockFilter(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
-                ("k", ctypes.c_uint32)]
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_SockFilter))]
-
-
-_SO_ATTACH_FILTER = 26  # Linux; not in the socket module
-# Classic BPF for a listening TCP socket, whose packets start at the TCP header: drop those
-# whose flags have SYN without ACK (a new connection), keep the rest.
-_DROP_SYN = [
-    (0x30, 0, 0, 13),  # load the flags byte
-    (0x54, 0, 0, 0x12),  # keep SYN and ACK
-    (0x15, 0, 1, 0x02),  # SYN alone: next instruction, else skip it
-    (0x06, 0, 0, 0),  # drop
-    (0x06, 0, 0, 0xFFFFFFFF),  # keep
-]
-
-
-def _drop_new_handshakes(sock: socket.socket) -> bool:
-    """Stop `sock` from starting connections while those under way complete (False where this
-    cannot be done). Closing a listening socket resets the connections the kernel has
-    completed but we have not accepted, whose clients believe they are connected and may
-    have sent a request: a new client's SYN dropped instead is sent again a second later,
-    finds the socket closed and is refused, as it should be."""
-    if not sys.platform.startswith("linux"):
-        return False
-    program = (_SockFilter * len(_DROP_SYN))(*(_SockFilter(*op) for op in _DROP_SYN))
-    fprog = _SockFprog(len(_DROP_SYN), ctypes.cast(program, ctypes.POINTER(_SockFilter)))
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, bytes(fprog))
-    except OSError:
-        return False
-    return True
 
 
 def _bind(host: str, port: int) -> list[socket.socket]:
@@ -330,7 +128,7 @@ def _connection_limit() -> int:
     return limit
 
 
-def create_server(app: WSGIApplication, host: str, port: int, threads: int) -> _Listener:
+def create_server(app: WSGIApplication, host: str, port: int, threads: int) -> Listener:
     """A waitress server for `app` on every address of `host`, listening already (port 0: any
     free port). ``.run()`` serves until its map is closed, as tests do; `serve` also drains.
 
@@ -362,7 +160,7 @@ def create_server(app: WSGIApplication, host: str, port: int, threads: int) -> _
     dispatcher = ThreadedTaskDispatcher()
     try:
         listeners = [
-            _Listener(app, socket_map, _sock=sock, dispatcher=dispatcher, adj=adj,
+            Listener(app, socket_map, _sock=sock, dispatcher=dispatcher, adj=adj,
                       bind_socket=False,
                       sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()))
             for sock in sockets
@@ -387,7 +185,7 @@ class Server:
         first = create_server(app, host, port, threads)
         self.adj: Adjustments = first.adj
         self._map: dict[int, Any] = first._map
-        self._listeners = [d for d in self._map.values() if isinstance(d, _Listener)]
+        self._listeners = [d for d in self._map.values() if isinstance(d, Listener)]
         self._dispatcher: ThreadedTaskDispatcher = first.task_dispatcher
         self._wakeup = _Wakeup(self._map)
         self._drain_reason: str | None = None
@@ -410,8 +208,8 @@ class Server:
         finally:
             self._close()
 
-    def _channels(self) -> list[_Channel]:
-        return [d for d in list(self._map.values()) if isinstance(d, _Channel)]
+    def _channels(self) -> list[Channel]:
+        return [d for d in list(self._map.values()) if isinstance(d, Channel)]
 
     def _drain(self, reason: str) -> None:
         started = time.monotonic()
@@ -420,7 +218,7 @@ class Server:
                     sum(c.in_flight(started) for c in self._channels()), DRAIN_TIMEOUT)
         for listener in self._listeners:
             listener.draining = True  # every answer from now on says Connection: close
-        if all([_drop_new_handshakes(listener.socket) for listener in self._listeners]):
+        if all([drop_new_handshakes(listener.socket) for listener in self._listeners]):
             while time.monotonic() < started + HANDSHAKE_SETTLE:
                 wasyncore.poll2(0.01, self._map)  # serving as usual, accepting what completes
         for listener in self._listeners:
@@ -447,7 +245,7 @@ class Server:
                 return
             wasyncore.poll2(0.1, self._map)
 
-    def _accept_waiting(self, listener: _Listener) -> None:
+    def _accept_waiting(self, listener: Listener) -> None:
         """Accept the connections the kernel has completed and queued: closing the socket
         would reset them, though their clients have connected and likely sent a request."""
         while len(self._map) < self.adj.connection_limit:

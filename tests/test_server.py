@@ -220,15 +220,30 @@ def test_slow_and_idle_connections_leave_room_and_are_closed(service: Service) -
         assert 9.5 <= lifetimes[0] and lifetimes[-1] <= 13
         assert not closed_at.keys() & set(idle)
         timed_query(service.port, timeout=2)
+
+        # A keep-alive connection idle after its answer, beside those that never sent a byte.
+        kept = socket.create_connection((HOST, service.port), timeout=5)
+        kept.sendall(QUERY + b"\r\n")
+        assert read_reply(kept).status == 200
+        opened[kept] = time.monotonic()
+        idle.append(kept)
+        closed_at = watch_until_closed(idle, [], timeout=40, until=idle)
+        lifetimes = sorted(closed_at[s] - opened[s] for s in idle)
+        print(f"idle connections closed after {lifetimes[0]:.1f}-{lifetimes[-1]:.1f} s")
+        # Idle for 30 s, checked every second.
+        assert 29.5 <= lifetimes[0] and lifetimes[-1] <= 33
     finally:
         for sock in idle + trickling:
             sock.close()
 
 
 def watch_until_closed(idle: list[socket.socket], trickling: list[socket.socket],
-                       timeout: float) -> dict[socket.socket, float]:
-    """When the server closes each trickling connection, while they send one header line a
-    second. The server must send nothing on any: it closes, it does not answer."""
+                       timeout: float, until: list[socket.socket] | None = None
+                       ) -> dict[socket.socket, float]:
+    """When the server closes each connection of `until` (the trickling ones by default),
+    while the trickling ones send one header line a second. The server must send nothing on
+    any: it closes, it does not answer."""
+    until = trickling if until is None else until
     closed_at: dict[socket.socket, float] = {}
     by_fd = {sock.fileno(): sock for sock in idle + trickling}
     poller = select.poll()
@@ -242,7 +257,7 @@ def watch_until_closed(idle: list[socket.socket], trickling: list[socket.socket]
 
     deadline = time.monotonic() + timeout
     next_line = time.monotonic()
-    while not set(trickling) <= closed_at.keys() and time.monotonic() < deadline:
+    while not set(until) <= closed_at.keys() and time.monotonic() < deadline:
         for fd, _ in poller.poll(100):
             sock = by_fd[fd]
             try:
@@ -259,7 +274,7 @@ def watch_until_closed(idle: list[socket.socket], trickling: list[socket.socket]
                         sock.send(b"X-Slow: 1\r\n")
                     except OSError:
                         closed(sock)
-    assert set(trickling) <= closed_at.keys(), f"{len(set(trickling) - closed_at.keys())} open"
+    assert set(until) <= closed_at.keys(), f"{len(set(until) - closed_at.keys())} open"
     return closed_at
 
 
@@ -473,6 +488,60 @@ def test_a_signal_drains_the_requests_in_flight(
         assert "Traceback" not in "".join(svc.log)
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((HOST, svc.port), timeout=2).close()
+
+
+@pytest.mark.slow
+def test_a_drain_cuts_off_a_reader_that_does_not_read_after_its_time_limit(
+    sample_index: Config, exported_env: dict[str, str]
+) -> None:
+    with running_service(sample_index.index_dir, exported_env) as svc:
+        # A client that pipelines searches and never reads their answers (~57 KB each): once
+        # they fill its small receive buffer and the kernel's send buffer, the server holds
+        # the rest, and the request is in flight for as long as the client does not read.
+        reader = socket.socket()
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        reader.connect((HOST, svc.port))
+        # 64 bytes each, so that the server's reads of 8 KiB end between requests: a request
+        # left half read would be closed by its own 10 s deadline, not by the drain's.
+        request = b"GET /api/search?q=Iraq&k=100 HTTP/1.1\r\nHost: x\r\nX-Pad: 12345\r\n\r\n"
+        assert 8192 % len(request) == 0
+        reader.sendall(request * 400)
+        wait_until_send_buffer_full(svc.port, reader.getsockname()[1])
+        signalled = time.monotonic()
+        svc.process.send_signal(signal.SIGTERM)
+        svc.wait_for_log(r"draining on SIGTERM: .* finishing 1 in flight", timeout=2)
+        # An ordinary client is refused meanwhile, and the service exits after the limit.
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((HOST, svc.port), timeout=3).close()
+        assert svc.process.wait(timeout=20) == 0
+        took = time.monotonic() - signalled
+        print(f"exited {took:.1f} s after SIGTERM")
+        assert 10 <= took < 12
+        svc.wait_for_log(r"drained in 10\.\d\d s: 1 connections cut off with a request in "
+                         r"flight", timeout=2)
+        raw, closed = read_until_closed(reader, timeout=5)
+        reader.close()
+        # What was sent before the cut is readable; the rest of the 400 answers is not.
+        assert closed and raw.count(b"HTTP/1.1 200 OK") < 400
+        assert "Traceback" not in "".join(svc.log)
+
+
+def wait_until_send_buffer_full(port: int, client_port: int) -> None:
+    """Wait until the kernel's send queue of the server's end of the connection from
+    `client_port` has stopped growing (read from /proc/net/tcp) for half a second."""
+    local, remote = f"0100007F:{port:04X}", f"0100007F:{client_port:04X}"
+    queued, since = -1, time.monotonic()
+    deadline = since + 60
+    while time.monotonic() < deadline:
+        rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+        now = next(int(row[4].split(":")[0], 16) for row in rows
+                   if row[1] == local and row[2] == remote)
+        if now != queued:
+            queued, since = now, time.monotonic()
+        elif queued > 0 and time.monotonic() - since > 0.5:
+            return
+        time.sleep(0.05)
+    pytest.fail("the server's send queue never filled")
 
 
 # 6. An address that cannot be bound ------------------------------------------------------
