@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import string
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,24 @@ def test_possessives_accents_and_apostrophes_fold() -> None:
 def test_unspaced_scripts_become_bigrams() -> None:
     assert lexical_terms("北京大学") == ["北京", "京大", "大学"]
     assert lexical_terms("東 Tokyo") == ["東", "tokyo"]
+
+
+def test_made_up_query_words_do_not_pile_up_in_memory() -> None:
+    # A flood of queries made of distinct made-up words, as tried against the service: the
+    # word caches must not keep what they see (with 1 << 17 entries they held ~53 MiB).
+    rng = random.Random(7)
+    queries = [" ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 7)))
+                        for _ in range(250)) for _ in range(200)]
+    lexical_terms("warm up")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for query in queries:
+            lexical_terms(query)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 4 * 2**20, f"{held / 2**20:.1f} MiB held after 50,000 made-up words"
 
 
 def test_only_stop_words_give_no_terms() -> None:
