@@ -16,10 +16,12 @@ from index.errors import (
     SearchError,
     VectorStoreUnavailableError,
 )
+from index.formats import SUPPORTED_SUFFIXES
 from index.generations import IndexFolder
 
 __all__ = [
     "DEFAULT_MODEL",
+    "SUPPORTED_SUFFIXES",
     "BuildError",
     "BuildReport",
     "Config",

@@ -152,6 +152,9 @@ def _load(config: Config, report: BuildReport) -> list[Document]:
         ))
     except (FileNotFoundError, NotADirectoryError) as e:
         raise BuildError(f"docs folder {config.docs_dir} does not exist or is not a folder") from e
+    except OSError as e:  # the folder itself: what is unreadable inside it is only skipped
+        raise BuildError(f"cannot read the docs folder {config.docs_dir}: "
+                         f"{e.strerror or e}") from e
     report.skipped = loaded.skipped
     report.truncated = loaded.truncated
     for skipped in loaded.skipped:

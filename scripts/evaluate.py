@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from index import (
+    BuildError,
     Config,
     Embedder,
     IndexFolder,
@@ -50,9 +51,12 @@ logger = logging.getLogger("evaluate")
               help="Also write the metrics as JSON to this file.")
 @click.option("--queries", "queries_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Seed-query file (JSON lines of q, doc, answers); use with --docs.")
-@click.option("--docs", "docs_dir", type=click.Path(path_type=Path, file_okay=False),
+# readable=False on the folders: one that cannot be read or written is the build's error
+# (one line, exit 1), as in rebuild-index, not a usage error.
+@click.option("--docs", "docs_dir",
+              type=click.Path(path_type=Path, file_okay=False, readable=False),
               help="Docs folder the seed queries are about.")
-@click.option("--index-dir", type=click.Path(path_type=Path, file_okay=False),
+@click.option("--index-dir", type=click.Path(path_type=Path, file_okay=False, readable=False),
               help="Keep the index here and reuse it next time.  [default: a temporary folder]")
 @click.option("--model", help="Model directory or cached model name.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
@@ -102,7 +106,10 @@ def main(
         raise click.ClickException(str(e)) from e
     click.echo(_table(report))
     if json_out:
-        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        try:
+            json_out.write_text(json.dumps(report, indent=2) + "\n")
+        except OSError as e:
+            raise click.ClickException(f"cannot write {json_out}: {e.strerror or e}") from e
 
 
 @dataclass(frozen=True)
@@ -218,7 +225,11 @@ def _evaluate_seed(
 @contextmanager
 def _workspace(index_dir: Path | None) -> Iterator[Path]:
     if index_dir is not None:
-        index_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            index_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise BuildError(f"cannot write to the index folder {index_dir}: "
+                             f"{e.strerror or e}") from e
         yield index_dir
         return
     with tempfile.TemporaryDirectory(prefix="evaluate-") as temporary:

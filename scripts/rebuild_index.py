@@ -9,14 +9,17 @@ from pathlib import Path
 
 import click
 
-from index import BuildReport, SearchError, build_index, load_config
+from index import SUPPORTED_SUFFIXES, BuildReport, SearchError, build_index, load_config
 from index.generations import IndexFolder
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--docs", "docs_dir", type=click.Path(path_type=Path),
-              help="Folder of documents (.txt .md .html .pdf), recursive.  [default: corpus]")
-@click.option("--index-dir", type=click.Path(path_type=Path),
+# readable=False: a folder that cannot be read is the build's error (one line, exit 1), not a
+# usage error; and the same check then covers a folder named in SEARCH_DOCS_DIR or --config.
+@click.option("--docs", "docs_dir", type=click.Path(path_type=Path, readable=False),
+              help=f"Folder of documents ({' '.join(sorted(SUPPORTED_SUFFIXES))}), recursive.  "
+                   "[default: corpus]")
+@click.option("--index-dir", type=click.Path(path_type=Path, readable=False),
               help="Folder holding the index generations.  [default: var/index]")
 @click.option("--model", help="Model directory or cached model name.  [default: all-MiniLM-L6-v2]")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),

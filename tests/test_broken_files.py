@@ -2,9 +2,10 @@
 
 One real run of the script (real model, FAISS, SQLite) over a 50 MB text file, a binary file
 named .txt, Latin-1 and UTF-16 files, an empty file, a file it may not read, a FIFO and a
-symlink loop, beside one ordinary document. Root reads any file whatever its mode, so under
-root the run drops the two capabilities that let it (setpriv, from util-linux): the file is
-then unreadable to the rebuild as it would be to any other user.
+symlink loop, beside one ordinary document; and a docs folder or index folder the scripts may
+not use, which is one ``Error:`` line. Root reads any file whatever its mode, so under root the
+runs drop the two capabilities that let it (setpriv, from util-linux): the file is then
+unreadable to the rebuild as it would be to any other user.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "rebuild_index.py"
+EVALUATE = ROOT / "scripts" / "evaluate.py"
 MB = 1024 * 1024
 SKIPPED = re.compile(r"^  skipped (\S+): (.+)$", re.M)
 
@@ -87,18 +89,29 @@ def broken_docs(docs: Path, with_good: bool = True) -> None:
         (docs / "utf16-be.txt").write_bytes(b"\xfe\xff" + PLAIN.encode("utf-16-be"))
 
 
-def rebuild(docs: Path, index: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_script(
+    script: Path, *args: object, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*without_read_override(), sys.executable, str(SCRIPT), "--docs", str(docs),
-         "--index-dir", str(index)],
+        [*without_read_override(), sys.executable, str(script), *map(str, args)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
+
+
+def rebuild(docs: Path, index: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return run_script(SCRIPT, "--docs", docs, "--index-dir", index, env=env)
 
 
 def script_env(model_cache: Path) -> dict[str, str]:
     """No SEARCH_* settings of this process; the session's model cache (its ONNX export)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEARCH_")}
     return {**env, "HF_HUB_OFFLINE": "1", "SEARCH_CACHE_DIR": str(model_cache)}
+
+
+def good_docs(docs: Path) -> Path:
+    docs.mkdir()
+    (docs / "good.txt").write_text(PLAIN)
+    return docs
 
 
 @pytest.fixture(scope="module")
@@ -140,9 +153,7 @@ def test_nothing_usable_is_a_clear_error(tmp_path: Path, model_cache: Path) -> N
 
 
 def test_a_read_only_index_folder_is_a_clear_error(tmp_path: Path, model_cache: Path) -> None:
-    docs, index = tmp_path / "docs", tmp_path / "index"
-    docs.mkdir()
-    (docs / "good.txt").write_text(PLAIN)
+    docs, index = good_docs(tmp_path / "docs"), tmp_path / "index"
     index.mkdir(mode=0o555)
     index.chmod(0o555)
     result = rebuild(docs, index, script_env(model_cache))
@@ -151,6 +162,52 @@ def test_a_read_only_index_folder_is_a_clear_error(tmp_path: Path, model_cache: 
         f"Error: cannot write to the index folder {index}: Permission denied"
     )
     assert "Traceback" not in result.stderr
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The script's one ``Error:`` line, after checking it failed with exit 1 and no traceback."""
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and result.stderr.rstrip().endswith(errors[0]), result.stderr
+    return errors[0]
+
+
+def evaluate(*args: object, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return run_script(EVALUATE, "--queries", ROOT / "eval" / "sample_queries.jsonl", "--quiet",
+                      *args, env=env)
+
+
+def test_a_docs_folder_it_may_not_read_is_one_error_line(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    docs, index = good_docs(tmp_path / "docs"), tmp_path / "index"
+    docs.chmod(0)
+    env = script_env(model_cache)
+    expected = f"Error: cannot read the docs folder {docs}: Permission denied"
+    assert one_error_line(rebuild(docs, index, env)) == expected
+    assert not (index / "CURRENT").exists()
+    # Named by the environment instead of --docs, it is the same error.
+    from_env = run_script(SCRIPT, "--index-dir", index, env={**env, "SEARCH_DOCS_DIR": str(docs)})
+    assert one_error_line(from_env) == expected
+    assert one_error_line(evaluate("--docs", docs, env=env)) == expected
+
+
+def test_evaluate_into_an_index_folder_it_may_not_write_is_one_error_line(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    docs, locked = good_docs(tmp_path / "docs"), tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    locked.chmod(0o555)
+    env = script_env(model_cache)
+    result = evaluate("--docs", docs, "--index-dir", locked / "index", env=env)
+    assert one_error_line(result) == (
+        f"Error: cannot write to the index folder {locked / 'index'}: Permission denied"
+    )
+    result = evaluate("--docs", docs, "--json", locked / "metrics.json", env=env)
+    assert one_error_line(result) == (
+        f"Error: cannot write {locked / 'metrics.json'}: Permission denied"
+    )
 
 
 def test_text_cut_short_is_said_in_the_summary(tmp_path: Path, model_cache: Path) -> None:

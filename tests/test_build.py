@@ -142,7 +142,7 @@ def test_other_model_forces_a_full_rebuild(
     manifest = read_manifest(IndexFolder(config.index_dir).current())
     assert manifest["model"]["name"] == str(other)
     assert manifest["model"]["max_seq_length"] == 64
-    short = Embedder.load(find_model(str(other)), "torch")
+    short = Embedder.load(find_model(str(other)), "torch", "torch")  # no export into var/cache
     store = PassageStore.open(IndexFolder(config.index_dir).current() / "passages.sqlite")
     texts = [p.text for p in store.get_passages(list(range(1, report.passages + 1)))]
     assert max(short.count_tokens(t) for t in texts) <= 64

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import click
 import pytest
+from click.testing import CliRunner
 
 from index.config import DEFAULT_MODEL, Config, load_config
 from index.errors import ConfigError, SearchError
+from scripts.rebuild_index import main as rebuild_index
+from service.__main__ import main as serve
+
+# The options whose help states a default that Config holds, and its field.
+OPTION_FIELDS = {"--docs": "docs_dir", "--index-dir": "index_dir", "--model": "model",
+                 "--vector-store": "vector_store", "--host": "host", "--port": "port"}
 
 
 def write_toml(tmp_path: Path, text: str, name: str = "search.toml") -> Path:
@@ -17,17 +26,22 @@ def write_toml(tmp_path: Path, text: str, name: str = "search.toml") -> Path:
 
 
 def test_defaults_without_any_source() -> None:
-    config = load_config()
-    assert config == Config()
-    assert config.docs_dir == Path("corpus")
-    assert config.index_dir == Path("var/index")
-    assert config.model == DEFAULT_MODEL == "all-MiniLM-L6-v2"
-    assert config.batch_size == 16
-    assert config.max_passage_tokens == 0
-    assert config.title_in_embedding is False
-    assert config.faiss_factory == "auto"
-    assert config.keep_generations == 2
-    assert (config.host, config.port) == ("127.0.0.1", 8000)
+    assert load_config() == Config()
+
+
+@pytest.mark.parametrize(("command", "options"), [
+    (rebuild_index, ["--docs", "--index-dir", "--model", "--vector-store"]),
+    (serve, ["--index-dir", "--host", "--port"]),
+], ids=["rebuild-index", "service"])
+def test_the_defaults_a_help_states_are_the_ones_used(
+    command: click.Command, options: list[str]
+) -> None:
+    # The help texts spell out defaults that live in Config: they must say what a run does.
+    text = CliRunner().invoke(command, ["--help"], terminal_width=200).output
+    stated = dict(re.findall(r"^\s+(--[\w-]+)\s.*\[default: ([^\]]+)\]$", text, re.M))
+    used = load_config()
+    for option in options:
+        assert stated.get(option) == str(getattr(used, OPTION_FIELDS[option])), option
 
 
 def test_empty_sources_give_the_defaults(tmp_path: Path) -> None:

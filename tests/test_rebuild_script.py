@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,12 +26,14 @@ import pytest
 
 from index import Config, Embedder
 from index.generations import read_manifest
+from tests.hold import HELD
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 SCRIPT = ROOT / "scripts" / "rebuild_index.py"
+HOLD = ROOT / "tests" / "hold.py"
 CONSOLE_SCRIPT = Path(sys.executable).parent / "rebuild-index"
 CHANGED_DOCUMENT = "003_4783bc61b2fd86ea"
 TIMEOUT = 300  # seconds; a run that loads the model takes about ten
@@ -158,11 +160,17 @@ def toml_file(path: Path, **settings: object) -> Path:
 
 
 class Watched:
-    """A rebuild running in the background whose stderr is read as it arrives."""
+    """A rebuild running in the background whose stderr is read as it arrives.
 
-    def __init__(self, *args: object, env: Mapping[str, str] | None = None) -> None:
+    ``hold`` (see tests/hold.py) stops it at one point of its work, such as
+    "stderr:Chunking", for ``wait_for_stderr(HELD)`` and a kill there.
+    """
+
+    def __init__(
+        self, *args: object, hold: str, env: Mapping[str, str] | None = None
+    ) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(SCRIPT), *map(str, args)], cwd=ROOT,
+            [sys.executable, str(HOLD), hold, str(SCRIPT), *map(str, args)], cwd=ROOT,
             env=dict(env) if env else clean_env(),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
@@ -199,16 +207,6 @@ class Watched:
         if not found:
             self.kill()
             pytest.fail(f"{text!r} never appeared on stderr:\n{self.stderr}")
-
-    def wait_until(
-        self, condition: Callable[[], bool], what: str, timeout: float = TIMEOUT
-    ) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                pytest.fail(f"never saw {what}; exit {self.proc.returncode}:\n{self.stderr}")
-            time.sleep(0.005)
 
     def __enter__(self) -> Watched:
         return self
@@ -582,12 +580,13 @@ def test_kill_while_chunking_leaves_the_live_generation(
 ) -> None:
     before, generations = site.current(), site.generations()
     answers = served_answers(site, embedder)
-    with Watched("--docs", big_docs, "--index-dir", site.index, "--full") as run:
-        run.wait_for_stderr("Chunking")
+    with Watched("--docs", big_docs, "--index-dir", site.index, "--full",
+                 hold="stderr:Chunking") as run:
+        run.wait_for_stderr(HELD)
         code = run.kill()
 
     assert code == -signal.SIGKILL  # it was still running
-    assert "Embedding" not in run.stderr  # killed before chunking 100 documents was done
+    assert "Embedding" not in run.stderr  # held as chunking began
     assert_live_generation_survived(site, before, generations, embedder, answers)
     (leftover,) = site.leftovers()
     assert not (leftover / "vectors.npy").exists()
@@ -598,8 +597,9 @@ def test_kill_while_embedding_then_the_next_run_recovers(
 ) -> None:
     before, generations = site.current(), site.generations()
     answers = served_answers(site, embedder)
-    with Watched("--docs", big_docs, "--index-dir", site.index, "--full") as run:
-        run.wait_for_stderr("Embedding")
+    with Watched("--docs", big_docs, "--index-dir", site.index, "--full",
+                 hold="stderr:Embedding") as run:
+        run.wait_for_stderr(HELD)
         code = run.kill()
 
     assert code == -signal.SIGKILL
@@ -626,22 +626,18 @@ def test_kill_while_embedding_then_the_next_run_recovers(
 def test_kill_while_writing_the_vectors_leaves_the_live_generation(
     site: Site, embedder: Embedder
 ) -> None:
-    # A product-quantised FAISS index trains for a few seconds after the vectors are saved:
-    # a wide, real window in the write phase, after embedding and before publishing.
+    # Held as it opens the FAISS file: in the write phase, vectors.npy saved, not published.
     before, generations = site.current(), site.generations()
     answers = served_answers(site, embedder)
-    def vectors_saved() -> bool:
-        return any((p / "vectors.npy").exists() for p in site.leftovers())
-
     with Watched("--docs", site.docs, "--index-dir", site.index, "--full",
-                 env=clean_env(SEARCH_FAISS_FACTORY="PQ24x4")) as run:
-        run.wait_until(vectors_saved, "vectors.npy in the unfinished build")
+                 hold="open:vectors.faiss") as run:
+        run.wait_for_stderr(HELD)
         code = run.kill()
 
     assert code == -signal.SIGKILL
     assert "Embedding: 100%" in run.stderr
     assert_live_generation_survived(site, before, generations, embedder, answers)
     (leftover,) = site.leftovers()
-    assert (leftover / "passages.sqlite").exists()
+    assert (leftover / "passages.sqlite").exists() and (leftover / "vectors.npy").exists()
     assert not (leftover / "manifest.json").exists()
     assert read_manifest(site.live())["faiss_factory"] == "auto"

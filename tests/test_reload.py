@@ -10,7 +10,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -44,6 +44,14 @@ def get_json(url: str) -> tuple[int, dict]:  # type: ignore[type-arg]
         return e.code, json.loads(e.read())
 
 
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    """Poll ``condition`` until it holds; the deadline only ends a hung test, however slow."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"after {timeout:g} s, still no {what}"
+        time.sleep(0.02)
+
+
 def test_new_generation_is_served_without_a_failed_request(
     served: tuple[str, Config], embedder: Embedder
 ) -> None:
@@ -65,16 +73,17 @@ def test_new_generation_is_served_without_a_failed_request(
     clients = [threading.Thread(target=hammer, args=(generations,)) for generations in seen]
     for client in clients:
         client.start()
-    time.sleep(1)
+    wait_until(lambda: all(len(g) >= 3 for g in seen), "three answers for every client")
     Path(config.docs_dir, "tulips.txt").write_text(
         "Tulip festival\n\nThe tulip festival in Amsterdam draws crowds to the flower fields "
         "every April, when the bulbs bloom in long coloured stripes.\n"
     )
     new_generation = build_index(config, embedder=embedder).generation
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not all(g and g[-1] == new_generation for g in seen):
-        time.sleep(0.1)
-    time.sleep(0.5)
+    wait_until(lambda: all(g[-1] == new_generation for g in seen),
+               "every client answered from the new generation")
+    switched_at = [len(g) for g in seen]
+    wait_until(lambda: all(len(g) >= n + 3 for g, n in zip(seen, switched_at, strict=True)),
+               "three more answers for every client after its switch")
     stop.set()
     for client in clients:
         client.join()

@@ -1,0 +1,26 @@
+"""The file formats a docs folder may hold: which extractor reads a file, by its suffix.
+
+A format is one module with an ``extract(data, max_chars) -> Extracted`` function (see
+``index.formats.extraction``); adding one is adding its module and its suffixes below.
+Each imports its parsing library (bs4, pypdf) only when a file of its type is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from index.formats import html, markdown, pdf, plain_text
+from index.formats.extraction import Extracted, Extractor, UnreadableDocumentError
+
+EXTRACTORS: Mapping[str, Extractor] = MappingProxyType({
+    ".txt": plain_text.extract,
+    ".md": markdown.extract,
+    ".markdown": markdown.extract,
+    ".html": html.extract,
+    ".htm": html.extract,
+    ".pdf": pdf.extract,
+})
+SUPPORTED_SUFFIXES = frozenset(EXTRACTORS)
+
+__all__ = ["EXTRACTORS", "SUPPORTED_SUFFIXES", "Extracted", "Extractor", "UnreadableDocumentError"]
