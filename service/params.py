@@ -1,16 +1,15 @@
-"""Reading search parameters from a query string or a JSON body, for the API and the page."""
+"""Reading a search request from a query string or a JSON body, for the API and the page."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from werkzeug.datastructures import MultiDict
 
 from index import InvalidQueryError
-from index.search import DEFAULT_MODE, MAX_QUERY_CHARS
+from index.request import DEFAULT_MODE, MAX_QUERY_CHARS, SearchRequest
 
 # ASCII digits only; the length cap keeps int() cheap (the range check rejects big ones).
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
@@ -19,29 +18,17 @@ _FIELDS = ("q", "k", "offset", "mode", "doc", "alpha", "explain", "group")
 _SINGLE_VALUED = tuple(f for f in _FIELDS if f != "doc")
 
 
-@dataclass(frozen=True)
-class SearchParams:
-    q: str
-    k: int = 10
-    offset: int = 0
-    mode: str = DEFAULT_MODE
-    doc: tuple[str, ...] = ()
-    alpha: float | None = None  # hybrid mode's dense weight; None: the configured one
-    explain: bool = False
-    group_by_document: bool = False
-
-
 def from_query_string(
     args: MultiDict[str, str], raw: bytes, strict: bool = True
-) -> SearchParams:
-    """Parameters of a GET request; ``raw`` is the undecoded query string.
+) -> SearchRequest:
+    """The search a GET request asks for; ``raw`` is the undecoded query string.
 
     Args:
         strict: refuse parameters this does not know, as a POST body's unknown fields are
             (the API); pages ignore them, since links people share collect tracking tags.
     Raises:
-        InvalidQueryError: a parameter is unknown (if strict), repeated, malformed, or not
-            valid UTF-8.
+        InvalidQueryError: a parameter is unknown (if strict), repeated, malformed, out of
+            range, or not valid UTF-8.
     """
     _check_encoding(raw)
     unknown = set(args) - set(_FIELDS)
@@ -51,7 +38,7 @@ def from_query_string(
         if len(args.getlist(name)) > 1:
             raise InvalidQueryError(f"{name} must be given once")
     values: dict[str, Any] = {name: args.get(name) for name in _SINGLE_VALUED}
-    return _params(values, args.getlist("doc"))
+    return _request(values, args.getlist("doc"))
 
 
 def words_to_mark(args: MultiDict[str, str], raw: bytes) -> str:
@@ -68,8 +55,13 @@ def words_to_mark(args: MultiDict[str, str], raw: bytes) -> str:
     return q
 
 
-def from_json(body: Any) -> SearchParams:
-    """Parameters of a POST request's JSON body (an object with the same fields)."""
+def from_json(body: Any) -> SearchRequest:
+    """The search a POST request's JSON body asks for (an object with the same fields).
+
+    Raises:
+        InvalidQueryError: the body is not such an object, or a field is malformed or out of
+            range.
+    """
     if not isinstance(body, dict):
         raise InvalidQueryError("the body must be a JSON object")
     unknown = set(body) - set(_FIELDS)
@@ -82,10 +74,10 @@ def from_json(body: Any) -> SearchParams:
         doc = [doc]
     if not isinstance(doc, list) or not all(isinstance(d, str) for d in doc):
         raise InvalidQueryError("doc must be a document id or a list of them")
-    return _params(body, doc)
+    return _request(body, doc)
 
 
-def _params(values: dict[str, Any], doc: list[str]) -> SearchParams:
+def _request(values: dict[str, Any], doc: list[str]) -> SearchRequest:
     q, mode, group = values.get("q"), values.get("mode"), values.get("group")
     if q is None:
         raise InvalidQueryError("q is required")
@@ -96,12 +88,12 @@ def _params(values: dict[str, Any], doc: list[str]) -> SearchParams:
         raise InvalidQueryError("mode must be a string")
     if group not in (None, "doc"):
         raise InvalidQueryError("group must be doc")
-    return SearchParams(
-        q=q,
+    return SearchRequest(
+        query=q,
         k=_integer("k", values.get("k"), 10),
         offset=_integer("offset", values.get("offset"), 0),
         mode=DEFAULT_MODE if mode is None else mode,  # "" is an unknown mode, like "fuzzy"
-        doc=tuple(dict.fromkeys(doc)),
+        document_ids=tuple(dict.fromkeys(doc)),
         alpha=_fraction("alpha", values.get("alpha")),
         explain=_boolean("explain", values.get("explain")),
         group_by_document=group == "doc",

@@ -19,6 +19,7 @@ from index import (
     SearchError,
     VectorStoreUnavailableError,
 )
+from index.request import SearchRequest
 from index.search import Searcher
 
 logger = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class LiveIndex:
                                  vector_store=self.config.vector_store)
         # The first query pays for lazy set-up in ONNX Runtime, FAISS and SQLite: pay it
         # here, before any user waits on it.
-        searcher.search("warm up", k=1)
+        searcher.search(SearchRequest("warm up", k=1))
         return searcher
 
     def _older_good_generation(self, refused: Path, including: bool = False) -> Searcher | None:

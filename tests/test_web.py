@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from markupsafe import Markup
 
 from index import Config, Embedder
+from index.request import SearchRequest
 from service.highlight import MARKED_CHARS_PER_PAGE, Highlighter, highlight, query_terms
 from service.state import get_searcher, index_info
 
@@ -263,7 +264,7 @@ def test_the_document_page_shows_every_passage_with_its_anchor(
 ) -> None:
     with app.app_context():
         searcher = get_searcher()
-        doc_id = searcher.search(QUERY, k=1).hits[0].passage.document_id
+        doc_id = searcher.search(SearchRequest(QUERY, k=1)).hits[0].passage.document_id
         document, passages = searcher.get_document(doc_id)
 
     soup = page(client, f"/documents/{doc_id}")
