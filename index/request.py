@@ -15,6 +15,7 @@ from index.fusion import FUSIONS
 MODES = ("hybrid", "dense", "lexical")
 DEFAULT_MODE = "hybrid"
 MAX_QUERY_CHARS = 1000
+DEFAULT_K = 10
 MAX_K = 100
 MAX_OFFSET = 1000
 
@@ -29,7 +30,7 @@ class SearchRequest:
     """
 
     query: str  # leading and trailing whitespace is dropped
-    k: int = 10
+    k: int = DEFAULT_K
     offset: int = 0
     mode: str = DEFAULT_MODE
     # If given, only passages of these documents are ranked, exactly.
