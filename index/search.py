@@ -25,7 +25,7 @@ from index.embedding import Embedder
 from index.errors import DocumentNotFoundError, IndexMismatchError
 from index.fusion import FUSIONS, fuse
 from index.generations import read_manifest
-from index.lexical import expand_query, lexical_terms
+from index.lexical import lexical_terms, query_terms
 from index.request import MAX_K, MAX_OFFSET, SearchRequest
 from index.store import PassageStore, StoredPassage
 from index.vector_store import VectorIndex, open_vector_index
@@ -142,7 +142,7 @@ class Searcher:
             dense = self._dense_search(self._embedder.embed_query(query), allowed)
         if mode != "dense":
             # "Chinese" also finds "China": the stemmer cannot join a place and its adjective.
-            lexical = store.lexical_search(expand_query(query), CANDIDATES, allowed)
+            lexical = store.lexical_search(query_terms(query), CANDIDATES, allowed)
         if mode == "hybrid":
             weight = self.alpha if request.alpha is None else request.alpha
             ranked = fuse(dense, lexical, request.fusion or self.fusion, weight)
