@@ -75,7 +75,7 @@ class SearchResults:
 
 
 class Searcher:
-    """Searches one generation; immutable, shared by all request threads."""
+    """Searches one generation; immutable, shared by all request threads until ``close``."""
 
     def __init__(
         self, folder: Path, manifest: dict[str, Any], embedder: Embedder, vectors: VectorIndex,
@@ -91,6 +91,9 @@ class Searcher:
         self._embedder = embedder
         self._vectors = vectors
         self._local = threading.local()  # one SQLite connection per thread
+        self._stores: list[PassageStore] = []  # all of them, to close
+        self._stores_lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def open(
@@ -203,10 +206,25 @@ class Searcher:
             return [(int(rowids[i]), float(scores[i])) for i in order]
         return self._vectors.search(query_vector, min(CANDIDATES, self.passage_count))
 
+    def close(self) -> None:
+        """Close every thread's SQLite connection and the vector index, once no search
+        uses this searcher any more (a later search raises RuntimeError)."""
+        with self._stores_lock:
+            self._closed = True
+            for store in self._stores:
+                store.close()
+            self._stores.clear()
+        self._local = threading.local()  # the closed connections, forgotten by every thread
+        self._vectors.close()
+
     def _store(self) -> PassageStore:
         store: PassageStore | None = getattr(self._local, "store", None)
         if store is None:
-            store = PassageStore.open(self.folder / STORE_FILE)
+            with self._stores_lock:
+                if self._closed:
+                    raise RuntimeError(f"the searcher of generation {self.generation} is closed")
+                store = PassageStore.open(self.folder / STORE_FILE)
+                self._stores.append(store)
             self._local.store = store
         return store
 
