@@ -9,8 +9,8 @@ folder, and a private copy of the prebuilt SciFact index, var/eval/scifact/index
   torch encode      ``SentenceTransformer(model_path).encode([q])``, progress bar off: the
                     bare model call a search replaces, torch with its default thread count
                     (the baseline)
-  in-process hybrid ``Searcher.search(q)`` in the default (hybrid) mode
-  in-process dense  ``Searcher.search(q2, mode="dense")``
+  in-process hybrid ``Searcher.search(SearchRequest(q))`` in the default (hybrid) mode
+  in-process dense  ``Searcher.search(SearchRequest(q2, mode="dense"))``
   HTTP hybrid       ``GET /api/search?q=...&k=10`` to the real service (``python -m service``
                     in a subprocess) over one keep-alive connection, body read; also the
                     service's own ``took_ms`` for the same requests
@@ -75,6 +75,7 @@ from common import (
 )
 from tqdm import tqdm
 
+from index.request import SearchRequest
 from index.search import Searcher
 
 logger = logging.getLogger("bench.query_latency")
@@ -189,8 +190,8 @@ def _measure(plain: Any, searcher: Searcher, http: HttpClient, queries: list[str
     """Run every call once per step in rotated order; latencies in ms per call."""
     calls: dict[str, Callable[[str, str], Any]] = {
         TORCH: lambda q, q2: plain.encode([q], show_progress_bar=False),
-        HYBRID: lambda q, q2: searcher.search(q, k),
-        DENSE: lambda q, q2: searcher.search(q2, k, mode="dense"),
+        HYBRID: lambda q, q2: searcher.search(SearchRequest(q, k)),
+        DENSE: lambda q, q2: searcher.search(SearchRequest(q2, k, mode="dense")),
         HTTP: lambda q, q2: _http_search(http, search_path(q, k)),
     }
     latencies: dict[str, list[float]] = {call: [] for call in CALLS}

@@ -46,6 +46,7 @@ from common import (  # noqa: E402
 
 from index import Embedder, IndexFolder, build_index, load_embedder  # noqa: E402
 from index.generations import read_manifest  # noqa: E402
+from index.request import SearchRequest  # noqa: E402
 from index.search import CANDIDATES, Searcher  # noqa: E402
 from index.store import PassageStore  # noqa: E402
 from tests.milvus_server import milvus_server  # noqa: E402
@@ -112,7 +113,7 @@ def _compare_stores(
             timings[name]["vector"].append((time.perf_counter() - started) * 1000)
             top10[name].append([rowid for rowid, _ in hits[:10]])
             started = time.perf_counter()
-            searcher.search(query, k=10)
+            searcher.search(SearchRequest(query, k=10))
             timings[name]["hybrid"].append((time.perf_counter() - started) * 1000)
     rows = []
     for name in stores:

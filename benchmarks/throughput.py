@@ -65,6 +65,7 @@ from common import (
 )
 from tqdm import tqdm
 
+from index.request import SearchRequest
 from index.search import Searcher
 
 logger = logging.getLogger("bench.throughput")
@@ -252,7 +253,7 @@ def _inprocess(searcher: Searcher, pool: QueryPool, queries: list[str], n: int,
     latencies = []
     for query in pool.take(n, [queries]):
         started = time.perf_counter()
-        searcher.search(query, k)
+        searcher.search(SearchRequest(query, k))
         latencies.append((time.perf_counter() - started) * 1000)
     return latencies
 

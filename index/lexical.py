@@ -1,4 +1,5 @@
-"""Lexical analysis for BM25: the terms of a passage or a query, the same way for both.
+"""Lexical analysis for BM25: the terms of a passage or a query, the same way for both, and
+where a text holds a query's terms (what the pages mark).
 
 English words are lower-cased, stripped of accents and possessives, filtered through a stop
 list and stemmed (Snowball English). Scripts written without spaces (Chinese, Japanese,
@@ -8,12 +9,16 @@ bigrams, the usual trick that lets BM25 match them at all.
 Queries, and only queries, also search for the other form of a place name: the stemmer keeps
 "China" and "Chinese", "Italy" and "Italian" apart, and a reader asking about one expects the
 other (``expand_query``). Done at query time, it needs no change to built indexes.
+``query_terms`` is what a full-text search looks up, and ``matched_spans`` finds those terms
+in a text through the same analysis, so a page marks the words BM25 matched.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 
 import Stemmer
@@ -69,6 +74,50 @@ def lexical_terms(text: str) -> list[str]:
         elif term:
             terms.append(term)
     return terms
+
+
+def query_terms(query: str) -> list[str]:
+    """The distinct terms a full-text search for ``query`` looks up, in order: those of its
+    words, then those of the other forms of the places it names."""
+    return list(dict.fromkeys(lexical_terms(expand_query(query))))
+
+
+def matched_spans(text: str, terms: AbstractSet[str]) -> Iterator[tuple[int, int]]:
+    """(start, end) of each stretch of ``text`` whose term is one of ``terms``, in order.
+
+    A word whose term matches is one stretch ("Running" for "run", "Lavrov" of "Lavrov's";
+    never a stop word). In a script written without spaces, the characters of each matching
+    bigram are, overlapping ones joined.
+    """
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        term = _term(token.lower())
+        if term is None:
+            yield from _bigram_spans(token, match.start(), terms)
+        elif term and term in terms:
+            # The word without its possessive, which its term leaves out too.
+            possessive = token[-2:].lower() in ("'s", "’s")
+            yield match.start(), match.end() - 2 if possessive else match.end()
+
+
+def _bigram_spans(run: str, start: int, terms: AbstractSet[str]) -> Iterator[tuple[int, int]]:
+    """The stretches of an unspaced run that its matching bigrams cover, as in _bigrams."""
+    if len(run) == 1:
+        if run in terms:
+            yield start, start + 1
+        return
+    covered: tuple[int, int] | None = None
+    for i in range(len(run) - 1):
+        if run[i : i + 2] not in terms:
+            continue
+        if covered and covered[1] >= start + i:
+            covered = (covered[0], start + i + 2)
+        else:
+            if covered:
+                yield covered
+            covered = (start + i, start + i + 2)
+    if covered:
+        yield covered
 
 
 # Entries kept by each cache of word analysis. Queries are analysed by the same functions,

@@ -277,6 +277,9 @@ class MilvusIndex:
         self._params: dict[str, Any] = {"metric_type": "IP"}
         self._index_type = index_type
 
+    def close(self) -> None:
+        """Nothing to let go: the client is the process's shared one (``_connect``)."""
+
     @classmethod
     def open(cls, entry: dict[str, Any], guard: dict[str, Any], uri: str) -> MilvusIndex:
         """Connect and check the collection against the manifest's model guard.

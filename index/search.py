@@ -1,6 +1,7 @@
 """The searcher: one published generation opened for queries, the per-query hot path.
 
-One ``Searcher.search`` serves the JSON API, the web page and the evaluation script.
+One ``Searcher.search`` serves the JSON API, the web page and the evaluation script, each
+with a ``SearchRequest`` (index.request).
 Candidate lists are always ``CANDIDATES`` deep, whatever ``k`` and ``offset`` are, so a
 query's ranking never depends on the page asked for: pages are stable.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,20 +22,16 @@ from index.build import STORE_FILE
 from index.config import Config
 from index.documents import Document
 from index.embedding import Embedder
-from index.errors import DocumentNotFoundError, IndexMismatchError, InvalidQueryError
+from index.errors import DocumentNotFoundError, IndexMismatchError
 from index.fusion import FUSIONS, fuse
 from index.generations import read_manifest
-from index.lexical import expand_query, lexical_terms
+from index.lexical import lexical_terms, query_terms
+from index.request import MAX_K, MAX_OFFSET, SearchRequest
 from index.store import PassageStore, StoredPassage
 from index.vector_store import VectorIndex, open_vector_index
 
 logger = logging.getLogger(__name__)
 
-MODES = ("hybrid", "dense", "lexical")
-DEFAULT_MODE = "hybrid"
-MAX_QUERY_CHARS = 1000
-MAX_K = 100
-MAX_OFFSET = 1000
 # A best passage less similar than this to the query is a weak match (docs/quality.md).
 WEAK_COSINE = 0.25
 # Every ranked list is cut at this depth: the deepest page a request may ask for.
@@ -79,7 +75,7 @@ class SearchResults:
 
 
 class Searcher:
-    """Searches one generation; immutable, shared by all request threads."""
+    """Searches one generation; immutable, shared by all request threads until ``close``."""
 
     def __init__(
         self, folder: Path, manifest: dict[str, Any], embedder: Embedder, vectors: VectorIndex,
@@ -95,6 +91,9 @@ class Searcher:
         self._embedder = embedder
         self._vectors = vectors
         self._local = threading.local()  # one SQLite connection per thread
+        self._stores: list[PassageStore] = []  # all of them, to close
+        self._stores_lock = threading.Lock()
+        self._closed = False
 
     @classmethod
     def open(
@@ -134,56 +133,34 @@ class Searcher:
     def document_count(self) -> int:
         return int(self.manifest["counts"]["documents"])
 
-    def search(
-        self,
-        query: str,
-        k: int = 10,
-        offset: int = 0,
-        mode: str = DEFAULT_MODE,
-        document_ids: Sequence[str] = (),
-        group_by_document: bool = False,
-        alpha: float | None = None,
-        fusion: str | None = None,
-        explain: bool = False,
-    ) -> SearchResults:
-        """The hits ranked ``offset + 1`` to ``offset + k`` for ``query``.
-
-        Args:
-            document_ids: if given, only passages of these documents are ranked, exactly.
-            group_by_document: rank documents by their best passage, one hit per document.
-            alpha: in hybrid mode, the weight of the dense ranking, 0 to 1 (else the default).
-            fusion: in hybrid mode, "rrf" or "weighted" (else the default).
-            explain: give each hit its dense and lexical scores and ranks.
-        Raises:
-            InvalidQueryError: empty or too long query, k or offset out of range, unknown mode.
-        """
+    def search(self, request: SearchRequest) -> SearchResults:
+        """The hits ranked ``offset + 1`` to ``offset + k`` for the request's query."""
         started = time.perf_counter()
-        query = query.strip()
-        _validate(query, k, offset, mode, alpha, fusion)
+        query, k, offset, mode = request.query, request.k, request.offset, request.mode
         store = self._store()
-        allowed = store.rowids_of(document_ids) if document_ids else None
+        allowed = store.rowids_of(request.document_ids) if request.document_ids else None
         dense: list[tuple[int, float]] = []
         lexical: list[tuple[int, float]] = []
         if mode != "lexical":
             dense = self._dense_search(self._embedder.embed_query(query), allowed)
         if mode != "dense":
             # "Chinese" also finds "China": the stemmer cannot join a place and its adjective.
-            lexical = store.lexical_search(expand_query(query), CANDIDATES, allowed)
+            lexical = store.lexical_search(query_terms(query), CANDIDATES, allowed)
         if mode == "hybrid":
-            weight = self.alpha if alpha is None else alpha
-            ranked = fuse(dense, lexical, fusion or self.fusion, weight)
+            weight = self.alpha if request.alpha is None else request.alpha
+            ranked = fuse(dense, lexical, request.fusion or self.fusion, weight)
         else:
             ranked = dense or lexical
         others: dict[int, int] = {}
-        if group_by_document:
+        if request.group_by_document:
             ranked, others = _best_per_document(ranked, store.document_ids_of(ranked))
         page = ranked[offset : offset + k]
         passages = store.get_passages([rowid for rowid, _ in page])
         titles = store.document_titles({p.document_id for p in passages})
-        explained = _Explainer(dense, lexical) if explain else None
+        explained = _Explainer(dense, lexical) if request.explain else None
         hits = [
             Hit(offset + i + 1, score, passage, *titles[passage.document_id],
-                others.get(passage.rowid) if group_by_document else None,
+                others.get(passage.rowid) if request.group_by_document else None,
                 explained.explain(passage.rowid, score) if explained else None)
             for i, ((_, score), passage) in enumerate(zip(page, passages, strict=True))
         ]
@@ -229,10 +206,25 @@ class Searcher:
             return [(int(rowids[i]), float(scores[i])) for i in order]
         return self._vectors.search(query_vector, min(CANDIDATES, self.passage_count))
 
+    def close(self) -> None:
+        """Close every thread's SQLite connection and the vector index, once no search
+        uses this searcher any more (a later search raises RuntimeError)."""
+        with self._stores_lock:
+            self._closed = True
+            for store in self._stores:
+                store.close()
+            self._stores.clear()
+        self._local = threading.local()  # the closed connections, forgotten by every thread
+        self._vectors.close()
+
     def _store(self) -> PassageStore:
         store: PassageStore | None = getattr(self._local, "store", None)
         if store is None:
-            store = PassageStore.open(self.folder / STORE_FILE)
+            with self._stores_lock:
+                if self._closed:
+                    raise RuntimeError(f"the searcher of generation {self.generation} is closed")
+                store = PassageStore.open(self.folder / STORE_FILE)
+                self._stores.append(store)
             self._local.store = store
         return store
 
@@ -267,21 +259,3 @@ def _best_per_document(
         kept.append((rowid, score))
     return kept, others
 
-
-def _validate(
-    query: str, k: int, offset: int, mode: str, alpha: float | None, fusion: str | None
-) -> None:
-    if not query:
-        raise InvalidQueryError("q must not be empty")
-    if len(query) > MAX_QUERY_CHARS:
-        raise InvalidQueryError(f"q must be at most {MAX_QUERY_CHARS} characters")
-    if not 1 <= k <= MAX_K:
-        raise InvalidQueryError(f"k must be between 1 and {MAX_K}")
-    if not 0 <= offset <= MAX_OFFSET:
-        raise InvalidQueryError(f"offset must be between 0 and {MAX_OFFSET}")
-    if mode not in MODES:
-        raise InvalidQueryError(f"mode must be one of {', '.join(MODES)}")
-    if alpha is not None and not 0 <= alpha <= 1:
-        raise InvalidQueryError("alpha must be between 0 and 1")
-    if fusion is not None and fusion not in FUSIONS:
-        raise InvalidQueryError(f"fusion must be one of {', '.join(FUSIONS)}")

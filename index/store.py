@@ -149,21 +149,22 @@ class PassageStore:
         return [rowid for (rowid,) in rows]
 
     def lexical_search(
-        self, query: str, limit: int, allowed: list[int] | None = None,
+        self, terms: Sequence[str], limit: int, allowed: list[int] | None = None,
         seconds: float = LEXICAL_SECONDS,
     ) -> list[tuple[int, float]]:
-        """(rowid, BM25 score) best first for passages sharing a term with ``query``.
+        """(rowid, BM25 score) best first for passages holding any of ``terms``.
 
         Only the first MAX_QUERY_TERMS distinct terms count: each one more is another
         posting list to merge, and no real query needs more.
 
         Args:
+            terms: BM25 terms, as index.lexical gives them (``query_terms`` for a query).
             allowed: if given, only these rowids are ranked.
             seconds: time limit of the full-text search.
         Raises:
             QueryTimeoutError: the search ran past ``seconds``.
         """
-        terms = list(dict.fromkeys(lexical_terms(query)))[:MAX_QUERY_TERMS]
+        terms = list(dict.fromkeys(terms))[:MAX_QUERY_TERMS]
         if not terms:
             return []
         # Quoted, each term is just a string to FTS5, whatever syntax the query holds.

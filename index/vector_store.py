@@ -46,6 +46,10 @@ class VectorIndex(Protocol):
         """The stored vectors of these passages, in the order asked."""
         ...
 
+    def close(self) -> None:
+        """Let go of what this holds open (files, maps); no search may follow."""
+        ...
+
 
 class VectorStore(Protocol):
     """Writes, publishes and opens generations' vectors."""
@@ -168,3 +172,9 @@ class FaissIndex:
     def vectors(self, rowids: NDArray[np.int64]) -> NDArray[np.float32]:
         rows: NDArray[np.float32] = self._raw[rowids - 1]
         return rows
+
+    def close(self) -> None:
+        # The last references: the FAISS index and numpy's memmap (which holds a file
+        # descriptor) are freed here, not whenever the garbage collector gets to them.
+        # ``vectors`` returns copies (fancy indexing), so no view outlives the map.
+        del self._index, self._raw

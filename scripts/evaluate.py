@@ -37,7 +37,8 @@ from index.evaluation import (
     write_beir_documents,
 )
 from index.fusion import FUSIONS
-from index.search import DEFAULT_MODE, MAX_QUERY_CHARS, MODES, Searcher
+from index.request import DEFAULT_MODE, MAX_QUERY_CHARS, MODES, SearchRequest
+from index.search import Searcher
 
 logger = logging.getLogger("evaluate")
 
@@ -183,9 +184,10 @@ def _rank_documents(
     for query_id, text in tqdm(collection.queries.items(), desc=f"Queries ({variant.label})",
                                file=sys.stderr, disable=quiet):
         started = time.perf_counter()
-        results = searcher.search(text[:MAX_QUERY_CHARS], k=100, mode=variant.mode,
-                                  group_by_document=True, alpha=variant.alpha,
-                                  fusion=variant.fusion)
+        results = searcher.search(SearchRequest(
+            text[:MAX_QUERY_CHARS], k=100, mode=variant.mode, group_by_document=True,
+            alpha=variant.alpha, fusion=variant.fusion,
+        ))
         timings.append((time.perf_counter() - started) * 1000)
         run[query_id] = {
             collection.document_of_file[hit.passage.document_id]: 1.0 / hit.rank
@@ -207,8 +209,9 @@ def _evaluate_seed(
         results = {}
         for variant in variants:
             ranks = [
-                answer_rank(searcher.search(q.q, k=10, mode=variant.mode, alpha=variant.alpha,
-                                            fusion=variant.fusion).hits, q)
+                answer_rank(searcher.search(SearchRequest(
+                    q.q, k=10, mode=variant.mode, alpha=variant.alpha, fusion=variant.fusion,
+                )).hits, q)
                 for q in queries
             ]
             misses = [q.q for q, rank in zip(queries, ranks, strict=True) if not rank or rank > 5]

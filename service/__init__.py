@@ -31,7 +31,7 @@ def create_app(config: Config | None = None, embedder: Embedder | None = None,
         embedder: an already loaded model for ``config.model`` (tests share one).
         watch: check for newly published generations in the background.
     """
-    from service import admission, api, errors, headers, web
+    from service import admission, api, errors, headers, state, web
     from service.state import LiveIndex
 
     if config is None:
@@ -57,6 +57,7 @@ def create_app(config: Config | None = None, embedder: Embedder | None = None,
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     errors.register_error_handlers(app)
+    state.init_app(app)
     admission.init_app(app)
     headers.add_security_headers(app)
     return app

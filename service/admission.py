@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from flask import Flask, Response, current_app
 
 from index import QueryTimeoutError
+from index.request import SearchRequest
 from service.errors import error_response
-from service.params import SearchParams
 
 # What makes a search expensive: each of these multiplies the work of one request.
 HEAVY_QUERY_CHARS = 200
@@ -37,10 +37,11 @@ class OverloadedError(Exception):
     """Too many expensive searches at once: answered 503 with Retry-After."""
 
 
-def is_heavy(wanted: SearchParams) -> bool:
+def is_heavy(wanted: SearchRequest) -> bool:
     return (
-        len(wanted.q) > HEAVY_QUERY_CHARS or wanted.k > HEAVY_K or wanted.offset > HEAVY_OFFSET
-        or wanted.group_by_document or wanted.explain or len(wanted.doc) > HEAVY_DOCUMENTS
+        len(wanted.query) > HEAVY_QUERY_CHARS or wanted.k > HEAVY_K
+        or wanted.offset > HEAVY_OFFSET or wanted.group_by_document or wanted.explain
+        or len(wanted.document_ids) > HEAVY_DOCUMENTS
     )
 
 
@@ -76,7 +77,7 @@ class Lane:
 
 
 @contextmanager
-def admitted(wanted: SearchParams) -> Iterator[None]:
+def admitted(wanted: SearchRequest) -> Iterator[None]:
     """Run the block as this search's lane allows."""
     if not is_heavy(wanted):
         yield

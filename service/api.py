@@ -32,11 +32,7 @@ def search() -> Response:
         wanted = params.from_query_string(request.args, request.query_string)
     searcher = get_searcher()
     with admitted(wanted):
-        results = searcher.search(
-            wanted.q, wanted.k, wanted.offset, wanted.mode, wanted.doc,
-            group_by_document=wanted.group_by_document, alpha=wanted.alpha,
-            explain=wanted.explain,
-        )
+        results = searcher.search(wanted)
     return jsonify(_results_json(results, index_info(searcher)))
 
 

@@ -1,10 +1,14 @@
-"""The OpenAPI 3 description of the JSON API, served at /openapi.json."""
+"""The OpenAPI 3 description of the JSON API, served at /openapi.json.
+
+The search parameters and the POST body are generated from service.params, the table the
+requests are read with.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from index.search import DEFAULT_MODE, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES
+from service.params import PARAMETERS, QUERY
 
 
 def openapi_document() -> dict[str, Any]:
@@ -16,22 +20,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/search": {
                 "get": {
                     "summary": "Rank passages for a query",
-                    "parameters": [
-                        {"name": "q", "in": "query", "required": True,
-                         "schema": _query_schema()},
-                        {"name": "k", "in": "query", "schema": _k_schema()},
-                        {"name": "offset", "in": "query", "schema": _offset_schema()},
-                        {"name": "mode", "in": "query", "schema": _mode_schema()},
-                        {"name": "doc", "in": "query", "style": "form", "explode": True,
-                         "schema": {"type": "array", "items": {"type": "string"}},
-                         "description": "Only passages of these document ids."},
-                        {"name": "alpha", "in": "query", "schema": _alpha_schema()},
-                        {"name": "explain", "in": "query", "schema": {"type": "boolean"},
-                         "description": "Add each hit's dense and lexical scores and ranks."},
-                        {"name": "group", "in": "query", "schema": {"type": "string",
-                                                                   "enum": ["doc"]},
-                         "description": "One hit per document: its best passage."},
-                    ],
+                    "parameters": [p.query_parameter() for p in PARAMETERS],
                     "responses": {"200": _ok("SearchResults"), "400": error, "503": error},
                 },
                 "post": {
@@ -67,45 +56,14 @@ def _ok(schema: str) -> dict[str, Any]:
         "schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
-# Some character other than whitespace (as Python's str.strip sees it), and no NUL anywhere.
-_NOT_BLANK = "^[^\\x00]*([^\\s\\x00\\x1c-\\x1f\\x85]|\\ufeff)[^\\x00]*$"
-
-
-def _query_schema() -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_CHARS,
-            "pattern": _NOT_BLANK,
-            "description": "Leading and trailing whitespace is ignored; the rest must remain."}
-
-
-def _k_schema() -> dict[str, Any]:
-    return {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}
-
-
-def _offset_schema() -> dict[str, Any]:
-    return {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}
-
-
-def _mode_schema() -> dict[str, Any]:
-    return {"type": "string", "enum": list(MODES), "default": DEFAULT_MODE}
-
-
-def _alpha_schema() -> dict[str, Any]:
-    return {"type": "number", "minimum": 0, "maximum": 1,
-            "description": "Hybrid mode: weight of the dense ranking (lexical gets 1 - alpha)."}
-
-
 def _schemas() -> dict[str, Any]:
     string, integer, number = {"type": "string"}, {"type": "integer"}, {"type": "number"}
     nullable_integer = {"type": "integer", "nullable": True}
     nullable_number = {"type": "number", "nullable": True}
     return {
-        "SearchRequest": {"type": "object", "required": ["q"], "additionalProperties": False,
-                          "properties": {"q": _query_schema(), **_or_null({
-                              "k": _k_schema(), "offset": _offset_schema(),
-                              "mode": _mode_schema(),
-                              "doc": {"anyOf": [string, {"type": "array", "items": string}]},
-                              "alpha": _alpha_schema(), "explain": {"type": "boolean"},
-                              "group": {"type": "string", "enum": ["doc"]}})}},
+        "SearchRequest": {"type": "object", "additionalProperties": False,
+                          "required": [QUERY.name],
+                          "properties": {p.name: p.body_schema() for p in PARAMETERS}},
         "SearchResults": {"type": "object", "properties": {
             "query": string, "mode": string, "k": integer, "offset": integer, "took_ms": number,
             "weak": {"type": "boolean"},
@@ -130,13 +88,3 @@ def _schemas() -> dict[str, Any]:
             "code": string, "message": string}}}},
     }
 
-
-def _or_null(properties: dict[str, Any]) -> dict[str, Any]:
-    """Optional JSON fields, where null means the same as leaving the field out."""
-    nullable = {}
-    for name, schema in properties.items():
-        schema = {**schema, "nullable": True}
-        if "enum" in schema:
-            schema["enum"] = [*schema["enum"], None]
-        nullable[name] = schema
-    return nullable

@@ -1,8 +1,10 @@
-"""Reading search parameters from a query string or a JSON body, for the API and the page."""
+"""The search parameters of the API and the page: one table that reads and checks them, and
+that /openapi.json is generated from, so the document cannot disagree with the parser."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -10,48 +12,238 @@ from urllib.parse import unquote_to_bytes
 from werkzeug.datastructures import MultiDict
 
 from index import InvalidQueryError
-from index.search import DEFAULT_MODE, MAX_QUERY_CHARS
+from index.request import (
+    DEFAULT_K,
+    DEFAULT_MODE,
+    MAX_K,
+    MAX_OFFSET,
+    MAX_QUERY_CHARS,
+    MODES,
+    SearchRequest,
+)
 
 # ASCII digits only; the length cap keeps int() cheap (the range check rejects big ones).
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
 _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-_FIELDS = ("q", "k", "offset", "mode", "doc", "alpha", "explain", "group")
-_SINGLE_VALUED = tuple(f for f in _FIELDS if f != "doc")
+# Some character other than whitespace (as Python's str.strip sees it), and no NUL anywhere.
+_NOT_BLANK = "^[^\\x00]*([^\\s\\x00\\x1c-\\x1f\\x85]|\\ufeff)[^\\x00]*$"
 
 
 @dataclass(frozen=True)
-class SearchParams:
-    q: str
-    k: int = 10
-    offset: int = 0
-    mode: str = DEFAULT_MODE
-    doc: tuple[str, ...] = ()
-    alpha: float | None = None  # hybrid mode's dense weight; None: the configured one
-    explain: bool = False
-    group_by_document: bool = False
+class Parameter:
+    """One search parameter: how a given value is read and checked, and how it is documented.
+
+    ``read`` gets a value that was given (not None; in a JSON body null means left out, as
+    in a query string a missing parameter does) and raises InvalidQueryError if it is bad.
+    """
+
+    name: str
+    description: str = ""
+    default: Any = None  # the value when left out
+
+    def read(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def schema(self) -> dict[str, Any]:
+        """The OpenAPI schema of one value, as a query-string parameter."""
+        raise NotImplementedError
+
+    def query_parameter(self) -> dict[str, Any]:
+        """The OpenAPI description of this parameter in a GET query string."""
+        return {"name": self.name, "in": "query", "schema": self._described(self.schema())}
+
+    def body_schema(self) -> dict[str, Any]:
+        """The OpenAPI schema of this field in a POST body, where null means left out."""
+        schema = {**self._described(self.schema()), "nullable": True}
+        if "enum" in schema:
+            schema["enum"] = [*schema["enum"], None]
+        return schema
+
+    def _described(self, schema: dict[str, Any]) -> dict[str, Any]:
+        return {**schema, "description": self.description} if self.description else schema
+
+
+@dataclass(frozen=True)
+class QueryText(Parameter):
+    """The query, required; its length is counted as sent (the request strips it)."""
+
+    max_chars: int = MAX_QUERY_CHARS
+
+    def read(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise InvalidQueryError(f"{self.name} must be a string")
+        if "\x00" in value:
+            raise InvalidQueryError(f"{self.name} must not contain NUL characters")
+        if len(value) > self.max_chars:
+            raise InvalidQueryError(f"{self.name} must be at most {self.max_chars} characters")
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "maxLength": self.max_chars,
+                "pattern": _NOT_BLANK}
+
+    def query_parameter(self) -> dict[str, Any]:
+        return {**super().query_parameter(), "required": True}
+
+    def body_schema(self) -> dict[str, Any]:
+        return self._described(self.schema())
+
+
+@dataclass(frozen=True)
+class Integer(Parameter):
+    minimum: int = 0
+    maximum: int = 0
+
+    def read(self, value: Any) -> int:
+        if isinstance(value, bool):  # JSON true is not 1
+            raise InvalidQueryError(f"{self.name} must be an integer")
+        if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+            value = int(value)
+        if not isinstance(value, int):
+            raise InvalidQueryError(f"{self.name} must be an integer")
+        if not self.minimum <= value <= self.maximum:
+            raise InvalidQueryError(
+                f"{self.name} must be between {self.minimum} and {self.maximum}"
+            )
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum,
+                "default": self.default}
+
+
+@dataclass(frozen=True)
+class Fraction(Parameter):
+    minimum: float = 0
+    maximum: float = 1
+
+    def read(self, value: Any) -> float:
+        number = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            number = float(value)
+        if number is None or not self.minimum <= number <= self.maximum:  # NaN is neither
+            raise InvalidQueryError(
+                f"{self.name} must be a number between {self.minimum:g} and {self.maximum:g}"
+            )
+        return number
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "number", "minimum": self.minimum, "maximum": self.maximum}
+
+
+@dataclass(frozen=True)
+class Choice(Parameter):
+    choices: tuple[str, ...] = ()
+
+    def read(self, value: Any) -> str:
+        if value in self.choices:
+            return str(value)
+        if len(self.choices) == 1:
+            raise InvalidQueryError(f"{self.name} must be {self.choices[0]}")
+        if not isinstance(value, str):
+            raise InvalidQueryError(f"{self.name} must be a string")
+        # "" is an unknown choice, like "fuzzy"
+        raise InvalidQueryError(f"{self.name} must be one of {', '.join(self.choices)}")
+
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string", "enum": list(self.choices)}
+        return schema if self.default is None else {**schema, "default": self.default}
+
+
+@dataclass(frozen=True)
+class Flag(Parameter):
+    default: Any = False
+
+    def read(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
+            return value.lower() in ("1", "true", "yes")
+        raise InvalidQueryError(f"{self.name} must be true or false")
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
+
+
+@dataclass(frozen=True)
+class DocumentIds(Parameter):
+    """Document ids, repeated in a query string; one id or a list of them in a JSON body."""
+
+    default: Any = ()
+
+    def read(self, value: Any) -> tuple[str, ...]:
+        ids = [value] if isinstance(value, str) else value
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise InvalidQueryError(f"{self.name} must be a document id or a list of them")
+        return tuple(dict.fromkeys(ids))
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": {"type": "string"}}
+
+    def query_parameter(self) -> dict[str, Any]:
+        return {**super().query_parameter(), "style": "form", "explode": True}
+
+    def body_schema(self) -> dict[str, Any]:
+        string = {"type": "string"}
+        one_or_more = {"anyOf": [string, {"type": "array", "items": string}], "nullable": True}
+        return self._described(one_or_more)
+
+
+QUERY = QueryText("q", "Leading and trailing whitespace is ignored; the rest must remain.")
+PARAMETERS: tuple[Parameter, ...] = (
+    QUERY,
+    Integer("k", default=DEFAULT_K, minimum=1, maximum=MAX_K),
+    Integer("offset", default=0, minimum=0, maximum=MAX_OFFSET),
+    Choice("mode", default=DEFAULT_MODE, choices=MODES),
+    DocumentIds("doc", "Only passages of these document ids."),
+    Fraction("alpha", "Hybrid mode: weight of the dense ranking (lexical gets 1 - alpha)."),
+    Flag("explain", "Add each hit's dense and lexical scores and ranks."),
+    Choice("group", "One hit per document: its best passage.", choices=("doc",)),
+)
+_NAMES = frozenset(p.name for p in PARAMETERS)
+_REPEATABLE = frozenset(p.name for p in PARAMETERS if isinstance(p, DocumentIds))
 
 
 def from_query_string(
     args: MultiDict[str, str], raw: bytes, strict: bool = True
-) -> SearchParams:
-    """Parameters of a GET request; ``raw`` is the undecoded query string.
+) -> SearchRequest:
+    """The search a GET request asks for; ``raw`` is the undecoded query string.
 
     Args:
         strict: refuse parameters this does not know, as a POST body's unknown fields are
             (the API); pages ignore them, since links people share collect tracking tags.
     Raises:
-        InvalidQueryError: a parameter is unknown (if strict), repeated, malformed, or not
-            valid UTF-8.
+        InvalidQueryError: a parameter is unknown (if strict), repeated, malformed, out of
+            range, or not valid UTF-8.
     """
     _check_encoding(raw)
-    unknown = set(args) - set(_FIELDS)
+    unknown = set(args) - _NAMES
     if strict and unknown:
         raise InvalidQueryError(f"unknown parameter {sorted(unknown)[0]!r}")
-    for name in _SINGLE_VALUED:
-        if len(args.getlist(name)) > 1:
+    values: dict[str, Any] = {}
+    for name in (p.name for p in PARAMETERS if p.name in args):
+        given = args.getlist(name)
+        if name not in _REPEATABLE and len(given) > 1:
             raise InvalidQueryError(f"{name} must be given once")
-    values: dict[str, Any] = {name: args.get(name) for name in _SINGLE_VALUED}
-    return _params(values, args.getlist("doc"))
+        values[name] = given if name in _REPEATABLE else given[0]
+    return _request(values)
+
+
+def from_json(body: Any) -> SearchRequest:
+    """The search a POST request's JSON body asks for (an object with the same fields).
+
+    Raises:
+        InvalidQueryError: the body is not such an object, or a field is unknown, malformed
+            or out of range.
+    """
+    if not isinstance(body, dict):
+        raise InvalidQueryError("the body must be a JSON object")
+    unknown = set(body) - _NAMES
+    if unknown:
+        raise InvalidQueryError(f"unknown field {sorted(unknown)[0]!r}")
+    return _request(body)
 
 
 def words_to_mark(args: MultiDict[str, str], raw: bytes) -> str:
@@ -61,92 +253,29 @@ def words_to_mark(args: MultiDict[str, str], raw: bytes) -> str:
         InvalidQueryError: ``q`` repeated, too long, holding NUL, or not valid UTF-8.
     """
     _check_encoding(raw)
-    if len(args.getlist("q")) > 1:
-        raise InvalidQueryError("q must be given once")
-    q = args.get("q", "")
-    _check_query_text(q)
-    return q
+    if len(args.getlist(QUERY.name)) > 1:
+        raise InvalidQueryError(f"{QUERY.name} must be given once")
+    return QUERY.read(args.get(QUERY.name, ""))
 
 
-def from_json(body: Any) -> SearchParams:
-    """Parameters of a POST request's JSON body (an object with the same fields)."""
-    if not isinstance(body, dict):
-        raise InvalidQueryError("the body must be a JSON object")
-    unknown = set(body) - set(_FIELDS)
-    if unknown:
-        raise InvalidQueryError(f"unknown field {sorted(unknown)[0]!r}")
-    doc = body.get("doc")
-    if doc is None:  # null means left out, as for every optional field
-        doc = []
-    elif isinstance(doc, str):
-        doc = [doc]
-    if not isinstance(doc, list) or not all(isinstance(d, str) for d in doc):
-        raise InvalidQueryError("doc must be a document id or a list of them")
-    return _params(body, doc)
-
-
-def _params(values: dict[str, Any], doc: list[str]) -> SearchParams:
-    q, mode, group = values.get("q"), values.get("mode"), values.get("group")
-    if q is None:
-        raise InvalidQueryError("q is required")
-    if not isinstance(q, str):
-        raise InvalidQueryError("q must be a string")
-    _check_query_text(q)
-    if mode is not None and not isinstance(mode, str):
-        raise InvalidQueryError("mode must be a string")
-    if group not in (None, "doc"):
-        raise InvalidQueryError("group must be doc")
-    return SearchParams(
-        q=q,
-        k=_integer("k", values.get("k"), 10),
-        offset=_integer("offset", values.get("offset"), 0),
-        mode=DEFAULT_MODE if mode is None else mode,  # "" is an unknown mode, like "fuzzy"
-        doc=tuple(dict.fromkeys(doc)),
-        alpha=_fraction("alpha", values.get("alpha")),
-        explain=_boolean("explain", values.get("explain")),
-        group_by_document=group == "doc",
+def _request(values: Mapping[str, Any]) -> SearchRequest:
+    """The request from the given values, each read and checked by its parameter, in order."""
+    if values.get(QUERY.name) is None:
+        raise InvalidQueryError(f"{QUERY.name} is required")
+    read = {
+        p.name: p.default if values.get(p.name) is None else p.read(values[p.name])
+        for p in PARAMETERS
+    }
+    return SearchRequest(
+        query=read["q"],
+        k=read["k"],
+        offset=read["offset"],
+        mode=read["mode"],
+        document_ids=read["doc"],
+        alpha=read["alpha"],
+        explain=read["explain"],
+        group_by_document=read["group"] == "doc",
     )
-
-
-def _check_query_text(q: str) -> None:
-    if "\x00" in q:
-        raise InvalidQueryError("q must not contain NUL characters")
-    if len(q) > MAX_QUERY_CHARS:  # as sent, as /openapi.json says; the searcher strips it
-        raise InvalidQueryError(f"q must be at most {MAX_QUERY_CHARS} characters")
-
-
-def _integer(name: str, value: Any, default: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool):  # JSON true is not 1
-        raise InvalidQueryError(f"{name} must be an integer")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        return int(value)
-    raise InvalidQueryError(f"{name} must be an integer")
-
-
-def _fraction(name: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        number = float(value)
-    else:
-        raise InvalidQueryError(f"{name} must be a number between 0 and 1")
-    if not 0 <= number <= 1:
-        raise InvalidQueryError(f"{name} must be a number between 0 and 1")
-    return number
-
-
-def _boolean(name: str, value: Any) -> bool:
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
-        return value.lower() in ("1", "true", "yes")
-    raise InvalidQueryError(f"{name} must be true or false")
 
 
 def _check_encoding(raw: bytes) -> None:

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app, g
 
 from index import (
     Config,
@@ -19,6 +19,7 @@ from index import (
     SearchError,
     VectorStoreUnavailableError,
 )
+from index.request import SearchRequest
 from index.search import Searcher
 
 logger = logging.getLogger(__name__)
@@ -28,23 +29,72 @@ logger = logging.getLogger(__name__)
 _UNUSABLE = (SearchError, OSError, RuntimeError, sqlite3.DatabaseError)
 
 
+class Lease:
+    """A searcher and how many requests are using it; closed once replaced and unused."""
+
+    def __init__(self, searcher: Searcher) -> None:
+        self.searcher = searcher
+        self.users = 0
+        self.replaced = False
+
+
 class LiveIndex:
     """Holds the searcher of the live generation; swaps in a new one only once it is open.
 
-    Requests take ``searcher`` once and use that object to the end, so a swap never affects
-    a request in flight. A generation that fails to open is refused and remembered, so it
-    is not retried on every check; a service that starts on one serves the newest older
-    generation that opens instead, if there is one.
+    Requests lease the searcher (``lease``/``release``, which ``get_searcher`` does) and use
+    that object to the end, so a swap never affects a request in flight; the replaced
+    searcher is closed, its files with it, when the last request using it is done. A
+    generation that fails to open is refused and remembered, so it is not retried on every
+    check; a service that starts on one serves the newest older generation that opens
+    instead, if there is one.
     """
 
     def __init__(self, folder: IndexFolder, embedder: Embedder, config: Config) -> None:
         self.config = config
         self.folder = folder
         self.embedder = embedder
-        self.searcher: Searcher | None = None
+        self._live: Lease | None = None
         self._refused: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one refresh at a time
+        self._leases_lock = threading.Lock()  # held by requests only for a count, never long
         self._stop = threading.Event()
+
+    @property
+    def searcher(self) -> Searcher | None:
+        """The live searcher, to look at (to search with it, ``lease`` it)."""
+        live = self._live
+        return live.searcher if live else None
+
+    def lease(self) -> Lease | None:
+        """The live searcher's lease, counted as used until ``release``; None: nothing is
+        loaded."""
+        with self._leases_lock:
+            live = self._live
+            if live is not None:
+                live.users += 1
+            return live
+
+    def release(self, lease: Lease) -> None:
+        with self._leases_lock:
+            lease.users -= 1
+            unused = lease.replaced and lease.users == 0
+        if unused:
+            self._close(lease)
+
+    def _serve(self, searcher: Searcher) -> None:
+        """Make ``searcher`` the live one; the one it replaces closes when no request uses it."""
+        with self._leases_lock:
+            old, self._live = self._live, Lease(searcher)
+            if old is not None:
+                old.replaced = True
+            unused = old is not None and old.users == 0
+        if old is not None and unused:
+            self._close(old)
+
+    def _close(self, lease: Lease) -> None:
+        logger.info("closing generation %s: no request uses it any more",
+                    lease.searcher.generation)
+        lease.searcher.close()
 
     def refresh(self) -> bool:
         """Load the generation CURRENT names if it is new; True when it switched."""
@@ -75,7 +125,7 @@ class LiveIndex:
                 if fallback is None:
                     return False
                 searcher = fallback
-            self.searcher = searcher
+            self._serve(searcher)
             logger.info("serving generation %s: %d documents, %d passages, model %s",
                         searcher.generation, searcher.document_count, searcher.passage_count,
                         self.embedder.info.name)
@@ -96,7 +146,7 @@ class LiveIndex:
         fallback = self._older_good_generation(published[-1], including=True)
         if fallback is None:
             return False
-        self.searcher = fallback
+        self._serve(fallback)
         return True
 
     def _open(self, folder: Path) -> Searcher:
@@ -104,7 +154,11 @@ class LiveIndex:
                                  vector_store=self.config.vector_store)
         # The first query pays for lazy set-up in ONNX Runtime, FAISS and SQLite: pay it
         # here, before any user waits on it.
-        searcher.search("warm up", k=1)
+        try:
+            searcher.search(SearchRequest("warm up", k=1))
+        except BaseException:
+            searcher.close()  # refused: its files are not kept open
+            raise
         return searcher
 
     def _older_good_generation(self, refused: Path, including: bool = False) -> Searcher | None:
@@ -142,15 +196,28 @@ def get_live_index() -> LiveIndex:
 
 
 def get_searcher() -> Searcher:
-    """The searcher for this request.
+    """The searcher for this request, the same one to its end, however often asked.
 
     Raises:
         IndexNotBuiltError: no generation is loaded (mapped to 503).
     """
-    searcher = get_live_index().searcher
-    if searcher is None:
-        raise IndexNotBuiltError("no index is loaded yet: run rebuild-index")
-    return searcher
+    lease: Lease | None = g.get("search_lease")
+    if lease is None:
+        lease = get_live_index().lease()
+        if lease is None:
+            raise IndexNotBuiltError("no index is loaded yet: run rebuild-index")
+        g.search_lease = lease
+    return lease.searcher
+
+
+def init_app(app: Flask) -> None:
+    """Give back each request's searcher lease when the request is done."""
+
+    @app.teardown_appcontext
+    def release_searcher(error: BaseException | None) -> None:
+        lease: Lease | None = g.pop("search_lease", None)
+        if lease is not None:
+            app.extensions["live_index"].release(lease)
 
 
 def index_info(searcher: Searcher) -> dict[str, Any]:

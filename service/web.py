@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from index.search import MAX_OFFSET, MODES, SearchResults
+from index.request import MAX_OFFSET, MODES
+from index.search import SearchResults
 from index.store import StoredPassage
 from service import params
 from service.admission import admitted
@@ -51,9 +52,11 @@ def search() -> str | Response:
         return redirect(url_for("web.index"))
     wanted = params.from_query_string(request.args, request.query_string, strict=False)
     with admitted(wanted):
-        results = get_searcher().search(wanted.q, wanted.k, wanted.offset, wanted.mode,
-                                        wanted.doc)
-    offset, k = results.offset, results.k
+        # The page has no controls for these, and its own links do not carry them.
+        results = get_searcher().search(
+            replace(wanted, alpha=None, explain=False, group_by_document=False)
+        )
+    offset, k, doc = results.offset, results.k, wanted.document_ids
     has_previous = offset > 0
     has_next = len(results.hits) == k and offset + k <= MAX_OFFSET
     return render_template(
@@ -61,10 +64,10 @@ def search() -> str | Response:
         results=results,
         query=results.query,
         highlight=Highlighter(results.query),
-        previous_url=_search_url(results, wanted.doc, max(offset - k, 0)) if has_previous else None,
-        next_url=_search_url(results, wanted.doc, offset + k) if has_next else None,
-        mode_urls={mode: _search_url(results, wanted.doc, mode=mode) for mode in MODES},
-        alternate=_search_url(results, wanted.doc, offset, endpoint="api.search"),
+        previous_url=_search_url(results, doc, max(offset - k, 0)) if has_previous else None,
+        next_url=_search_url(results, doc, offset + k) if has_next else None,
+        mode_urls={mode: _search_url(results, doc, mode=mode) for mode in MODES},
+        alternate=_search_url(results, doc, offset, endpoint="api.search"),
     )
 
 

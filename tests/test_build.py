@@ -15,6 +15,7 @@ from index import BuildError, Config, Embedder, IndexFolder, ModelError, build_i
 from index.chunking import normalize_whitespace
 from index.generations import read_manifest
 from index.lexical import lexical_terms
+from index.request import SearchRequest
 from index.search import Searcher
 from index.store import PassageStore
 
@@ -253,7 +254,7 @@ def test_title_in_lexical_rebuilds_the_full_text_table_only(
 
     def lexical_hits() -> list[str]:
         searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder)
-        hits = searcher.search("zanzibar", mode="lexical").hits
+        hits = searcher.search(SearchRequest("zanzibar", mode="lexical")).hits
         return [hit.passage.document_id for hit in hits]
 
     build_index(config, embedder=embedder)
@@ -302,7 +303,7 @@ def test_unchanged_passages_keep_their_bm25_terms(
     assert incremental == stored_terms(full_config.index_dir)
     assert all(terms == " ".join(lexical_terms(text)) for text, terms in incremental)
     searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder)
-    (hit,) = searcher.search("zanzibar", mode="lexical").hits
+    (hit,) = searcher.search(SearchRequest("zanzibar", mode="lexical")).hits
     assert hit.passage.document_id == changed.stem
 
 

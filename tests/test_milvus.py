@@ -23,6 +23,7 @@ from pymilvus import MilvusClient
 from index import BuildError, Config, Embedder, IndexFolder, IndexMismatchError, build_index
 from index.generations import read_manifest
 from index.milvus_store import MilvusStore
+from index.request import SearchRequest
 from index.search import Searcher
 from index.vector_store import open_vector_index
 from tests.milvus_server import milvus_server
@@ -55,7 +56,8 @@ def client_of(server: str) -> MilvusClient:
 
 
 def ranking(searcher: Searcher, query: str, **options: Any) -> list[tuple[str, float]]:
-    return [(h.passage.id, h.score) for h in searcher.search(query, k=10, **options).hits]
+    hits = searcher.search(SearchRequest(query, k=10, **options)).hits
+    return [(h.passage.id, h.score) for h in hits]
 
 
 def same_rankings(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> bool:
@@ -83,9 +85,9 @@ def test_exact_milvus_ranks_like_faiss(
             assert same_rankings(ranking(searcher, query, mode=mode),
                                  ranking(faiss, query, mode=mode)), (query, mode)
         # A document filter scores that document's passages from their stored vectors.
-        document = faiss.search(query, k=1).hits[0].passage.document_id
-        assert same_rankings(ranking(searcher, query, document_ids=[document]),
-                             ranking(faiss, query, document_ids=[document])), query
+        document = faiss.search(SearchRequest(query, k=1)).hits[0].passage.document_id
+        assert same_rankings(ranking(searcher, query, document_ids=(document,)),
+                             ranking(faiss, query, document_ids=(document,))), query
 
 
 def test_hnsw_on_milvus_finds_what_exact_search_finds(
@@ -128,7 +130,7 @@ def test_publishing_moves_the_alias_and_reuses_vectors_from_milvus(
     second_collection = f"{alias}_{second.generation.replace('-', '_')}"
     assert client.describe_alias(alias)["collection_name"] == second_collection
     searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder)
-    assert "lighthouses" in searcher.search("lighthouses", k=1).hits[0].passage.text
+    assert "lighthouses" in searcher.search(SearchRequest("lighthouses", k=1)).hits[0].passage.text
 
     third = build_index(config, embedder=embedder, full=True).generation
     assert third is not None
@@ -266,7 +268,7 @@ def test_two_service_processes_serve_one_milvus_index(
         wait_until(lambda: all(get(p, "/readyz")["status"] == "ready" for p in ports),
                    "both services ready", services)
         for query in QUERIES[:6]:
-            wanted = [h.passage.id for h in expected.search(query, k=10).hits]
+            wanted = [h.passage.id for h in expected.search(SearchRequest(query, k=10)).hits]
             assert answers(ports[0], query) == answers(ports[1], query) == wanted, query
         # A rebuild publishes while both serve: both move to it.
         (config.docs_dir / "otters.txt").write_text(
@@ -321,4 +323,4 @@ def test_a_milvus_outage_is_a_503_and_the_service_recovers(
             assert time.monotonic() < deadline, "never loaded the generation again"
             time.sleep(1)
         assert live.searcher is not None
-        assert live.searcher.search("Iraq war", k=3).hits
+        assert live.searcher.search(SearchRequest("Iraq war", k=3)).hits

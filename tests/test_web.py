@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -13,7 +14,9 @@ from flask.testing import FlaskClient
 from markupsafe import Markup
 
 from index import Config, Embedder
-from service.highlight import MARKED_CHARS_PER_PAGE, Highlighter, highlight, query_terms
+from index.lexical import STOP_WORDS, lexical_terms, query_terms
+from index.request import SearchRequest
+from service.highlight import MARKED_CHARS_PER_PAGE, Highlighter, highlight
 from service.state import get_searcher, index_info
 
 QUERY = "who speaks for the Russian foreign ministry"
@@ -54,18 +57,28 @@ def test_highlight_escapes_script_in_passage_and_query() -> None:
     )
 
 
-def test_highlight_marks_whole_words_case_insensitively() -> None:
-    marked = highlight("Russia, RUSSIAN and russians; the Russian ministry", "russian MINISTRY")
+def test_highlight_marks_whole_words_whose_terms_the_search_looks_up() -> None:
+    # Stemmed ("russians", "ministries"), any case, and the place the adjective names
+    # ("Russia"), as the full-text search finds them; "Russ" is another term.
+    marked = highlight("Russia, RUSSIAN and russians; the Russian ministries of Russ",
+                       "russian MINISTRY")
 
     assert marked == (
-        "Russia, <mark>RUSSIAN</mark> and russians; the <mark>Russian</mark> "
-        "<mark>ministry</mark>"
+        "<mark>Russia</mark>, <mark>RUSSIAN</mark> and <mark>russians</mark>; the "
+        "<mark>Russian</mark> <mark>ministries</mark> of Russ"
     )
 
 
-def test_highlight_ignores_stop_words_and_one_letter_terms() -> None:
-    assert query_terms("Who is the x of THE ministry?") == {"ministry"}
-    assert highlight("the a of x", "the a of x") == "the a of x"
+def test_highlight_never_marks_stop_words() -> None:
+    assert highlight("Who is the x of THE ministry?", "who is the of ministries") == (
+        "Who is the x of THE <mark>ministry</mark>?"
+    )
+    assert highlight("the a of x", "the a of") == "the a of x"
+
+
+def test_highlight_marks_the_bigrams_of_unspaced_scripts() -> None:
+    # "北京" and "京大" overlap: one mark; "大学" alone is not in the query.
+    assert highlight("北京大学和北京", "北京大") == "<mark>北京大</mark>学和<mark>北京</mark>"
 
 
 def test_highlight_without_terms_only_escapes() -> None:
@@ -79,7 +92,9 @@ def test_highlight_treats_regex_syntax_in_the_query_as_text() -> None:
 
 
 def test_highlight_handles_non_ascii_words() -> None:
-    assert highlight("Café CAFÉ cafés", "café") == "<mark>Café</mark> <mark>CAFÉ</mark> cafés"
+    assert highlight("Café CAFÉ cafés cafe", "café") == (
+        "<mark>Café</mark> <mark>CAFÉ</mark> <mark>cafés</mark> <mark>cafe</mark>"
+    )
 
 
 def test_marking_is_bounded_per_page_whatever_the_query() -> None:
@@ -151,7 +166,8 @@ def test_search_shows_ranked_hits_linking_to_their_passages(client: FlaskClient)
     assert all(float(hit.select_one(".score").get_text().split()[-1]) > 0 for hit in hits)
     assert ranks(soup) == [1, 2, 3, 4, 5]
     marked = {m.get_text().lower() for m in soup.select("li.hit .hit-text mark")}
-    assert marked and marked <= {"speaks", "russian", "foreign", "ministry"}
+    # The full-text search also looks up "Russia" for "Russian" (index.lexical.expand_query).
+    assert marked and marked <= {"speaks", "russian", "russia", "foreign", "ministry"}
     assert soup.select_one(".took") is not None
     assert soup.select_one('input[name="q"]')["value"] == QUERY
 
@@ -263,7 +279,7 @@ def test_the_document_page_shows_every_passage_with_its_anchor(
 ) -> None:
     with app.app_context():
         searcher = get_searcher()
-        doc_id = searcher.search(QUERY, k=1).hits[0].passage.document_id
+        doc_id = searcher.search(SearchRequest(QUERY, k=1)).hits[0].passage.document_id
         document, passages = searcher.get_document(doc_id)
 
     soup = page(client, f"/documents/{doc_id}")
@@ -300,6 +316,42 @@ def test_the_document_page_highlights_the_query(client: FlaskClient) -> None:
 
     assert {m.get_text() for m in soup.select(".passage mark")} == {"Lavrov"}
     assert soup.select_one(".back a")["href"] == "/search?q=Lavrov"
+
+
+def marks_and_matches(
+    soup: BeautifulSoup, selector: str, query: str
+) -> list[tuple[list[str], list[str]]]:
+    """For each text on the page: the words marked, and the words (without a possessive 's)
+    whose term the query's full-text search looks up."""
+    wanted = set(query_terms(query))
+    return [
+        ([m.get_text() for m in text.select("mark")],
+         [re.sub(r"['’][sS]$", "", w) for w in re.findall(r"\w+(?:['’]\w+)*", text.get_text())
+          if set(lexical_terms(w)) & wanted])
+        for text in soup.select(selector)
+    ]
+
+
+def test_the_results_page_marks_exactly_the_words_bm25_matched(client: FlaskClient) -> None:
+    query = "the reports they are issuing"
+    soup = page(client, f"/search?q={query}&mode=lexical&k=20")
+
+    texts = marks_and_matches(soup, "li.hit .hit-text", query)
+    assert texts
+    for marked, matched in texts:
+        assert marked == matched
+    words = {word for marked, _ in texts for word in marked}
+    assert {"reports", "Reported", "issue", "issues"} <= words  # stemmed: other forms too
+    assert not {word.lower() for word in words} & STOP_WORDS
+
+
+def test_the_document_page_marks_the_stemmed_forms_of_the_query(client: FlaskClient) -> None:
+    soup = page(client, "/documents/000_d5f4f69b644cfd4d?q=reporting+issues")
+
+    texts = marks_and_matches(soup, ".passage", "reporting issues")
+    assert all(marked == matched for marked, matched in texts)
+    words = {word for marked, _ in texts for word in marked}
+    assert words == {"report", "reports", "issue", "issued"}
 
 
 @pytest.mark.parametrize(

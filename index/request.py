@@ -1,0 +1,63 @@
+"""The search request: everything one search asks for, as every caller of a search builds it.
+
+The API, the page, the evaluation and the benchmarks build a ``SearchRequest`` and hand it to
+``Searcher.search``. A request that exists is valid: the limits below hold for every caller,
+so they are checked once, here. A new way to narrow or shape a search is one more field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from index.errors import InvalidQueryError
+from index.fusion import FUSIONS
+
+MODES = ("hybrid", "dense", "lexical")
+DEFAULT_MODE = "hybrid"
+MAX_QUERY_CHARS = 1000
+DEFAULT_K = 10
+MAX_K = 100
+MAX_OFFSET = 1000
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """One search: the hits ranked ``offset + 1`` to ``offset + k`` for ``query``.
+
+    Raises:
+        InvalidQueryError: empty or too long query, k or offset out of range, unknown mode
+            or fusion, alpha outside [0, 1].
+    """
+
+    query: str  # leading and trailing whitespace is dropped
+    k: int = DEFAULT_K
+    offset: int = 0
+    mode: str = DEFAULT_MODE
+    # If given, only passages of these documents are ranked, exactly.
+    document_ids: tuple[str, ...] = ()
+    # Rank documents by their best passage, one hit per document.
+    group_by_document: bool = False
+    # In hybrid mode, the weight of the dense ranking, 0 to 1; None: the searcher's own.
+    alpha: float | None = None
+    # In hybrid mode, one of index.fusion.FUSIONS; None: the searcher's own.
+    fusion: str | None = None
+    # Give each hit its dense and lexical scores and ranks.
+    explain: bool = False
+
+    def __post_init__(self) -> None:
+        # Frozen, so the stripped query is set the way dataclasses set fields themselves.
+        object.__setattr__(self, "query", self.query.strip())
+        if not self.query:
+            raise InvalidQueryError("q must not be empty")
+        if len(self.query) > MAX_QUERY_CHARS:
+            raise InvalidQueryError(f"q must be at most {MAX_QUERY_CHARS} characters")
+        if not 1 <= self.k <= MAX_K:
+            raise InvalidQueryError(f"k must be between 1 and {MAX_K}")
+        if not 0 <= self.offset <= MAX_OFFSET:
+            raise InvalidQueryError(f"offset must be between 0 and {MAX_OFFSET}")
+        if self.mode not in MODES:
+            raise InvalidQueryError(f"mode must be one of {', '.join(MODES)}")
+        if self.alpha is not None and not 0 <= self.alpha <= 1:
+            raise InvalidQueryError("alpha must be between 0 and 1")
+        if self.fusion is not None and self.fusion not in FUSIONS:
+            raise InvalidQueryError(f"fusion must be one of {', '.join(FUSIONS)}")
