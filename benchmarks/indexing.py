@@ -54,7 +54,7 @@ from index import Config, Embedder, IndexFolder, build_index, find_model  # noqa
 from index.build import STORE_FILE  # noqa: E402
 from index.config import BACKENDS  # noqa: E402
 from index.evaluation import Collection, write_beir_documents  # noqa: E402
-from index.vectors import VECTORS_FILE  # noqa: E402
+from index.vectors.faiss import VECTORS_FILE  # noqa: E402
 
 logger = logging.getLogger("bench.indexing")
 SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"

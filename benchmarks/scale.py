@@ -5,7 +5,7 @@
 
 What it measures, for each size, for the index ``faiss_factory = "auto"`` builds there (or
 ``--factory``) and for exact ``Flat`` as the baseline, both built by the shipped code
-(``index.vectors.save_vectors``) and loaded by it (``load_faiss_index``, memory-mapped):
+(``index.vectors.faiss.save_vectors``) and loaded by it (``load_faiss_index``, memory-mapped):
 
 * recall@10 of the ANN index against the exact ranking, over real SciFact queries;
 * search latency p50/p99 of single queries on one thread (as the service searches), at the
@@ -71,13 +71,8 @@ from tqdm import tqdm  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from index.vectors import (  # noqa: E402
-    ANN_THRESHOLD,
-    load_faiss_index,
-    load_vectors,
-    resolve_factory,
-    save_vectors,
-)
+from index.vectors import ANN_THRESHOLD, resolve_factory  # noqa: E402
+from index.vectors.faiss import load_faiss_index, load_vectors, save_vectors  # noqa: E402
 
 logger = logging.getLogger("scale")
 

@@ -32,7 +32,7 @@ from index.errors import BuildError, IndexMismatchError
 from index.generations import IndexFolder, generation_name, read_manifest, write_manifest
 from index.store import PassageStore, PassageStoreWriter, StoredPassage
 from index.time_limit import TimeLimitExceeded, time_limit
-from index.vector_store import (
+from index.vectors import (
     VectorIndex,
     VectorStore,
     open_vector_index,

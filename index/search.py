@@ -27,7 +27,7 @@ from index.fusion import FUSIONS, fuse
 from index.generations import read_manifest
 from index.lexical import expand_query, lexical_terms
 from index.store import PassageStore, StoredPassage
-from index.vector_store import VectorIndex, open_vector_index
+from index.vectors import VectorIndex, open_vector_index
 
 logger = logging.getLogger(__name__)
 

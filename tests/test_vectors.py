@@ -13,14 +13,8 @@ from numpy.typing import NDArray
 
 from index import BuildError, Config, Embedder, IndexFolder, build_index
 from index import vectors as vectors_module
-from index.vectors import (
-    ANN_FACTORY,
-    FAISS_FILE,
-    HNSW_EF_SEARCH,
-    load_faiss_index,
-    resolve_factory,
-    save_vectors,
-)
+from index.vectors import ANN_FACTORY, HNSW_EF_SEARCH, resolve_factory
+from index.vectors.faiss import FAISS_FILE, load_faiss_index, save_vectors
 
 Vectors = NDArray[np.float32]
 

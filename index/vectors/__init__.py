@@ -1,15 +1,17 @@
-"""Where a generation's passage vectors live, behind one small interface.
+"""Where a generation's passage vectors live: the store interface, and the policy both stores share.
 
 Two stores, chosen by the ``vector_store`` setting:
 
-- ``faiss`` (the default): vectors.npy and vectors.faiss inside the generation folder.
+- ``faiss`` (the default): vectors.npy and vectors.faiss inside the generation folder
+  (``index.vectors.faiss``).
 - ``milvus://HOST:PORT[/NAME]`` or a Milvus Lite file ``PATH.db``: one Milvus collection per
   generation, ``NAME_<generation>``, with the alias ``NAME`` on the live one
-  (``index.milvus_store``).
+  (``index.vectors.milvus``).
 
 Everything else of a generation (manifest, passage text, the BM25 index) stays in its folder
 whichever store holds the vectors: the build and the searcher only talk to ``VectorStore``
-and ``VectorIndex``. Passages are keyed by their rowid (1, 2, ...) in both.
+and ``VectorIndex``. Passages are keyed by their rowid (1, 2, ...) in both. Each store's
+module, and its library (faiss, pymilvus), is imported only when a store of its kind is opened.
 """
 
 from __future__ import annotations
@@ -20,16 +22,34 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from index.errors import BuildError, IndexMismatchError
-from index.vectors import (
-    FAISS_FILE,
-    VECTORS_FILE,
-    load_faiss_index,
-    load_vectors,
-    save_vectors,
-)
+from index.errors import BuildError
 
 FAISS = "faiss"
+
+AUTO = "auto"
+# Below this many passages "auto" searches exactly (Flat): there an exact scan costs less
+# than encoding the query, while an HNSW graph must be rebuilt on every rebuild. Above it,
+# an HNSW graph. The measurements behind it: benchmarks/scale.py, docs/benchmarks.md
+# section 5. Small collections (SciFact's 14.6k passages) stay exact.
+ANN_THRESHOLD = 20_000
+# Links per node of the HNSW graph (16 lose recall@10 at 100k passages).
+HNSW_M = 32
+# The FAISS index "auto" builds above the threshold: HNSW over vectors stored as 16-bit
+# floats, half of Flat's memory; 8-bit storage (SQ8) costs too much recall at 1M passages.
+# Milvus builds HNSW with the same links (it keeps its vectors in 32-bit floats).
+ANN_FACTORY = f"HNSW{HNSW_M},SQfp16"
+# Search breadth of an HNSW graph: the Searcher asks for 1,100 hits, and HNSW returns only
+# nodes it visits; FAISS's default of 16 loses most of the recall, and below 512 a search
+# at 1M passages returns fewer hits than asked for (docs/benchmarks.md section 5).
+HNSW_EF_SEARCH = 512
+
+
+def resolve_factory(factory: str, count: int, threshold: int | None = None) -> str:
+    """The FAISS factory string to build for ``count`` vectors: ``factory`` unless "auto"."""
+    if factory != AUTO:
+        return factory
+    limit = ANN_THRESHOLD if threshold is None else threshold
+    return ANN_FACTORY if count >= limit else "Flat"
 
 
 class VectorIndex(Protocol):
@@ -83,8 +103,10 @@ def open_vector_store(uri: str) -> VectorStore:
         BuildError: an unknown kind of store, or Milvus is unreachable.
     """
     if uri == FAISS:
+        from index.vectors.faiss import FaissStore
+
         return FaissStore()
-    from index.milvus_store import MilvusStore, is_milvus_uri
+    from index.vectors.milvus import MilvusStore, is_milvus_uri
 
     if is_milvus_uri(uri):
         return MilvusStore.connect(uri)
@@ -114,57 +136,9 @@ def open_vector_index(
     """
     entry = store_entry(manifest)
     if entry["uri"] == FAISS:
+        from index.vectors.faiss import FaissIndex
+
         return FaissIndex.open(folder)
-    from index.milvus_store import MilvusIndex, is_milvus_uri
+    from index.vectors.milvus import MilvusIndex, is_milvus_uri
 
     return MilvusIndex.open(entry, guard, uri if uri and is_milvus_uri(uri) else entry["uri"])
-
-
-class FaissStore:
-    """Vectors as files in the generation folder: the raw vectors and a FAISS index."""
-
-    uri = FAISS
-
-    def write(
-        self, build_folder: Path, generation: str, vectors: NDArray[np.float32], factory: str,
-        guard: dict[str, Any], progress: bool,
-    ) -> dict[str, Any]:
-        # The manifest's checksums over the files are the guard here.
-        built = save_vectors(build_folder, vectors, factory, progress)
-        return {"uri": FAISS, "index_type": built}
-
-    def publish(self, entry: dict[str, Any]) -> None:
-        """Nothing to do: the files are published with their folder."""
-
-    def discard(self, entry: dict[str, Any]) -> None:
-        """Nothing to do: the files go with the build folder."""
-
-    def prune(self, keep: set[str]) -> None:
-        """Nothing to do: the files go with their generation's folder."""
-
-
-class FaissIndex:
-    """A generation's FAISS index and raw vectors, both memory-mapped."""
-
-    def __init__(self, index: Any, raw: NDArray[np.float32]) -> None:
-        self._index = index
-        self._raw = raw
-        self.count: int = int(index.ntotal)
-        self.dimension: int = int(index.d)
-
-    @classmethod
-    def open(cls, folder: Path) -> FaissIndex:
-        if not (folder / FAISS_FILE).is_file() or not (folder / VECTORS_FILE).is_file():
-            raise IndexMismatchError(f"generation {folder.name}: vector files are missing")
-        index, raw = load_faiss_index(folder), load_vectors(folder)
-        if raw.ndim != 2 or index.ntotal != len(raw) or index.d != raw.shape[1]:
-            raise IndexMismatchError(f"generation {folder.name}: vector files do not agree")
-        return cls(index, raw)
-
-    def search(self, query: NDArray[np.float32], depth: int) -> list[tuple[int, float]]:
-        scores, ids = self._index.search(query.reshape(1, -1), depth)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-
-    def vectors(self, rowids: NDArray[np.int64]) -> NDArray[np.float32]:
-        rows: NDArray[np.float32] = self._raw[rowids - 1]
-        return rows
