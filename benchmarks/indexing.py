@@ -20,7 +20,7 @@ Method, because the 2 cores are shared: one untimed warm-up build, then ``--roun
 each round every variant runs once, in an order rotated by one each round; passages/s ratios
 are taken against the baseline *of the same round*, and the table shows medians over rounds.
 It also compares the stored vectors with the baseline's (cosine; 1.0 on torch and float ONNX,
-~0.99 on int8).
+a little below on int8: docs/quality.md says how far).
 """
 
 from __future__ import annotations

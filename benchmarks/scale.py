@@ -17,7 +17,8 @@ What it measures, for each size, for the index ``faiss_factory = "auto"`` builds
   searching every query (mapped index pages count once touched; they are page cache, shared
   between processes), plus the load time without mmap. Fresh processes alternate between the
   indexes for ``--rounds`` rounds; medians are reported. The files are in the page cache (just
-  written), so load times are warm-cache times.
+  written), so load times are warm-cache times. They leave out the sha256 check of every file
+  that a service runs before it serves a generation (``read_manifest(verify=True)``).
 
 The vectors are synthetic but shaped like real embeddings: the real SciFact passage vectors
 of the prebuilt index (all-MiniLM-L6-v2, 384 dimensions) are kept, and the rest are mixtures
@@ -240,7 +241,10 @@ def measure_search(variants: list[Variant], indexes: list[Any], queries: Vectors
 
 
 def probe_index(directory: Path, queries_file: Path, depth: int, mmap: bool) -> dict[str, float]:
-    """In a fresh process: load one index as the service does, search, report memory."""
+    """In a fresh process: load one index with the service's loader (memory-mapped), search,
+    report memory. The service also reads every file once to check its sha256 before it
+    serves a generation (``read_manifest(verify=True)``); that pass is left out here, so
+    ``load_s`` is the load alone, not a service's start."""
     before = _memory()
     started = time.perf_counter()
     index = load_faiss_index(directory, mmap=mmap)
@@ -441,7 +445,8 @@ def run_size(size: int, factory: str | None, search_params: tuple[str, ...], rea
     if ann_factory == "Flat":
         ann = Variant(size, "ann", "Flat (auto)", build_s=ann.build_s)
 
-    # Latency and recall in this process, every index mapped as the service maps it.
+    # Latency and recall in this process, every index mapped as the service maps it (the
+    # service's checksum pass over the files is not part of this).
     variants = [flat, ann]
     indexes = [load_faiss_index(flat_dir), load_faiss_index(ann_dir)]
     for params in search_params if ann_factory != "Flat" else ():

@@ -38,14 +38,16 @@ class Config:
     model: str = DEFAULT_MODEL
     # What runs the model for passages (indexing) and for queries: "openvino" (bf16 on CPUs
     # with native bf16, else float: torch's vectors within ~0.0001), "onnx" (ONNX Runtime,
-    # torch's vectors), "onnx-int8" (ONNX Runtime with int8 weights: vectors within ~0.01
-    # of torch's) or "torch". These fall back to torch, logged, if the model cannot be
-    # exported. Chosen by measurement (docs/benchmarks.md).
+    # torch's vectors), "onnx-int8" (ONNX Runtime with int8 weights: vectors close to
+    # torch's, not equal; docs/quality.md says how close) or "torch". These fall back to
+    # torch, logged, if the model cannot be exported. Chosen by measurement
+    # (docs/benchmarks.md).
     passage_backend: str = "openvino"
     query_backend: str = "onnx"
     # Folder for files derived from the model once and reused (the ONNX export).
     cache_dir: Path = Path("var/cache")
-    # Passages embedded per model call (one call per core at a time); 16 measured fastest.
+    # Passages embedded per model call (one call per core at a time); 16 was fastest
+    # (docs/benchmarks.md).
     batch_size: int = 16
     # Word-piece limit of a passage, special tokens included; 0 means the model's own limit.
     max_passage_tokens: int = 0

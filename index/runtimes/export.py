@@ -72,7 +72,7 @@ def export_model(model_path: Path, folder: Path) -> None:
         # the batch it is in). The embedding table stays float (a lookup gains nothing), and
         # so do the feed-forward output projections of the first half of the layers: their
         # inputs have outliers, and quantising them cost most of the drift from torch
-        # (docs/benchmarks.md). No reduce_range: these CPUs have VNNI.
+        # (docs/quality.md). No reduce_range: these CPUs have VNNI.
         graph = onnx.load(partial / GRAPHS["onnx"], load_external_data=False).graph
         outputs = [
             node.name for node in graph.node
