@@ -50,9 +50,16 @@ from tqdm import tqdm  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from index import Config, Embedder, IndexFolder, build_index, find_model  # noqa: E402
+from index import (  # noqa: E402
+    Collection,
+    Config,
+    Embedder,
+    IndexFolder,
+    build_index,
+    find_model,
+    write_beir_documents,
+)
 from index.config import BACKENDS  # noqa: E402
-from index.evaluation import Collection, write_beir_documents  # noqa: E402
 from index.store import STORE_FILE  # noqa: E402
 from index.vectors.faiss import VECTORS_FILE  # noqa: E402
 

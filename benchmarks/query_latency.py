@@ -75,7 +75,7 @@ from common import (
 )
 from tqdm import tqdm
 
-from index.search import Searcher
+from index import Searcher
 
 logger = logging.getLogger("bench.query_latency")
 

@@ -123,8 +123,7 @@ def real_passage_vectors(source: Path) -> Vectors:
 
 def real_query_vectors(count: int) -> Vectors:
     """The first ``count`` SciFact queries, embedded as the service embeds queries."""
-    from index import Embedder, find_model
-    from index.config import DEFAULT_MODEL
+    from index import DEFAULT_MODEL, Embedder, find_model
 
     with open(SCIFACT / "queries.jsonl") as f:
         texts = [json.loads(line)["text"] for line in f][:count]

@@ -65,7 +65,7 @@ from common import (
 )
 from tqdm import tqdm
 
-from index.search import Searcher
+from index import Searcher
 
 logger = logging.getLogger("bench.throughput")
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import click
 
-from index import BuildReport, SearchError, build_index, load_config
-from index.generations import IndexFolder
+from index import BuildReport, IndexFolder, SearchError, build_index, load_config
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from index.search import DEFAULT_MODE, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES
+from index import DEFAULT_MODE, MAX_K, MAX_OFFSET, MAX_QUERY_CHARS, MODES
 
 
 def openapi_document() -> dict[str, Any]:

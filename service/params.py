@@ -9,8 +9,7 @@ from urllib.parse import unquote_to_bytes
 
 from werkzeug.datastructures import MultiDict
 
-from index import InvalidQueryError
-from index.search import DEFAULT_MODE, MAX_QUERY_CHARS
+from index import DEFAULT_MODE, MAX_QUERY_CHARS, InvalidQueryError
 
 # ASCII digits only; the length cap keeps int() cheap (the range check rejects big ones).
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")

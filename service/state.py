@@ -16,10 +16,10 @@ from index import (
     IndexFolder,
     IndexMismatchError,
     IndexNotBuiltError,
+    Searcher,
     SearchError,
     VectorStoreUnavailableError,
 )
-from index.search import Searcher
 
 logger = logging.getLogger(__name__)
 
