@@ -111,8 +111,9 @@ def build_index(
         store = open_vector_store(config.vector_store)
         # Vectors a killed build wrote to a vector server, which no folder holds.
         store.prune({p.name for p in folder.published()})
-        build = _Build(config, folder, store, model, report, progress, ray_address, started,
-                       embedder)
+        build = _Build(config=config, folder=folder, store=store, model=model, report=report,
+                       progress=progress, ray_address=ray_address, started=started,
+                       embedder=embedder)
         _build(build, documents, full)
     report.seconds = time.monotonic() - started
     return report
