@@ -65,7 +65,7 @@ class Config:
     # Weight of the dense ranking in hybrid mode, 0 to 1; a query may ask for another.
     alpha: float = 0.5
     # FAISS index: "auto" is exact search ("Flat") below 20,000 passages and an HNSW graph
-    # ("HNSW32,SQfp16") above (index.vectors.ANN_THRESHOLD); or any FAISS factory string.
+    # ("HNSW32,SQfp16") above (index.vectors.auto); or any FAISS factory string.
     faiss_factory: str = "auto"
     # Where the vectors live: "faiss" (files in each generation folder), a Milvus server
     # "milvus://HOST:PORT[/NAME]" (one collection per generation, alias NAME, default

@@ -1,4 +1,4 @@
-"""Where a generation's passage vectors live: the store interface, and the policy both stores share.
+"""Where a generation's passage vectors live: the store interface and the choice of store.
 
 Two stores, chosen by the ``vector_store`` setting:
 
@@ -10,8 +10,9 @@ Two stores, chosen by the ``vector_store`` setting:
 
 Everything else of a generation (manifest, passage text, the BM25 index) stays in its folder
 whichever store holds the vectors: the build and the searcher only talk to ``VectorStore``
-and ``VectorIndex``. Passages are keyed by their rowid (1, 2, ...) in both. Each store's
-module, and its library (faiss, pymilvus), is imported only when a store of its kind is opened.
+and ``VectorIndex``. Passages are keyed by their rowid (1, 2, ...) in both. Both build the
+index type "auto" the same way (``index.vectors.auto``). pymilvus is imported only when a
+Milvus store is used.
 """
 
 from __future__ import annotations
@@ -23,34 +24,31 @@ import numpy as np
 from numpy.typing import NDArray
 
 from index.errors import BuildError
+from index.vectors.auto import (
+    ANN_FACTORY,
+    ANN_THRESHOLD,
+    AUTO,
+    HNSW_EF_SEARCH,
+    HNSW_M,
+    resolve_factory,
+)
+from index.vectors.faiss import FAISS, FaissIndex, FaissStore
+from index.vectors.milvus import MilvusIndex, MilvusStore, is_milvus_uri
 
-FAISS = "faiss"
-
-AUTO = "auto"
-# Below this many passages "auto" searches exactly (Flat): there an exact scan costs less
-# than encoding the query, while an HNSW graph must be rebuilt on every rebuild. Above it,
-# an HNSW graph. The measurements behind it: benchmarks/scale.py, docs/benchmarks.md
-# section 5. Small collections (SciFact's 14.6k passages) stay exact.
-ANN_THRESHOLD = 20_000
-# Links per node of the HNSW graph (16 lose recall@10 at 100k passages).
-HNSW_M = 32
-# The FAISS index "auto" builds above the threshold: HNSW over vectors stored as 16-bit
-# floats, half of Flat's memory; 8-bit storage (SQ8) costs too much recall at 1M passages.
-# Milvus builds HNSW with the same links (it keeps its vectors in 32-bit floats).
-ANN_FACTORY = f"HNSW{HNSW_M},SQfp16"
-# Search breadth of an HNSW graph: the Searcher asks for 1,100 hits, and HNSW returns only
-# nodes it visits; FAISS's default of 16 loses most of the recall, and below 512 a search
-# at 1M passages returns fewer hits than asked for (docs/benchmarks.md section 5).
-HNSW_EF_SEARCH = 512
-
-
-def resolve_factory(factory: str, count: int, threshold: int | None = None) -> str:
-    """The FAISS factory string to build for ``count`` vectors: ``factory`` unless "auto"."""
-    if factory != AUTO:
-        return factory
-    limit = ANN_THRESHOLD if threshold is None else threshold
-    return ANN_FACTORY if count >= limit else "Flat"
-
+__all__ = [
+    "ANN_FACTORY",
+    "ANN_THRESHOLD",
+    "AUTO",
+    "FAISS",
+    "HNSW_EF_SEARCH",
+    "HNSW_M",
+    "VectorIndex",
+    "VectorStore",
+    "open_vector_index",
+    "open_vector_store",
+    "resolve_factory",
+    "store_entry",
+]
 
 class VectorIndex(Protocol):
     """One generation's vectors, open for search; shared by every request thread."""
@@ -103,11 +101,7 @@ def open_vector_store(uri: str) -> VectorStore:
         BuildError: an unknown kind of store, or Milvus is unreachable.
     """
     if uri == FAISS:
-        from index.vectors.faiss import FaissStore
-
         return FaissStore()
-    from index.vectors.milvus import MilvusStore, is_milvus_uri
-
     if is_milvus_uri(uri):
         return MilvusStore.connect(uri)
     raise BuildError(
@@ -136,9 +130,5 @@ def open_vector_index(
     """
     entry = store_entry(manifest)
     if entry["uri"] == FAISS:
-        from index.vectors.faiss import FaissIndex
-
         return FaissIndex.open(folder)
-    from index.vectors.milvus import MilvusIndex, is_milvus_uri
-
     return MilvusIndex.open(entry, guard, uri if uri and is_milvus_uri(uri) else entry["uri"])

@@ -5,7 +5,7 @@ FAISS index built from them: rebuilds reuse vectors exactly, whatever lossy inde
 configured, and filtered queries can score a subset exactly. Inner product is cosine here:
 every vector is normalised.
 
-The index type is a FAISS factory string, or "auto" (``index.vectors.resolve_factory``):
+The index type is a FAISS factory string, or "auto" (``index.vectors.auto``):
 exact search (``Flat``) for small collections, an HNSW graph above ``ANN_THRESHOLD`` passages.
 """
 
@@ -25,10 +25,11 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from index.errors import BuildError, IndexMismatchError
-from index.vectors import FAISS, HNSW_EF_SEARCH, resolve_factory
+from index.vectors.auto import HNSW_EF_SEARCH, resolve_factory
 
 logger = logging.getLogger(__name__)
 
+FAISS = "faiss"  # this store's vector_store setting and manifest uri
 VECTORS_FILE = "vectors.npy"
 FAISS_FILE = "vectors.faiss"
 

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from index.errors import BuildError, IndexMismatchError, VectorStoreUnavailableError
-from index.vectors import HNSW_EF_SEARCH, resolve_factory
+from index.vectors.auto import HNSW_EF_SEARCH, resolve_factory
 
 logger = logging.getLogger(__name__)
 
