@@ -38,8 +38,14 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `python benchmarks/x.py` puts benchmarks/, not the repo, first
     sys.path.insert(0, str(REPO))
 
-from index import Config, Embedder, IndexFolder, build_index, load_config  # noqa: E402
-from index.search import Searcher  # noqa: E402
+from index import (  # noqa: E402
+    Config,
+    Embedder,
+    IndexFolder,
+    Searcher,
+    build_index,
+    load_config,
+)
 
 logger = logging.getLogger("bench")
 

@@ -20,7 +20,7 @@ Method, because the 2 cores are shared: one untimed warm-up build, then ``--roun
 each round every variant runs once, in an order rotated by one each round; passages/s ratios
 are taken against the baseline *of the same round*, and the table shows medians over rounds.
 It also compares the stored vectors with the baseline's (cosine; 1.0 on torch and float ONNX,
-~0.99 on int8).
+a little below on int8: docs/quality.md says how far).
 """
 
 from __future__ import annotations
@@ -50,11 +50,18 @@ from tqdm import tqdm  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from index import Config, Embedder, IndexFolder, build_index, find_model  # noqa: E402
-from index.build import STORE_FILE  # noqa: E402
+from index import (  # noqa: E402
+    Collection,
+    Config,
+    Embedder,
+    IndexFolder,
+    build_index,
+    find_model,
+    write_beir_documents,
+)
 from index.config import BACKENDS  # noqa: E402
-from index.evaluation import Collection, write_beir_documents  # noqa: E402
-from index.vectors import VECTORS_FILE  # noqa: E402
+from index.store import STORE_FILE  # noqa: E402
+from index.vectors.faiss import VECTORS_FILE  # noqa: E402
 
 logger = logging.getLogger("bench.indexing")
 SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"

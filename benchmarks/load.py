@@ -13,8 +13,8 @@ document page (5%). Every query is a different real one (sample, seed, SciFact, 
 queries, rotated in order: a query returns only after more distinct queries than the query
 cache holds); real queries over 200 characters, which the service counts as expensive, are
 their own kind, `long_query`. A failure is any status other than 200, or any socket error or
-time-out; no request is retried. In load mode the rebuild script runs at --rebuild-at seconds with one
-added document and publishes a new generation while the load goes on; the report says when
+time-out; no request is retried. In load mode the rebuild script runs at --rebuild-at seconds
+with one added document and publishes a new generation while the load goes on; the report says when
 the service switched and that no answer mixed generations afterwards.
 
 With --expensive N, N more clients send searches built to cost the most (as

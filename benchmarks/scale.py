@@ -5,7 +5,7 @@
 
 What it measures, for each size, for the index ``faiss_factory = "auto"`` builds there (or
 ``--factory``) and for exact ``Flat`` as the baseline, both built by the shipped code
-(``index.vectors.save_vectors``) and loaded by it (``load_faiss_index``, memory-mapped):
+(``index.vectors.faiss.save_vectors``) and loaded by it (``load_faiss_index``, memory-mapped):
 
 * recall@10 of the ANN index against the exact ranking, over real SciFact queries;
 * search latency p50/p99 of single queries on one thread (as the service searches), at the
@@ -17,7 +17,8 @@ What it measures, for each size, for the index ``faiss_factory = "auto"`` builds
   searching every query (mapped index pages count once touched; they are page cache, shared
   between processes), plus the load time without mmap. Fresh processes alternate between the
   indexes for ``--rounds`` rounds; medians are reported. The files are in the page cache (just
-  written), so load times are warm-cache times.
+  written), so load times are warm-cache times. They leave out the sha256 check of every file
+  that a service runs before it serves a generation (``read_manifest(verify=True)``).
 
 The vectors are synthetic but shaped like real embeddings: the real SciFact passage vectors
 of the prebuilt index (all-MiniLM-L6-v2, 384 dimensions) are kept, and the rest are mixtures
@@ -71,13 +72,8 @@ from tqdm import tqdm  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from index.vectors import (  # noqa: E402
-    ANN_THRESHOLD,
-    load_faiss_index,
-    load_vectors,
-    resolve_factory,
-    save_vectors,
-)
+from index.vectors import ANN_THRESHOLD, resolve_factory  # noqa: E402
+from index.vectors.faiss import load_faiss_index, load_vectors, save_vectors  # noqa: E402
 
 logger = logging.getLogger("scale")
 
@@ -127,8 +123,7 @@ def real_passage_vectors(source: Path) -> Vectors:
 
 def real_query_vectors(count: int) -> Vectors:
     """The first ``count`` SciFact queries, embedded as the service embeds queries."""
-    from index import Embedder, find_model
-    from index.config import DEFAULT_MODEL
+    from index import DEFAULT_MODEL, Embedder, find_model
 
     with open(SCIFACT / "queries.jsonl") as f:
         texts = [json.loads(line)["text"] for line in f][:count]
@@ -245,7 +240,10 @@ def measure_search(variants: list[Variant], indexes: list[Any], queries: Vectors
 
 
 def probe_index(directory: Path, queries_file: Path, depth: int, mmap: bool) -> dict[str, float]:
-    """In a fresh process: load one index as the service does, search, report memory."""
+    """In a fresh process: load one index with the service's loader (memory-mapped), search,
+    report memory. The service also reads every file once to check its sha256 before it
+    serves a generation (``read_manifest(verify=True)``); that pass is left out here, so
+    ``load_s`` is the load alone, not a service's start."""
     before = _memory()
     started = time.perf_counter()
     index = load_faiss_index(directory, mmap=mmap)
@@ -446,7 +444,8 @@ def run_size(size: int, factory: str | None, search_params: tuple[str, ...], rea
     if ann_factory == "Flat":
         ann = Variant(size, "ann", "Flat (auto)", build_s=ann.build_s)
 
-    # Latency and recall in this process, every index mapped as the service maps it.
+    # Latency and recall in this process, every index mapped as the service maps it (the
+    # service's checksum pass over the files is not part of this).
     variants = [flat, ann]
     indexes = [load_faiss_index(flat_dir), load_faiss_index(ann_dir)]
     for params in search_params if ann_factory != "Flat" else ():

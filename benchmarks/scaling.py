@@ -44,10 +44,16 @@ from common import (  # noqa: E402
     write_outputs,
 )
 
-from index import Embedder, IndexFolder, build_index, load_embedder  # noqa: E402
+from index import (  # noqa: E402
+    Embedder,
+    IndexFolder,
+    Searcher,
+    SearchRequest,  # noqa: E402
+    build_index,
+    load_embedder,
+)
 from index.generations import read_manifest  # noqa: E402
-from index.request import SearchRequest  # noqa: E402
-from index.search import CANDIDATES, Searcher  # noqa: E402
+from index.search import CANDIDATES  # noqa: E402
 from index.store import PassageStore  # noqa: E402
 from tests.milvus_server import milvus_server  # noqa: E402
 from tests.ray_cluster import ray_cluster  # noqa: E402

@@ -65,8 +65,7 @@ from common import (
 )
 from tqdm import tqdm
 
-from index.request import SearchRequest
-from index.search import Searcher
+from index import Searcher, SearchRequest
 
 logger = logging.getLogger("bench.throughput")
 

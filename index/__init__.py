@@ -1,8 +1,10 @@
-"""Semantic search library: documents, passages, embeddings, stores and search."""
+"""Semantic search library: what service/, scripts/ and benchmarks/ use of it, and its errors.
+
+Everything else is internal to ``index`` (tests may still import it).
+"""
 
 from index.build import BuildReport, build_index
 from index.config import DEFAULT_MODEL, Config, load_config
-from index.documents import Document, SkippedFile
 from index.embedding import Embedder, find_model, load_embedder
 from index.errors import (
     BuildError,
@@ -16,19 +18,50 @@ from index.errors import (
     SearchError,
     VectorStoreUnavailableError,
 )
+from index.evaluation import (
+    PUBLISHED,
+    Collection,
+    answer_rank,
+    load_beir,
+    load_seed_queries,
+    score_run,
+    write_beir_documents,
+)
 from index.formats import SUPPORTED_SUFFIXES
+from index.fusion import FUSIONS
 from index.generations import IndexFolder
+from index.lexical import matched_spans, query_terms
+from index.request import (
+    DEFAULT_K,
+    DEFAULT_MODE,
+    MAX_K,
+    MAX_OFFSET,
+    MAX_QUERY_CHARS,
+    MODES,
+    SearchRequest,
+)
+from index.search import Hit, Searcher, SearchResults
+from index.store import StoredPassage
 
 __all__ = [
+    "DEFAULT_K",
+    "DEFAULT_MODE",
     "DEFAULT_MODEL",
+    "FUSIONS",
+    "MAX_K",
+    "MAX_OFFSET",
+    "MAX_QUERY_CHARS",
+    "MODES",
+    "PUBLISHED",
     "SUPPORTED_SUFFIXES",
     "BuildError",
     "BuildReport",
+    "Collection",
     "Config",
     "ConfigError",
-    "Document",
     "DocumentNotFoundError",
     "Embedder",
+    "Hit",
     "IndexFolder",
     "IndexMismatchError",
     "IndexNotBuiltError",
@@ -36,10 +69,20 @@ __all__ = [
     "ModelError",
     "QueryTimeoutError",
     "SearchError",
-    "SkippedFile",
+    "SearchRequest",
+    "SearchResults",
+    "Searcher",
+    "StoredPassage",
     "VectorStoreUnavailableError",
+    "answer_rank",
     "build_index",
     "find_model",
-    "load_embedder",
+    "load_beir",
     "load_config",
+    "load_embedder",
+    "load_seed_queries",
+    "matched_spans",
+    "query_terms",
+    "score_run",
+    "write_beir_documents",
 ]

@@ -1,8 +1,8 @@
 """Building an index generation from a docs folder: the one rebuild implementation.
 
-Rebuilds are incremental: a document whose content hash is in the live generation keeps its
-passages and vectors; others are chunked and embedded. A different model or different
-chunking settings make every document new, so vectors of two models never mix.
+Rebuilds are incremental (``index.reuse`` decides what the live generation lends): unchanged
+documents keep their passages and vectors, the others are chunked and embedded here or on a
+Ray cluster. The new generation is written into a build folder and published only whole.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import hashlib
 import logging
 import os
 import shutil
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -28,21 +27,20 @@ from index.chunking import Passage, split_passages
 from index.config import Config
 from index.documents import Document, Limits, SkippedFile, load_documents
 from index.embedding import Embedder, ModelInfo, find_model
-from index.errors import BuildError, IndexMismatchError
-from index.generations import IndexFolder, generation_name, read_manifest, write_manifest
-from index.store import PassageStore, PassageStoreWriter, StoredPassage
-from index.time_limit import TimeLimitExceeded, time_limit
-from index.vector_store import (
-    VectorIndex,
-    VectorStore,
-    open_vector_index,
-    open_vector_store,
-    store_entry,
+from index.errors import BuildError
+from index.generations import IndexFolder, generation_name, write_manifest
+from index.reuse import (
+    PreviousGeneration,
+    classify,
+    passage_encoder,
+    reusable_generation,
+    same_documents_and_settings,
 )
+from index.store import STORE_FILE, PassageStoreWriter, StoredPassage
+from index.time_limit import TimeLimitExceeded, time_limit
+from index.vectors import VectorStore, open_vector_store
 
 logger = logging.getLogger(__name__)
-
-STORE_FILE = "passages.sqlite"
 
 
 @dataclass
@@ -63,13 +61,26 @@ class BuildReport:
 
 
 @dataclass
-class _Previous:
-    """The live generation, when its passages and vectors can be reused."""
+class _Build:
+    """One rebuild under way: what its steps share, and the report they fill in."""
 
-    manifest: dict[str, Any]
-    store: PassageStore
-    vectors: VectorIndex
-    by_hash: dict[str, str]  # content hash -> a document id that has it
+    config: Config
+    folder: IndexFolder
+    store: VectorStore  # where the vectors go
+    model: ModelInfo
+    report: BuildReport
+    progress: bool  # progress bars on stderr
+    ray_address: str | None  # embed on this Ray cluster instead of in this process
+    started: float  # time.monotonic() at the start
+    embedder: Embedder | None = None  # the passage model, loaded when first needed
+    previous: PreviousGeneration | None = None  # the live generation, while reused
+
+    def passage_embedder(self) -> Embedder:
+        """The configured model for embedding passages; queries share its encoder."""
+        if self.embedder is None:
+            backend = self.config.passage_backend
+            self.embedder = Embedder.load(self.model, backend, backend, self.config.cache_dir)
+        return self.embedder
 
 
 def build_index(
@@ -100,46 +111,44 @@ def build_index(
         store = open_vector_store(config.vector_store)
         # Vectors a killed build wrote to a vector server, which no folder holds.
         store.prune({p.name for p in folder.published()})
-        _build(folder, store, documents, model, config, full, progress, embedder, ray_address,
-               report, started)
+        build = _Build(config=config, folder=folder, store=store, model=model, report=report,
+                       progress=progress, ray_address=ray_address, started=started,
+                       embedder=embedder)
+        _build(build, documents, full)
     report.seconds = time.monotonic() - started
     return report
 
 
-def _build(
-    folder: IndexFolder, store: VectorStore, documents: list[Document], model: ModelInfo,
-    config: Config, full: bool, progress: bool, embedder: Embedder | None,
-    ray_address: str | None, report: BuildReport, started: float,
-) -> None:
+def _build(build: _Build, documents: list[Document], full: bool) -> None:
     """Write and publish a new generation, unless the live one is up to date."""
-    previous = _reusable_generation(folder, model, config, full, report)
+    config, report = build.config, build.report
+    build.previous = previous = reusable_generation(build.folder, build.model, config, full,
+                                                    report)
     try:
-        old_hashes = previous.store.content_hashes() if previous else {}
-        _classify(documents, old_hashes, report)
-        old_encoder = _passage_encoder(previous.manifest) if previous else None
-        if previous and _up_to_date(previous.manifest, config, store, report):
+        classify(documents, previous.store.content_hashes() if previous else {}, report)
+        old_encoder = passage_encoder(previous.manifest) if previous else None
+        if previous and same_documents_and_settings(previous.manifest, config, build.store,
+                                                    report):
             # Same documents and settings: current if the same encoder made the vectors.
             # (Loading an ONNX one is cheap; torch is only compared by name.)
-            if embedder is None and config.passage_backend == "torch":
+            if build.embedder is None and config.passage_backend == "torch":
                 current = old_encoder == ("torch", None)
             else:
-                embedder = embedder or _passage_embedder(model, config)
-                current = old_encoder == embedder.passage_encoder
+                current = old_encoder == build.passage_embedder().passage_encoder
             if current:
                 report.passages = previous.manifest["counts"]["passages"]
                 return
-        embedder = embedder or _passage_embedder(model, config)
+        embedder = build.passage_embedder()
         if previous and old_encoder != embedder.passage_encoder:
             # Vectors of one model from two runtimes are close, not equal: never mix them,
             # nor vectors of two int8 graphs.
             report.full_reason = (
-                f"passage encoder changed ({_passage_encoder(previous.manifest)[0]} -> "
+                f"passage encoder changed ({passage_encoder(previous.manifest)[0]} -> "
                 f"{embedder.passage_backend})"
             )
             previous.store.close()
-            previous = None
-        _write_generation(folder, store, documents, previous, embedder, config, progress,
-                          ray_address, report, started)
+            build.previous = previous = None
+        _write_generation(build, documents)
     finally:
         if previous:
             previous.store.close()
@@ -168,122 +177,26 @@ def _load(config: Config, report: BuildReport) -> list[Document]:
     return loaded.documents
 
 
-def _reusable_generation(
-    folder: IndexFolder, model: ModelInfo, config: Config, full: bool, report: BuildReport
-) -> _Previous | None:
-    try:
-        live = folder.current_or_none()
-    except IndexMismatchError as e:
-        logger.warning("not reusing the live generation: %s", e)
-        report.full_reason = f"live generation unusable ({e})"
-        return None
-    if full:
-        report.full_reason = "--full given"
-    elif live is None:
-        report.full_reason = "no index yet"
-    if report.full_reason or live is None:
-        return None
-    try:
-        manifest = read_manifest(live)
-    except IndexMismatchError as e:
-        logger.warning("not reusing the live generation: %s", e)
-        report.full_reason = f"live generation unusable ({e})"
-        return None
-    if not model.same_vectors(manifest["model"]):
-        report.full_reason = f"model changed ({manifest['model']['name']} -> {model.name})"
-    elif manifest["chunking"]["settings"] != config.chunking_settings():
-        report.full_reason = "chunking settings changed"
-    if report.full_reason:
-        return None
-    try:
-        vectors = open_vector_index(live, manifest, manifest["model"], config.vector_store)
-    except IndexMismatchError as e:
-        logger.warning("not reusing the live generation: %s", e)
-        report.full_reason = f"live generation unusable ({e})"
-        return None
-    recorded = manifest["model"]["dimension"]
-    if vectors.dimension != recorded:
-        report.full_reason = (
-            f"live generation unusable (vectors of dimension {vectors.dimension}, "
-            f"its manifest says {recorded})"
-        )
-        return None
-    store = PassageStore.open(live / STORE_FILE)
-    try:
-        by_hash = {h: doc_id for doc_id, h in store.content_hashes().items()}
-    except sqlite3.DatabaseError as e:
-        store.close()
-        logger.warning("not reusing the live generation: %s: %s", STORE_FILE, e)
-        report.full_reason = f"live generation unusable ({STORE_FILE}: {e})"
-        return None
-    return _Previous(manifest, store, vectors, by_hash)
-
-
-def _classify(documents: list[Document], old_hashes: dict[str, str], report: BuildReport) -> None:
-    ids = set()
-    for document in documents:
-        ids.add(document.id)
-        if document.id not in old_hashes:
-            report.added.append(document.id)
-        elif old_hashes[document.id] != document.content_hash:
-            report.changed.append(document.id)
-        else:
-            report.unchanged.append(document.id)
-    report.removed = sorted(set(old_hashes) - ids)
-
-
-def _up_to_date(
-    manifest: dict[str, Any], config: Config, store: VectorStore, report: BuildReport
-) -> bool:
-    return (
-        not (report.added or report.changed or report.removed)
-        and manifest["faiss_factory"] == config.faiss_factory
-        and store_entry(manifest)["uri"] == store.uri
-        and manifest.get("lexical") == config.lexical_settings()
-    )
-
-
-def _passage_embedder(model: ModelInfo, config: Config) -> Embedder:
-    """The configured model for embedding passages; queries share its encoder."""
-    return Embedder.load(model, config.passage_backend, config.passage_backend, config.cache_dir)
-
-
-def _passage_encoder(manifest: dict[str, Any]) -> tuple[str, str | None]:
-    """What embedded a generation's passages: backend and graph (none before the setting)."""
-    model = manifest["model"]
-    return str(model.get("passage_backend", "torch")), model.get("passage_graph_sha256")
-
-
-def _write_generation(
-    folder: IndexFolder,
-    store: VectorStore,
-    documents: list[Document],
-    previous: _Previous | None,
-    embedder: Embedder,
-    config: Config,
-    progress: bool,
-    ray_address: str | None,
-    report: BuildReport,
-    started: float,
-) -> None:
+def _write_generation(build: _Build, documents: list[Document]) -> None:
+    config, folder, store, previous = build.config, build.folder, build.store, build.previous
+    embedder = build.passage_embedder()
     max_tokens = _passage_token_limit(config, embedder)
     build_folder = folder.new_build_folder()
     entry: dict[str, Any] | None = None  # the vectors written, until published
     try:
-        plan = _write_passages(build_folder, documents, previous, embedder, config, max_tokens,
-                               progress, report)
+        plan = _write_passages(build, build_folder, documents, max_tokens)
         vectors = np.empty((plan.count, embedder.dimension), np.float32)
         if previous and plan.reused_rows:
             rowids = np.asarray(plan.previous_rows, dtype=np.int64) + 1
             vectors[plan.reused_rows] = previous.vectors.vectors(rowids)
-        vectors[plan.new_rows] = _embed(embedder, plan.new_inputs, config, progress, ray_address)
+        vectors[plan.new_rows] = _embed(build, plan.new_inputs)
         entry = store.write(build_folder, generation_name(build_folder), vectors,
-                            config.faiss_factory, embedder.fingerprint(), progress)
-        report.passages = plan.count
-        report.embedded = len(plan.new_rows)
+                            config.faiss_factory, embedder.fingerprint(), build.progress)
+        build.report.passages = plan.count
+        build.report.embedded = len(plan.new_rows)
         write_manifest(build_folder, {
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "build_seconds": round(time.monotonic() - started, 3),
+            "build_seconds": round(time.monotonic() - build.started, 3),
             "model": embedder.fingerprint(),
             "chunking": {"settings": config.chunking_settings(), "max_tokens": max_tokens},
             "faiss_factory": config.faiss_factory,  # as configured, compared by the next build
@@ -292,7 +205,7 @@ def _write_generation(
             "counts": {"documents": plan.documents, "passages": plan.count},
             "docs_dir": str(Path(config.docs_dir).resolve()),
         })
-        report.generation = folder.publish(build_folder, config.keep_generations).name
+        build.report.generation = folder.publish(build_folder, config.keep_generations).name
         # Then the store's own pointer (Milvus's alias): readers follow CURRENT, so a kill
         # between the two leaves them consistent, and the next build moves the alias.
         store.publish(entry)
@@ -306,16 +219,14 @@ def _write_generation(
                 store.discard(entry)
 
 
-def _embed(
-    embedder: Embedder, texts: list[str], config: Config, progress: bool,
-    ray_address: str | None,
-) -> np.ndarray[Any, np.dtype[np.float32]]:
+def _embed(build: _Build, texts: list[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
     """The passages' vectors, embedded here or as a job on a Ray cluster."""
-    if ray_address is None:
-        return embedder.embed_passages(texts, config.batch_size, progress)
+    embedder = build.passage_embedder()
+    if build.ray_address is None:
+        return embedder.embed_passages(texts, build.config.batch_size, build.progress)
     from index.ray_embedding import embed_on_ray  # Ray is imported only when asked for
 
-    return embed_on_ray(ray_address, texts, embedder, config, progress)
+    return embed_on_ray(build.ray_address, texts, embedder, build.config, build.progress)
 
 
 @dataclass
@@ -331,23 +242,13 @@ class _VectorPlan:
 
 
 def _write_passages(
-    build_folder: Path,
-    documents: list[Document],
-    previous: _Previous | None,
-    embedder: Embedder,
-    config: Config,
-    max_tokens: int,
-    progress: bool,
-    report: BuildReport,
+    build: _Build, build_folder: Path, documents: list[Document], max_tokens: int
 ) -> _VectorPlan:
     """Store every document with its passages, reused or freshly split; one that takes
     longer than ``config.max_document_seconds`` to split is skipped and reported."""
+    config, previous, embedder = build.config, build.previous, build.passage_embedder()
     writer = PassageStoreWriter(build_folder / STORE_FILE)
     plan = _VectorPlan()
-    # Unchanged passages keep their BM25 terms too, unless the analysis changed.
-    same_lexical = previous is not None and (
-        previous.manifest.get("lexical") == config.lexical_settings()
-    )
 
     def split(document: Document) -> list[Passage] | None | TimeLimitExceeded:
         """The passages of a new or changed document; None for one whose passages are reused."""
@@ -368,12 +269,12 @@ def _write_passages(
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
         split_documents = tqdm(zip(documents, pool.map(split, documents), strict=True),
                                desc="Chunking", unit="doc", total=len(documents),
-                               file=sys.stderr, disable=not progress)
+                               file=sys.stderr, disable=not build.progress)
         for document, passages in split_documents:
             if isinstance(passages, TimeLimitExceeded):
-                _skip_slow_document(document, config, report)
+                _skip_slow_document(document, config, build.report)
                 continue
-            _store_document(writer, plan, document, passages, previous, same_lexical, config)
+            _store_document(build, writer, plan, document, passages)
             plan.documents += 1
     if not plan.documents:
         raise BuildError(f"no usable documents in {config.docs_dir}: none could be split in "
@@ -393,22 +294,23 @@ def _skip_slow_document(document: Document, config: Config, report: BuildReport)
 
 
 def _store_document(
-    writer: PassageStoreWriter, plan: _VectorPlan, document: Document,
-    passages: list[Passage] | None, previous: _Previous | None, same_lexical: bool,
-    config: Config,
+    build: _Build, writer: PassageStoreWriter, plan: _VectorPlan, document: Document,
+    passages: list[Passage] | None,
 ) -> None:
     """Store one document with its new ``passages``, or with its reused ones if None."""
-    context = document.title if config.title_in_lexical else ""
+    context = document.title if build.config.title_in_lexical else ""
     if passages is None:
+        previous = build.previous
         assert previous is not None
         old = previous.store.passages_of(previous.by_hash[document.content_hash])
-        terms = previous.store.terms_of([p.rowid for p in old]) if same_lexical else None
+        # Unchanged passages keep their BM25 terms too, unless the analysis changed.
+        terms = previous.store.terms_of([p.rowid for p in old]) if previous.same_lexical else None
         rows = writer.add(document, _with_ids(document.id, old), context, terms)
         plan.reused_rows.extend(row - 1 for row in rows)
         plan.previous_rows.extend(p.rowid - 1 for p in old)
         return
     rows = writer.add(document, _with_ids(document.id, passages), context)
-    prefix = _embedding_prefix(document, config)
+    prefix = _embedding_prefix(document, build.config)
     plan.new_rows.extend(row - 1 for row in rows)
     plan.new_inputs.extend(prefix + p.text for p in passages)
 
@@ -446,4 +348,3 @@ def _with_ids(
         taken.add(passage_id)
         rows.append((passage_id, passage.start, passage.end, passage.text))
     return rows
-

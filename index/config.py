@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import ConfigError
-from index.milvus_store import is_milvus_uri
+from index.vectors.milvus import is_milvus_uri
 
 ENV_PREFIX = "SEARCH_"
 # Bumped whenever index.lexical analyses text differently: the full-text table is rebuilt.
@@ -38,14 +38,16 @@ class Config:
     model: str = DEFAULT_MODEL
     # What runs the model for passages (indexing) and for queries: "openvino" (bf16 on CPUs
     # with native bf16, else float: torch's vectors within ~0.0001), "onnx" (ONNX Runtime,
-    # torch's vectors), "onnx-int8" (ONNX Runtime with int8 weights: vectors within ~0.01
-    # of torch's) or "torch". These fall back to torch, logged, if the model cannot be
-    # exported. Chosen by measurement (docs/benchmarks.md).
+    # torch's vectors), "onnx-int8" (ONNX Runtime with int8 weights: vectors close to
+    # torch's, not equal; docs/quality.md says how close) or "torch". These fall back to
+    # torch, logged, if the model cannot be exported. Chosen by measurement
+    # (docs/benchmarks.md).
     passage_backend: str = "openvino"
     query_backend: str = "onnx"
     # Folder for files derived from the model once and reused (the ONNX export).
     cache_dir: Path = Path("var/cache")
-    # Passages embedded per model call (one call per core at a time); 16 measured fastest.
+    # Passages embedded per model call (one call per core at a time); 16 was fastest
+    # (docs/benchmarks.md).
     batch_size: int = 16
     # Word-piece limit of a passage, special tokens included; 0 means the model's own limit.
     max_passage_tokens: int = 0
@@ -63,7 +65,7 @@ class Config:
     # Weight of the dense ranking in hybrid mode, 0 to 1; a query may ask for another.
     alpha: float = 0.5
     # FAISS index: "auto" is exact search ("Flat") below 20,000 passages and an HNSW graph
-    # ("HNSW32,SQfp16") above (see index/vectors.py); or any FAISS index factory string.
+    # ("HNSW32,SQfp16") above (index.vectors.auto); or any FAISS factory string.
     faiss_factory: str = "auto"
     # Where the vectors live: "faiss" (files in each generation folder), a Milvus server
     # "milvus://HOST:PORT[/NAME]" (one collection per generation, alias NAME, default

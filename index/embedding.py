@@ -1,6 +1,6 @@
 """The embedding model: found and checksummed, then run by OpenVINO, ONNX Runtime or torch.
 
-Only this module and ``index.onnx_model`` (for the one-off export) import torch or
+Only this module and ``index.runtimes.export`` (for the one-off export) import torch or
 sentence_transformers, and only when torch actually runs the model.
 """
 
@@ -24,7 +24,7 @@ from tqdm import tqdm
 from index.checksum import file_sha256
 from index.config import BACKENDS, DEFAULT_MODEL, Config
 from index.errors import ModelError
-from index.onnx_model import load_onnx_model
+from index.runtimes import load_exported_model
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -199,7 +199,7 @@ def _load_encoder(
     if backend != "torch":
         key = f"{info.weights_sha256} {info.config_sha256}"
         try:
-            return load_onnx_model(info.path, key, backend, cache_dir)
+            return load_exported_model(info.path, key, backend, cache_dir)
         except ModelError as e:
             logger.warning("cannot run the model on %s (%s): using torch", backend, e)
     if "torch" not in loaded:
@@ -208,7 +208,7 @@ def _load_encoder(
 
 
 class Encoder(Protocol):
-    """What runs the model: ``OnnxModel`` or ``TorchEncoder``."""
+    """What runs the model: ``ExportedModel`` or ``TorchEncoder``."""
 
     backend: str
     graph_sha256: str | None  # of the ONNX graph that runs the model; None on torch

@@ -1,9 +1,12 @@
 """Embedding a rebuild's passages as a Ray Data job on a Ray cluster.
 
 The driver (the rebuild) forms the same model batches as an in-process build
-(``Embedder.passage_batches``) and hands them to a pool of actors, one per node, each
-loading the model once; an actor embeds every batch exactly as given, so the vectors equal
-the in-process ones. Only this module imports Ray, and only ``rebuild-index --ray`` imports it.
+(``Embedder.passage_batches``) and hands them to a pool of actors, each loading the model
+once. Every actor reserves as many CPUs as the smallest node has, and the pool has as many
+actors as the nodes hold at that size: one per node when the nodes are alike, several on a
+node with a multiple of the smallest's CPUs; Ray's scheduler places them. An actor embeds
+every batch exactly as given, so the vectors equal the in-process ones. Only this module
+imports Ray, and only ``rebuild-index --ray`` imports it.
 """
 
 from __future__ import annotations
@@ -123,7 +126,7 @@ def embed_on_ray(
 
 
 def _actor_pool(ray: Any) -> tuple[int, int]:
-    """(actors, CPUs each): one actor per node, sized to fit the smallest node."""
+    """(actors, CPUs each): actors as big as the smallest node, as many as the nodes fit."""
     nodes = [n for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU", 0) >= 1]
     if not nodes:
         raise BuildError("the Ray cluster has no node with a CPU")

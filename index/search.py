@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from index.build import STORE_FILE
 from index.config import Config
 from index.documents import Document
 from index.embedding import Embedder
@@ -27,8 +26,8 @@ from index.fusion import FUSIONS, fuse
 from index.generations import read_manifest
 from index.lexical import lexical_terms, query_terms
 from index.request import MAX_K, MAX_OFFSET, SearchRequest
-from index.store import PassageStore, StoredPassage
-from index.vector_store import VectorIndex, open_vector_index
+from index.store import STORE_FILE, PassageStore, StoredPassage
+from index.vectors import VectorIndex, open_vector_index
 
 logger = logging.getLogger(__name__)
 

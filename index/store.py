@@ -46,6 +46,7 @@ CREATE TABLE passage_terms (
 );
 """
 
+STORE_FILE = "passages.sqlite"  # in each generation folder
 
 # Distinct query terms a full-text search uses: no SciFact or NFCorpus query has more than
 # 24, while 1,000 distinct words cost a merge of 1,000 posting lists.

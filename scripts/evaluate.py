@@ -18,27 +18,28 @@ from typing import Any
 import click
 
 from index import (
+    DEFAULT_MODE,
+    FUSIONS,
+    MAX_QUERY_CHARS,
+    MODES,
+    PUBLISHED,
     BuildError,
+    Collection,
     Config,
     Embedder,
     IndexFolder,
+    Searcher,
     SearchError,
+    SearchRequest,
+    answer_rank,
     build_index,
+    load_beir,
     load_config,
     load_embedder,
-)
-from index.evaluation import (
-    PUBLISHED,
-    Collection,
-    answer_rank,
-    load_beir,
     load_seed_queries,
     score_run,
     write_beir_documents,
 )
-from index.fusion import FUSIONS
-from index.request import DEFAULT_MODE, MAX_QUERY_CHARS, MODES, SearchRequest
-from index.search import Searcher
 
 logger = logging.getLogger("evaluate")
 

@@ -9,8 +9,14 @@ from pathlib import Path
 
 import click
 
-from index import SUPPORTED_SUFFIXES, BuildReport, SearchError, build_index, load_config
-from index.generations import IndexFolder
+from index import (
+    SUPPORTED_SUFFIXES,
+    BuildReport,
+    IndexFolder,
+    SearchError,
+    build_index,
+    load_config,
+)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

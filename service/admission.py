@@ -14,8 +14,7 @@ from contextlib import contextmanager
 
 from flask import Flask, Response, current_app
 
-from index import QueryTimeoutError
-from index.request import SearchRequest
+from index import QueryTimeoutError, SearchRequest
 from service.errors import error_response
 
 # What makes a search expensive: each of these multiplies the work of one request.

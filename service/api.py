@@ -7,8 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from index import InvalidQueryError
-from index.search import Hit, SearchResults
+from index import Hit, InvalidQueryError, SearchResults
 from service import params
 from service.admission import admitted
 from service.errors import error_response

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from index.lexical import matched_spans, query_terms
+from index import matched_spans, query_terms
 
 # Characters of one page that are searched for words to mark; past them text is only
 # escaped. Marking costs Python work per word, escaping almost none, and a document page

@@ -11,14 +11,14 @@ from urllib.parse import unquote_to_bytes
 
 from werkzeug.datastructures import MultiDict
 
-from index import InvalidQueryError
-from index.request import (
+from index import (
     DEFAULT_K,
     DEFAULT_MODE,
     MAX_K,
     MAX_OFFSET,
     MAX_QUERY_CHARS,
     MODES,
+    InvalidQueryError,
     SearchRequest,
 )
 

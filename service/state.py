@@ -16,11 +16,11 @@ from index import (
     IndexFolder,
     IndexMismatchError,
     IndexNotBuiltError,
+    Searcher,
     SearchError,
+    SearchRequest,
     VectorStoreUnavailableError,
 )
-from index.request import SearchRequest
-from index.search import Searcher
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,7 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from index.request import MAX_OFFSET, MODES
-from index.search import SearchResults
-from index.store import StoredPassage
+from index import MAX_OFFSET, MODES, SearchResults, StoredPassage
 from service import params
 from service.admission import admitted
 from service.highlight import Highlighter

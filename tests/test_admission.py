@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from index import Document, QueryTimeoutError
+from index import QueryTimeoutError
+from index.documents import Document
 from index.lexical import query_terms
 from index.store import MAX_QUERY_TERMS, PassageStore, PassageStoreWriter
 from service.admission import Lane, OverloadedError

@@ -15,7 +15,7 @@ import pytest
 
 from index import Config, Embedder
 from index.generations import IndexFolder, read_manifest
-from index.onnx_model import export_folder
+from index.runtimes import export_folder
 from index.store import PassageStore
 
 ROOT = Path(__file__).resolve().parent.parent

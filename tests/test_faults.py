@@ -256,8 +256,9 @@ def test_the_service_refuses_a_corrupt_generation_and_keeps_serving(
     assert answers(app) == before
 
 
-# index/build.py checks a live generation's model by its checksums only, not its dimension
-# as the service does, so it calls this one up to date while the service refuses it.
+# A rebuild checks the live generation as the service does (files, checksums, model, the
+# vectors' dimension against the manifest's: index/reuse.py) and re-embeds everything, saying
+# why, instead of reusing what it found damaged.
 @pytest.mark.parametrize("kind", list(CORRUPTIONS))
 def test_a_rebuild_does_not_reuse_a_corrupt_generation(
     site: Config, embedder: Embedder, kind: str

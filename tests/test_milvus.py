@@ -22,10 +22,10 @@ from pymilvus import MilvusClient
 
 from index import BuildError, Config, Embedder, IndexFolder, IndexMismatchError, build_index
 from index.generations import read_manifest
-from index.milvus_store import MilvusStore
 from index.request import SearchRequest
 from index.search import Searcher
-from index.vector_store import open_vector_index
+from index.vectors import open_vector_index
+from index.vectors.milvus import MilvusStore
 from tests.milvus_server import milvus_server
 from tests.processes import free_ports
 

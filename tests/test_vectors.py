@@ -12,15 +12,9 @@ import pytest
 from numpy.typing import NDArray
 
 from index import BuildError, Config, Embedder, IndexFolder, build_index
-from index import vectors as vectors_module
-from index.vectors import (
-    ANN_FACTORY,
-    FAISS_FILE,
-    HNSW_EF_SEARCH,
-    load_faiss_index,
-    resolve_factory,
-    save_vectors,
-)
+from index.vectors import auto
+from index.vectors.auto import ANN_FACTORY, HNSW_EF_SEARCH, resolve_factory
+from index.vectors.faiss import FAISS_FILE, load_faiss_index, save_vectors
 
 Vectors = NDArray[np.float32]
 
@@ -59,7 +53,7 @@ def queries(real_vectors: Vectors) -> Vectors:
 
 @pytest.fixture
 def low_threshold(monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(vectors_module, "ANN_THRESHOLD", 1000)
+    monkeypatch.setattr(auto, "ANN_THRESHOLD", 1000)
     return 1000
 
 

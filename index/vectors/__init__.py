@@ -1,15 +1,18 @@
-"""Where a generation's passage vectors live, behind one small interface.
+"""Where a generation's passage vectors live: the store interface and the choice of store.
 
 Two stores, chosen by the ``vector_store`` setting:
 
-- ``faiss`` (the default): vectors.npy and vectors.faiss inside the generation folder.
+- ``faiss`` (the default): vectors.npy and vectors.faiss inside the generation folder
+  (``index.vectors.faiss``).
 - ``milvus://HOST:PORT[/NAME]`` or a Milvus Lite file ``PATH.db``: one Milvus collection per
   generation, ``NAME_<generation>``, with the alias ``NAME`` on the live one
-  (``index.milvus_store``).
+  (``index.vectors.milvus``).
 
 Everything else of a generation (manifest, passage text, the BM25 index) stays in its folder
 whichever store holds the vectors: the build and the searcher only talk to ``VectorStore``
-and ``VectorIndex``. Passages are keyed by their rowid (1, 2, ...) in both.
+and ``VectorIndex``. Passages are keyed by their rowid (1, 2, ...) in both. Both build the
+index type "auto" the same way (``index.vectors.auto``). pymilvus is imported only when a
+Milvus store is used.
 """
 
 from __future__ import annotations
@@ -20,17 +23,32 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from index.errors import BuildError, IndexMismatchError
-from index.vectors import (
-    FAISS_FILE,
-    VECTORS_FILE,
-    load_faiss_index,
-    load_vectors,
-    save_vectors,
+from index.errors import BuildError
+from index.vectors.auto import (
+    ANN_FACTORY,
+    ANN_THRESHOLD,
+    AUTO,
+    HNSW_EF_SEARCH,
+    HNSW_M,
+    resolve_factory,
 )
+from index.vectors.faiss import FAISS, FaissIndex, FaissStore
+from index.vectors.milvus import MilvusIndex, MilvusStore, is_milvus_uri
 
-FAISS = "faiss"
-
+__all__ = [
+    "ANN_FACTORY",
+    "ANN_THRESHOLD",
+    "AUTO",
+    "FAISS",
+    "HNSW_EF_SEARCH",
+    "HNSW_M",
+    "VectorIndex",
+    "VectorStore",
+    "open_vector_index",
+    "open_vector_store",
+    "resolve_factory",
+    "store_entry",
+]
 
 class VectorIndex(Protocol):
     """One generation's vectors, open for search; shared by every request thread."""
@@ -88,8 +106,6 @@ def open_vector_store(uri: str) -> VectorStore:
     """
     if uri == FAISS:
         return FaissStore()
-    from index.milvus_store import MilvusStore, is_milvus_uri
-
     if is_milvus_uri(uri):
         return MilvusStore.connect(uri)
     raise BuildError(
@@ -119,62 +135,4 @@ def open_vector_index(
     entry = store_entry(manifest)
     if entry["uri"] == FAISS:
         return FaissIndex.open(folder)
-    from index.milvus_store import MilvusIndex, is_milvus_uri
-
     return MilvusIndex.open(entry, guard, uri if uri and is_milvus_uri(uri) else entry["uri"])
-
-
-class FaissStore:
-    """Vectors as files in the generation folder: the raw vectors and a FAISS index."""
-
-    uri = FAISS
-
-    def write(
-        self, build_folder: Path, generation: str, vectors: NDArray[np.float32], factory: str,
-        guard: dict[str, Any], progress: bool,
-    ) -> dict[str, Any]:
-        # The manifest's checksums over the files are the guard here.
-        built = save_vectors(build_folder, vectors, factory, progress)
-        return {"uri": FAISS, "index_type": built}
-
-    def publish(self, entry: dict[str, Any]) -> None:
-        """Nothing to do: the files are published with their folder."""
-
-    def discard(self, entry: dict[str, Any]) -> None:
-        """Nothing to do: the files go with the build folder."""
-
-    def prune(self, keep: set[str]) -> None:
-        """Nothing to do: the files go with their generation's folder."""
-
-
-class FaissIndex:
-    """A generation's FAISS index and raw vectors, both memory-mapped."""
-
-    def __init__(self, index: Any, raw: NDArray[np.float32]) -> None:
-        self._index = index
-        self._raw = raw
-        self.count: int = int(index.ntotal)
-        self.dimension: int = int(index.d)
-
-    @classmethod
-    def open(cls, folder: Path) -> FaissIndex:
-        if not (folder / FAISS_FILE).is_file() or not (folder / VECTORS_FILE).is_file():
-            raise IndexMismatchError(f"generation {folder.name}: vector files are missing")
-        index, raw = load_faiss_index(folder), load_vectors(folder)
-        if raw.ndim != 2 or index.ntotal != len(raw) or index.d != raw.shape[1]:
-            raise IndexMismatchError(f"generation {folder.name}: vector files do not agree")
-        return cls(index, raw)
-
-    def search(self, query: NDArray[np.float32], depth: int) -> list[tuple[int, float]]:
-        scores, ids = self._index.search(query.reshape(1, -1), depth)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
-
-    def vectors(self, rowids: NDArray[np.int64]) -> NDArray[np.float32]:
-        rows: NDArray[np.float32] = self._raw[rowids - 1]
-        return rows
-
-    def close(self) -> None:
-        # The last references: the FAISS index and numpy's memmap (which holds a file
-        # descriptor) are freed here, not whenever the garbage collector gets to them.
-        # ``vectors`` returns copies (fancy indexing), so no view outlives the map.
-        del self._index, self._raw

@@ -1,12 +1,12 @@
-"""The vector index: passage vectors in FAISS, searched by inner product (= cosine here).
+"""Passage vectors in FAISS files inside the generation folder, searched by inner product.
 
 A generation keeps the raw vectors in vectors.npy (row i is passage rowid i + 1) beside the
 FAISS index built from them: rebuilds reuse vectors exactly, whatever lossy index type is
-configured, and filtered queries can score a subset exactly.
+configured, and filtered queries can score a subset exactly. Inner product is cosine here:
+every vector is normalised.
 
-The index type is a FAISS factory string, or "auto": exact search (``Flat``) for small
-collections, an HNSW graph over 16-bit float vectors above ``ANN_THRESHOLD`` passages. The
-numbers behind the choice come from benchmarks/scale.py.
+The index type is a FAISS factory string, or "auto" (``index.vectors.auto``):
+exact search (``Flat``) for small collections, an HNSW graph above ``ANN_THRESHOLD`` passages.
 """
 
 from __future__ import annotations
@@ -18,36 +18,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# The FAISS library: absolute imports never resolve to this module (index.vectors.faiss).
 import faiss
 import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from index.errors import BuildError
+from index.errors import BuildError, IndexMismatchError
+from index.vectors.auto import HNSW_EF_SEARCH, resolve_factory
 
 logger = logging.getLogger(__name__)
 
+FAISS = "faiss"  # this store's vector_store setting and manifest uri
 VECTORS_FILE = "vectors.npy"
 FAISS_FILE = "vectors.faiss"
 
-AUTO = "auto"
-# Below this many passages "auto" searches exactly. One core scans ~4-8k passages per ms
-# (20k: ~3-7 ms, 50k: ~13 ms, 100k: ~15-24 ms, 1M: ~150 ms on this 2-core machine), so below
-# 20k the exact scan costs less than encoding the query, while HNSW answers in 1-2 ms at
-# every size measured; building HNSW costs ~10 s per 25k passages on 2 cores (~4-5 min at
-# 1M), paid on every rebuild. Small collections (SciFact's 14.6k passages) stay exact.
-# Measured with benchmarks/scale.py (results in docs/benchmarks.md).
-ANN_THRESHOLD = 20_000
-# HNSW with 32 links per node (16 lose ~2 points of recall@10 at 100k) over vectors stored as
-# 16-bit floats: half of Flat's memory (~1.1 GB at 1M passages with the graph). 8-bit
-# storage (SQ8) would save another 0.4 GB, but at 1M its rounding alone costs 2.2 points of
-# recall@10 (exhaustive SQ8: 0.978, fp16: 0.998), too close to the 0.95 wanted.
-ANN_FACTORY = "HNSW32,SQfp16"
-# Search breadth written into the index file, so every loader searches the same way; FAISS's
-# default of 16 loses most of the recall. The Searcher asks for 1,100 hits, and HNSW returns
-# only nodes it visits: at 1M, efSearch 128 gives recall@10 0.90 and as few as 317 hits,
-# 256 gives 0.97 and >= 600 hits, 512 gives 0.98 and always 1,100, in 2.6 ms (p99 5.3 ms).
-HNSW_EF_SEARCH = 512
 # An IVF index scans nprobe of its nlist clusters: 1/32 of them, but at least 16.
 IVF_MIN_NPROBE = 16
 IVF_PROBE_FRACTION = 32
@@ -57,14 +42,6 @@ _ADD_CHUNK = 50_000
 # for any index type: loading is instant and the pages sit in the page cache, shared by every
 # process serving the generation. Older FAISS without that flag can map only IVF lists.
 _MMAP_FLAG: int = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP)
-
-
-def resolve_factory(factory: str, count: int, threshold: int | None = None) -> str:
-    """The FAISS factory string to build for ``count`` vectors: ``factory`` unless "auto"."""
-    if factory != AUTO:
-        return factory
-    limit = ANN_THRESHOLD if threshold is None else threshold
-    return ANN_FACTORY if count >= limit else "Flat"
 
 
 def save_vectors(
@@ -102,7 +79,7 @@ def build_faiss_index(vectors: NDArray[np.float32], factory: str, progress: bool
     except RuntimeError as e:
         raise BuildError(f"FAISS cannot build index type {factory!r}: {_short_message(e)}") from e
     # Ids are contiguous, so the plain id map does: IndexIDMap2's reverse hash map would cost
-    # memory and load time (~50 MB, a second at 1M vectors) for lookups nothing makes.
+    # memory and load time for lookups nothing makes.
     index = faiss.IndexIDMap(inner)
     if not index.is_trained:
         if count == 0:
@@ -171,7 +148,7 @@ def load_faiss_index(directory: Path, mmap: bool = True) -> Any:
         mmap: map the file instead of reading it (generations are never modified in place).
     """
     # One query is a few milliseconds of work: OpenMP threads cost more to wake than they
-    # save, and their spin-waiting starves request threads (5 ms becomes 25-400 ms here).
+    # save, and their spin-waiting starves request threads (docs/benchmarks.md section 5).
     faiss.omp_set_num_threads(1)
     path = directory / FAISS_FILE
     if mmap:
@@ -202,3 +179,59 @@ def _short_message(error: RuntimeError) -> str:
     # FAISS prefixes its messages with the C++ function and source line.
     match = re.search(r" at \S+:\d+: (.*)", str(error))
     return match.group(1) if match else str(error)
+
+
+class FaissStore:
+    """Vectors as files in the generation folder: the raw vectors and a FAISS index."""
+
+    uri = FAISS
+
+    def write(
+        self, build_folder: Path, generation: str, vectors: NDArray[np.float32], factory: str,
+        guard: dict[str, Any], progress: bool,
+    ) -> dict[str, Any]:
+        # The manifest's checksums over the files are the guard here.
+        built = save_vectors(build_folder, vectors, factory, progress)
+        return {"uri": FAISS, "index_type": built}
+
+    def publish(self, entry: dict[str, Any]) -> None:
+        """Nothing to do: the files are published with their folder."""
+
+    def discard(self, entry: dict[str, Any]) -> None:
+        """Nothing to do: the files go with the build folder."""
+
+    def prune(self, keep: set[str]) -> None:
+        """Nothing to do: the files go with their generation's folder."""
+
+
+class FaissIndex:
+    """A generation's FAISS index and raw vectors, both memory-mapped."""
+
+    def __init__(self, index: Any, raw: NDArray[np.float32]) -> None:
+        self._index = index
+        self._raw = raw
+        self.count: int = int(index.ntotal)
+        self.dimension: int = int(index.d)
+
+    @classmethod
+    def open(cls, folder: Path) -> FaissIndex:
+        if not (folder / FAISS_FILE).is_file() or not (folder / VECTORS_FILE).is_file():
+            raise IndexMismatchError(f"generation {folder.name}: vector files are missing")
+        index, raw = load_faiss_index(folder), load_vectors(folder)
+        if raw.ndim != 2 or index.ntotal != len(raw) or index.d != raw.shape[1]:
+            raise IndexMismatchError(f"generation {folder.name}: vector files do not agree")
+        return cls(index, raw)
+
+    def search(self, query: NDArray[np.float32], depth: int) -> list[tuple[int, float]]:
+        scores, ids = self._index.search(query.reshape(1, -1), depth)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def vectors(self, rowids: NDArray[np.int64]) -> NDArray[np.float32]:
+        rows: NDArray[np.float32] = self._raw[rowids - 1]
+        return rows
+
+    def close(self) -> None:
+        # The last references: the FAISS index and numpy's memmap (which holds a file
+        # descriptor) are freed here, not whenever the garbage collector gets to them.
+        # ``vectors`` returns copies (fancy indexing), so no view outlives the map.
+        del self._index, self._raw

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from index.errors import BuildError, IndexMismatchError, VectorStoreUnavailableError
+from index.vectors.auto import HNSW_EF_SEARCH, resolve_factory
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +37,11 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,100}")
 _INSERT_ROWS = 5_000
 # Ids per get call (Milvus caps one query's result window at 16,384).
 _GET_IDS = 10_000
-# The same policy as FAISS's "auto" (index/vectors.py): exact below, HNSW above.
-ANN_THRESHOLD = 20_000
-HNSW_M = 32
+# Candidates kept while building a Milvus HNSW graph (its efConstruction).
 HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_SEARCH = 512
 # Reads of a published collection: it is complete and flushed before it is published, so
 # they need not wait for Milvus's next time tick, as the collection's "Strong" level makes
-# them do (~400 ms per search on Milvus 2.3, against ~2 ms).
+# them do (docs/scaling.md has what that wait costs).
 # A request waits at most this long for a server that does not answer (pymilvus retries
 # within it), then gets a 503.
 _READ: dict[str, Any] = {"consistency_level": "Eventually", "timeout": 5}
@@ -150,9 +148,9 @@ def _collection(name: str, generation: str) -> str:
 
 
 def _index_params(factory: str, count: int) -> tuple[str, dict[str, Any]]:
-    """Milvus index type and parameters for the ``faiss_factory`` setting."""
-    if factory == "auto":
-        factory = "Flat" if count < ANN_THRESHOLD else f"HNSW{HNSW_M}"
+    """Milvus index type and parameters for the ``faiss_factory`` setting ("auto" is
+    resolved as for FAISS: exact below ``ANN_THRESHOLD``, HNSW with the same links above)."""
+    factory = resolve_factory(factory, count)
     if factory == "Flat":
         return "FLAT", {}
     match = re.fullmatch(r"HNSW(\d+)(?:,.*)?", factory)
