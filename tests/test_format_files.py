@@ -1,5 +1,6 @@
-"""Tests reading files made by the applications people use (LibreOffice, pandoc, Jupyter's
-JSON): each must yield the text a reader sees, none of the markup, and its title.
+"""Tests reading files made by the applications people use (LibreOffice, pandoc, mail as
+Thunderbird writes it, Jupyter's JSON): each must yield the text a reader sees, none of the
+markup, and its title.
 
 tests/data/format-sources/ holds the texts they were made from and how (README.md there).
 """
@@ -49,6 +50,14 @@ CASES = {
     "pptx-slides-pandoc.pptx": (SLIDES_TITLE, SLIDES),
     "pptx-slides-libreoffice.pptx": (SLIDES_TITLE, SLIDES),
     "odp-slides-libreoffice.odp": (SLIDES_TITLE, SLIDES),
+    "dredging.eml": ("Dredging of the north channel – new pilot times", [
+        "Dear pilots,",
+        "Vessels over 120 metres must wait for the pilot boat at the outer fairway buoy.",
+        "the harbour office – open from 7 am – has printed copies.",
+    ]),
+    "open-day.eml": ("Lighthouse open day", [
+        "Open day", "Café on the quay.", "Tours every hour",
+    ]),
     "harbour.ipynb": ("Tide height analysis", [
         "# Tide height analysis",
         'readings = pd.read_csv("gauge.csv", parse_dates=["time"])',
@@ -65,6 +74,7 @@ CASES = {
 # Text a file holds that is not for the reader: outputs, the HTML copy of a mail's body, raw
 # notebook cells; and what hostile.rst's directives would insert if they ran.
 NOT_READ = {
+    "dredging.eml": ["HTML-PART-NOT-USED", "Berth schedule", "base64"],
     "harbour.ipynb": ["OUTPUT-SHOULD-NOT-APPEAR", "RAW-CELL-LEFT-OUT", "Figure size"],
     "hostile.rst": ["root:", "alert", "script", "Secrets", "whatever", "a comment"],
 }
@@ -83,10 +93,14 @@ def test_a_real_file_yields_its_text_in_order_and_its_title(name: str) -> None:
     assert [m for m in unwanted if m in text] == [], text
 
 
-def test_every_file_of_the_folder_is_indexed() -> None:
+def test_every_file_of_the_folder_is_indexed_and_a_mails_attachments_are_named() -> None:
     report = load_documents(FORMATS)
     assert sorted(d.source for d in report.documents) == sorted(CASES)
-    assert report.skipped == []
+    assert [(s.source, s.reason) for s in report.skipped] == [
+        ("dredging.eml/berth-schedule.pdf",
+         "attachment, not indexed: save it as a file of its own to index it"),
+        ("dredging.eml/charts.zip", "attachment of unsupported file type .zip"),
+    ]
 
 
 @pytest.mark.parametrize("name", [

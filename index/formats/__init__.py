@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from index.formats import (
+    email_message,
     epub,
     html,
     markdown,
@@ -40,6 +41,7 @@ EXTRACTORS: Mapping[str, Extractor] = MappingProxyType({
     ".epub": epub.extract,
     ".rst": restructured_text.extract,
     ".rtf": rtf.extract,
+    ".eml": email_message.extract,
     ".ipynb": notebook.extract,
 })
 SUPPORTED_SUFFIXES = frozenset(EXTRACTORS)
