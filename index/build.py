@@ -14,11 +14,12 @@ import shutil
 import sqlite3
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,8 @@ class BuildReport:
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    # Documents in the index by file type (".docx"), most common first.
+    by_type: dict[str, int] = field(default_factory=dict)
     skipped: list[SkippedFile] = field(default_factory=list)
     truncated: list[SkippedFile] = field(default_factory=list)  # indexed in part; reason why
     passages: int = 0  # in the index after the build
@@ -157,6 +160,8 @@ def _load(config: Config, report: BuildReport) -> list[Document]:
                          f"{e.strerror or e}") from e
     report.skipped = loaded.skipped
     report.truncated = loaded.truncated
+    types = Counter(PurePosixPath(d.source).suffix.lower() for d in loaded.documents)
+    report.by_type = dict(sorted(types.items(), key=lambda item: (-item[1], item[0])))
     for skipped in loaded.skipped:
         logger.warning("skipped %s: %s", skipped.source, skipped.reason)
     for cut in loaded.truncated:
