@@ -89,5 +89,5 @@ def _notes(document: WordDocument) -> list[str]:
 def _paragraph_text(paragraph: Any) -> str:
     pieces = []
     for node in paragraph.iter(f"{_WORD}t", f"{_WORD}tab", f"{_WORD}br"):
-        pieces.append(node.text or "" if node.tag == f"{_WORD}t" else " ")
+        pieces.append((node.text or "") if node.tag == f"{_WORD}t" else " ")
     return "".join(pieces)

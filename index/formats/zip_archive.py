@@ -40,7 +40,7 @@ def unpacked_archive(data: bytes, kind: str) -> io.BytesIO:
         raise UnreadableDocumentError(f"encrypted or old binary Office format, not {kind}")
     try:
         source = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, OSError, EOFError) as exc:
         raise UnreadableDocumentError(f"broken {kind}: {short_message(exc)}") from exc
     with source:
         members = source.infolist()
@@ -51,7 +51,8 @@ def unpacked_archive(data: bytes, kind: str) -> io.BytesIO:
             for member in members:
                 content = _read_capped(source, member, budget, kind)
                 budget -= len(content)
-                target.writestr(member, content, zipfile.ZIP_STORED)
+                # A fresh entry: the original's flags, versions and dates may be anything.
+                target.writestr(zipfile.ZipInfo(member.filename), content, zipfile.ZIP_STORED)
     copy.seek(0)
     return copy
 
