@@ -4,6 +4,7 @@ tests (files made by the applications people use are in tests/data/formats)."""
 from __future__ import annotations
 
 import io
+import zipfile
 
 
 def docx_bytes(heading: str, paragraph: str) -> bytes:
@@ -61,17 +62,32 @@ def opendocument_bytes(heading: str, paragraph: str, slides: bool = False) -> by
 
 
 def epub_bytes(title: str, paragraph: str) -> bytes:
-    from ebooklib import epub
-
-    book = epub.EpubBook()
-    book.set_identifier("tides")
-    book.set_title(title)
-    book.set_language("en")
-    chapter = epub.EpubHtml(title="One", file_name="one.xhtml", lang="en")
-    chapter.content = f"<h1>{title}</h1><p>{paragraph}</p>"
-    book.add_item(chapter)
-    book.add_item(epub.EpubNav())
-    book.spine = [chapter]
+    """A one-chapter EPUB 3, laid out as e-book writers lay it out."""
+    opf = f"""<?xml version="1.0" encoding="utf-8"?>
+<package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id">
+  <metadata xmlns:dc="http://purl.org/dc/elements/1.1/">
+    <dc:identifier id="id">tides</dc:identifier><dc:title>{title}</dc:title>
+    <dc:language>en</dc:language>
+  </metadata>
+  <manifest>
+    <item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>
+    <item id="one" href="one.xhtml" media-type="application/xhtml+xml"/>
+  </manifest>
+  <spine><itemref idref="one"/></spine>
+</package>"""
+    container = """<?xml version="1.0"?>
+<container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">
+  <rootfiles><rootfile full-path="EPUB/content.opf" media-type="application/oebps-package+xml"/>
+  </rootfiles>
+</container>"""
+    page = ('<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml">'
+            "<head><title>{}</title></head><body>{}</body></html>")
     out = io.BytesIO()
-    epub.write_epub(out, book)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as book:
+        book.writestr("mimetype", "application/epub+zip", zipfile.ZIP_STORED)
+        book.writestr("META-INF/container.xml", container)
+        book.writestr("EPUB/content.opf", opf)
+        contents = '<nav><a href="one.xhtml">One</a></nav>'
+        book.writestr("EPUB/nav.xhtml", page.format("Contents", contents))
+        book.writestr("EPUB/one.xhtml", page.format("One", f"<h1>{title}</h1><p>{paragraph}</p>"))
     return out.getvalue()

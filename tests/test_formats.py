@@ -40,7 +40,7 @@ def test_bytes_that_are_not_the_format_raise_the_skip_reason() -> None:
 def test_parsers_are_imported_only_when_a_file_of_their_type_is_read(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("Notes\n\nPlain words.")
     (tmp_path / "readme.md").write_text("# Read me\n\nMore words.")
-    parsers = ("bs4", "pypdf", "docx", "pptx", "odf", "ebooklib", "docutils", "striprtf")
+    parsers = ("bs4", "pypdf", "docx", "pptx", "odf", "docutils", "striprtf")
     code = (
         "import sys; from pathlib import Path; from index.documents import load_documents\n"
         "folder = Path(sys.argv[1])\n"

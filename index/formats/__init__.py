@@ -2,8 +2,8 @@
 
 A format is one module with an ``extract(data, max_chars) -> Extracted`` function (see
 ``index.formats.extraction``); adding one is adding its module and its suffixes below.
-Each imports its parsing library (bs4, pypdf, python-docx, python-pptx, odfpy, ebooklib,
-docutils, striprtf) only when a file of its type is read; docs/formats.md says why each.
+Each imports its parsing library (bs4, pypdf, python-docx, python-pptx, odfpy, docutils,
+striprtf) only when a file of its type is read; docs/formats.md says why each.
 """
 
 from __future__ import annotations

@@ -1,9 +1,16 @@
-"""EPUB (.epub): each chapter's text in reading (spine) order; the title from the metadata."""
+"""EPUB (.epub): each chapter's text in reading (spine) order; the title from the metadata.
+
+Read with the standard library (zipfile and ElementTree): an EPUB is a zip holding a package
+file (OPF) that lists the chapters, each an XHTML page read by the html format. The one
+maintained EPUB library, EbookLib, is AGPL-licensed, which would bind every user of the
+service; what it would do here is these few lines.
+"""
 
 from __future__ import annotations
 
-import io
+import posixpath
 import zipfile
+from urllib.parse import unquote
 from xml.etree import ElementTree
 
 from index.formats import html
@@ -12,54 +19,76 @@ from index.formats.extraction import Extracted, UnreadableDocumentError, short_m
 from index.formats.plain_text import first_line
 from index.formats.zip_archive import unpacked_archive
 
+_CONTAINER = "META-INF/container.xml"
 # A book whose chapters are encrypted lists them here; fonts alone may be obfuscated, harmlessly.
 _ENCRYPTION = "META-INF/encryption.xml"
 _FONT_SUFFIXES = (".ttf", ".otf", ".woff", ".woff2")
+_CHAPTER_TYPES = ("application/xhtml+xml", "text/html")
 
 
 def extract(data: bytes, max_chars: int) -> Extracted:
-    # ebooklib is imported where first needed: most folders hold no e-books, and start-up is
-    # most of what an incremental rebuild waits for.
-    import ebooklib
-    from ebooklib import epub
-
     archive = unpacked_archive(data, "EPUB")
-    if _encrypted_chapters(archive):
-        raise UnreadableDocumentError("encrypted EPUB (DRM)")
     try:
-        book = epub.read_epub(archive, options={"ignore_ncx": True})
-    except Exception as exc:  # ebooklib and lxml raise many types for malformed books
+        with zipfile.ZipFile(archive) as files:
+            if _encrypted_chapters(files):
+                raise UnreadableDocumentError("encrypted EPUB (DRM)")
+            package_path = _package_path(files)
+            package = _xml(files, package_path)
+            chapters, partial = _chapters(files, package, posixpath.dirname(package_path),
+                                          max_chars)
+    except (KeyError, ElementTree.ParseError, zipfile.BadZipFile, ValueError) as exc:
         raise UnreadableDocumentError(f"broken EPUB: {short_message(exc)}") from exc
-    chapters: list[str] = []
-    total = 0
-    partial = False
-    for item_id, _linear in book.spine:
-        item = book.get_item_with_id(item_id)
-        if item is None or item.get_type() != ebooklib.ITEM_DOCUMENT:
-            continue
-        chapter = html.extract(item.get_content(), max_chars - total).text
-        if chapter:
-            chapters.append(chapter)
-            total += len(chapter)
-        if total > max_chars:
-            partial = True
-            break
     text = "\n\n".join(chapters)
-    titles = book.get_metadata("DC", "title")
-    meta_title = str(titles[0][0]) if titles and titles[0][0] else None
+    meta_title = next((e.text for e in package.iter() if _local(e.tag) == "title" and e.text),
+                      None)
     title = meta_title if meta_title and collapse(meta_title) else first_line(text)
     return Extracted(text, title, partial)
 
 
-def _encrypted_chapters(archive: io.BytesIO) -> bool:
+def _package_path(files: zipfile.ZipFile) -> str:
+    """Where the package file (OPF) is, as META-INF/container.xml says."""
+    for element in _xml(files, _CONTAINER).iter():
+        if _local(element.tag) == "rootfile" and element.get("full-path"):
+            return element.get("full-path", "")
+    raise ValueError("no package file named in META-INF/container.xml")
+
+
+def _chapters(files: zipfile.ZipFile, package: ElementTree.Element, folder: str,
+              max_chars: int) -> tuple[list[str], bool]:
+    """The text of each chapter of the spine, until there is more than ``max_chars``."""
+    items = {e.get("id"): e for e in package.iter() if _local(e.tag) == "item"}
+    chapters: list[str] = []
+    total = 0
+    for itemref in (e for e in package.iter() if _local(e.tag) == "itemref"):
+        item = items.get(itemref.get("idref"))
+        if item is None or item.get("media-type") not in _CHAPTER_TYPES:
+            continue
+        path = posixpath.normpath(posixpath.join(folder, unquote(item.get("href", ""))))
+        chapter = html.extract(files.read(path), max_chars - total).text
+        if chapter:
+            chapters.append(chapter)
+            total += len(chapter)
+        if total > max_chars:
+            return chapters, True
+    return chapters, False
+
+
+def _encrypted_chapters(files: zipfile.ZipFile) -> bool:
     """Whether META-INF/encryption.xml lists any file but fonts: DRM, so the text is unreadable."""
-    with zipfile.ZipFile(archive) as files:
-        if _ENCRYPTION not in files.namelist():
-            return False
-        try:
-            root = ElementTree.fromstring(files.read(_ENCRYPTION))
-        except ElementTree.ParseError:
-            return True  # unreadable encryption data: assume the worst, as readers do
-    archive.seek(0)
-    uris = [e.get("URI", "") for e in root.iter() if e.tag.endswith("CipherReference")]
+    if _ENCRYPTION not in files.namelist():
+        return False
+    try:
+        root = _xml(files, _ENCRYPTION)
+    except ElementTree.ParseError:
+        return True  # unreadable encryption data: assume the worst, as readers do
+    uris = [e.get("URI", "") for e in root.iter() if _local(e.tag) == "CipherReference"]
     return any(not uri.lower().endswith(_FONT_SUFFIXES) for uri in uris)
+
+
+def _xml(files: zipfile.ZipFile, name: str) -> ElementTree.Element:
+    return ElementTree.fromstring(files.read(name))
+
+
+def _local(tag: str) -> str:
+    """A tag without its namespace: "{http://www.idpf.org/2007/opf}item" is "item"."""
+    return tag.rsplit("}", 1)[-1]
