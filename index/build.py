@@ -13,11 +13,12 @@ import os
 import shutil
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,8 @@ class BuildReport:
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    # Documents in the index by file type (".docx"), most common first.
+    by_type: dict[str, int] = field(default_factory=dict)
     skipped: list[SkippedFile] = field(default_factory=list)
     truncated: list[SkippedFile] = field(default_factory=list)  # indexed in part; reason why
     passages: int = 0  # in the index after the build
@@ -166,6 +169,8 @@ def _load(config: Config, report: BuildReport) -> list[Document]:
                          f"{e.strerror or e}") from e
     report.skipped = loaded.skipped
     report.truncated = loaded.truncated
+    types = Counter(PurePosixPath(d.source).suffix.lower() for d in loaded.documents)
+    report.by_type = dict(sorted(types.items(), key=lambda item: (-item[1], item[0])))
     for skipped in loaded.skipped:
         logger.warning("skipped %s: %s", skipped.source, skipped.reason)
     for cut in loaded.truncated:

@@ -89,7 +89,7 @@ def load_documents(root: Path, limits: Limits = Limits()) -> LoadReport:  # noqa
                     f"duplicate id '{doc_id}' (already from {first_source[doc_id]})"
                 )
             with time_limit(limits.seconds) if limits.seconds is not None else nullcontext():
-                document, cut = _load(path, root, real_root, limits)
+                document, cut, attachments = _load(path, root, real_root, limits)
         except UnreadableDocumentError as exc:
             skipped.append(SkippedFile(_printable(source), exc.reason))
         except TimeLimitExceeded:
@@ -103,6 +103,8 @@ def load_documents(root: Path, limits: Limits = Limits()) -> LoadReport:  # noqa
             documents.append(document)
             if cut:
                 truncated.append(SkippedFile(source, cut))
+            skipped += (SkippedFile(_printable(f"{source}/{name}"), _attachment_reason(name))
+                        for name in attachments)
     skipped.sort(key=lambda s: s.source)
     for skip in skipped:
         logger.debug("skipped %s: %s", skip.source, skip.reason)
@@ -185,8 +187,9 @@ def _real_path_inside(path: Path, real_root: Path) -> Path:
 
 def _load(
     path: Path, root: Path, real_root: Path, limits: Limits
-) -> tuple[Document, str | None]:
-    """The document, and why its text was cut short (None if it was not)."""
+) -> tuple[Document, str | None, tuple[str, ...]]:
+    """The document, why its text was cut short (None if it was not), and the names of the
+    files attached to it, which are not read."""
     source = path.relative_to(root).as_posix()
     if _printable(source) != source:
         raise UnreadableDocumentError("file name is not valid UTF-8")
@@ -207,7 +210,14 @@ def _load(
         text = _cut(text, limits.max_chars)
     title = _tidy_title(extracted.title) or path.stem
     digest = hashlib.sha256(f"{title}\n\0{text}".encode()).hexdigest()
-    return Document(_doc_id(source), title, source, text, digest), cut
+    return Document(_doc_id(source), title, source, text, digest), cut, extracted.attachments
+
+
+def _attachment_reason(name: str) -> str:
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix in SUPPORTED_SUFFIXES:
+        return "attachment, not indexed: save it as a file of its own to index it"
+    return f"attachment of unsupported file type {suffix or '(no extension)'}"
 
 
 def _cut(text: str, max_chars: int) -> str:

@@ -89,6 +89,7 @@ def _summary(report: BuildReport, docs_dir: Path, index_dir: Path) -> str:
             lines.append(f"  full rebuild: {report.full_reason}")
     lines += [
         f"  documents: {documents}",
+        f"  by type:   {', '.join(f'{n} {suffix}' for suffix, n in report.by_type.items())}",
         f"  passages:  {report.passages} in the index, {report.embedded} embedded",
         f"  took {report.seconds:.1f} s",
     ]

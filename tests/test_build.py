@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -52,6 +53,24 @@ def test_first_build_writes_a_complete_generation(config: Config, embedder: Embe
     _, ids = index.search(vectors[[0, 41]], 1)
     assert ids[:, 0].tolist() == [1, 42]
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+
+
+def test_documents_of_every_format_are_indexed_and_counted_by_type(
+    config: Config, embedder: Embedder
+) -> None:
+    formats = Path(__file__).resolve().parent / "data" / "formats"
+    for name in ("docx-guide-pandoc.docx", "pptx-slides-pandoc.pptx", "dredging.eml"):
+        shutil.copy(formats / name, config.docs_dir / name)
+    report = build_index(config, embedder=embedder)
+    assert report.by_type == {".txt": 5, ".docx": 1, ".eml": 1, ".pptx": 1}
+    assert [s.source for s in report.skipped] == [
+        "dredging.eml/berth-schedule.pdf", "dredging.eml/charts.zip",
+    ]
+    store = PassageStore.open(IndexFolder(config.index_dir).current() / "passages.sqlite")
+    document = store.get_document("pptx-slides-pandoc")
+    store.close()
+    assert document is not None and document.title == "Lighthouse Keeping Basics"
+    assert "paraffin fumes need ventilation" in document.text
 
 
 def test_store_round_trip_offsets_and_texts(config: Config, embedder: Embedder) -> None:

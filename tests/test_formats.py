@@ -40,16 +40,23 @@ def test_bytes_that_are_not_the_format_raise_the_skip_reason() -> None:
 def test_parsers_are_imported_only_when_a_file_of_their_type_is_read(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("Notes\n\nPlain words.")
     (tmp_path / "readme.md").write_text("# Read me\n\nMore words.")
+    parsers = ("bs4", "pypdf", "docx", "pptx", "odf", "docutils", "striprtf")
     code = (
         "import sys; from pathlib import Path; from index.documents import load_documents\n"
         "folder = Path(sys.argv[1])\n"
         "load_documents(folder)\n"
-        "print(sorted(m for m in ('bs4', 'pypdf') if m in sys.modules))\n"
+        f"print(sorted(m for m in {parsers} if m in sys.modules))\n"
         "(folder / 'page.html').write_text('<p>A page.</p>')\n"
         "load_documents(folder)\n"
-        "print(sorted(m for m in ('bs4', 'pypdf') if m in sys.modules))\n"
+        f"print(sorted(m for m in {parsers} if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["[]", "['bs4']"]
+
+
+def test_an_ebooks_footnote_aside_is_text_but_a_pages_aside_is_not() -> None:
+    page = (b'<p>Body.</p><aside>Related links</aside>'
+            b'<aside epub:type="footnote"><p>The note.</p></aside>')
+    assert EXTRACTORS[".html"](page, 1000).text == "Body.\n\nThe note."

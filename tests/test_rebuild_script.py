@@ -307,6 +307,7 @@ def test_first_run_prints_the_summary_on_stdout(first: Built) -> None:
     assert headline[2] == str(site.index)
     assert headline[3] == site.current()
     assert "documents: 5 added, 0 changed, 0 unchanged, 0 removed, 0 skipped" in result.stdout
+    assert re.search(r"^  by type:   5 \.txt$", result.stdout, re.M), result.stdout
     in_index, embedded = summary_counts(result.stdout)
     assert in_index == embedded == passages_in(site.live()) > 50
     assert read_manifest(site.live())["counts"] == {"documents": 5, "passages": in_index}

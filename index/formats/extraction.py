@@ -21,6 +21,8 @@ class Extracted:
     text: str  # with "\n" line breaks and no control characters; may still be empty
     title: str | None  # as the file states it, untidied; None if it states none
     partial: bool = False  # reading stopped once past max_chars: the file may hold more
+    # Files inside this one that are not read with it (a mail's attachments), by name.
+    attachments: tuple[str, ...] = ()
 
 
 class Extractor(Protocol):

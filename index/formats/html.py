@@ -14,13 +14,15 @@ from index.formats.extraction import Extracted
 # what an incremental rebuild waits for.
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup
-    from bs4.element import PageElement
+    from bs4.element import PageElement, Tag
 
 _META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
 _DROPPED_TAGS = [
     "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form",
     "svg", "iframe",
 ]  # fmt: skip
+# EPUB 3 marks notes with epub:type (https://www.w3.org/TR/epub-ssv-11/).
+_NOTE_TYPES = frozenset({"footnote", "endnote", "rearnote", "note"})
 _BLOCK_TAGS = frozenset({
     "p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "div", "section",
     "article", "main", "td", "th", "dt", "dd", "figcaption", "tr", "table", "ul", "ol", "br",
@@ -37,7 +39,7 @@ def extract(data: bytes, max_chars: int) -> Extracted:
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         soup = BeautifulSoup(markup, "html.parser")
     for tag in soup.find_all(_DROPPED_TAGS):
-        if isinstance(tag, Tag) and not tag.decomposed:
+        if isinstance(tag, Tag) and not tag.decomposed and not _is_note(tag):
             tag.decompose()
     paragraphs = _paragraphs(soup)
     candidates = [soup.find("title"), soup.find("h1"), soup.find(["h2", "h3", "h4", "h5", "h6"])]
@@ -46,6 +48,12 @@ def extract(data: bytes, max_chars: int) -> Extracted:
         paragraphs[0] if paragraphs else None,
     )
     return Extracted("\n\n".join(paragraphs), title)
+
+
+def _is_note(tag: Tag) -> bool:
+    """An e-book's footnote or endnote: an <aside> that is the text's, not the page's margin."""
+    kinds = str(tag.get("epub:type") or "").split()
+    return tag.name == "aside" and any(k in _NOTE_TYPES for k in kinds)
 
 
 def _declared_charset(data: bytes) -> str | None:

@@ -1,0 +1,71 @@
+"""PowerPoint (.pptx): each slide's title, text, tables and speaker notes, slide by slide."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from index.formats.decoding import clean, collapse
+from index.formats.extraction import Extracted, UnreadableDocumentError, short_message
+from index.formats.plain_text import first_line
+from index.formats.zip_archive import unpacked_archive
+
+# python-pptx is imported where first needed: most folders hold no slides, and start-up is
+# most of what an incremental rebuild waits for.
+if TYPE_CHECKING:
+    from pptx.shapes.base import BaseShape
+    from pptx.slide import Slide
+
+
+def extract(data: bytes, max_chars: int) -> Extracted:
+    from pptx import Presentation
+
+    archive = unpacked_archive(data, "PPTX")
+    paragraphs: list[str] = []
+    first_title = None
+    partial = False
+    try:
+        presentation = Presentation(archive)
+        meta_title = presentation.core_properties.title
+        total = 0
+        for slide in presentation.slides:
+            title, slide_paragraphs = _slide(slide)
+            first_title = first_title or title
+            paragraphs += slide_paragraphs
+            total += sum(len(p) for p in slide_paragraphs)
+            if total > max_chars:
+                partial = True
+                break
+    except Exception as exc:  # python-pptx and lxml raise many types for malformed parts
+        raise UnreadableDocumentError(f"broken PPTX: {short_message(exc)}") from exc
+    text = "\n\n".join(p for p in (clean(p).strip() for p in paragraphs) if p)
+    title = next((t for t in (meta_title, first_title) if t and collapse(t)), None)
+    return Extracted(text, title or first_line(text), partial)
+
+
+def _slide(slide: Slide) -> tuple[str | None, list[str]]:
+    """The slide's title, and its paragraphs: the title first, then the shapes, then the notes."""
+    title_shape = slide.shapes.title
+    title = title_shape.text_frame.text if title_shape is not None else None
+    paragraphs = [title] if title else []
+    others = [s for s in slide.shapes if title_shape is None or s.shape_id != title_shape.shape_id]
+    paragraphs += _shape_text(others)
+    if slide.has_notes_slide and (notes := slide.notes_slide.notes_text_frame) is not None:
+        paragraphs += [p.text for p in notes.paragraphs]
+    return title, paragraphs
+
+
+def _shape_text(shapes: Iterable[BaseShape]) -> Iterator[str]:
+    """Text of shapes in their reading order (top to bottom, then left to right)."""
+    from pptx.shapes.group import GroupShape
+
+    for shape in sorted(shapes, key=lambda s: (s.top or 0, s.left or 0)):
+        if isinstance(shape, GroupShape):
+            yield from _shape_text(shape.shapes)
+        elif shape.has_text_frame:
+            yield from (p.text for p in shape.text_frame.paragraphs)  # type: ignore[attr-defined]
+        elif getattr(shape, "has_table", False):
+            for row in shape.table.rows:  # type: ignore[attr-defined]
+                cells = [collapse(cell.text) for cell in row.cells]
+                if any(cells):
+                    yield " | ".join(cells)
