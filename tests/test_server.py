@@ -53,6 +53,15 @@ class Service:
         pytest.fail(f"no log line matching {pattern!r} in {timeout} s:\n" + "".join(self.log))
 
 
+def as_started_by_hand() -> None:
+    """In the child: SIGHUP and SIGINT as a shell in a terminal leaves them. A test run under
+    nohup, or in the background of a script, ignores them, and the service keeps an ignored
+    signal ignored, as it should: the drain tests would then test nothing."""
+    die_with_parent()
+    for signum in (signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def running_service(index_dir: Path, env: dict[str, str]) -> Iterator[Service]:
     """``python -m service`` on a free port, answering /healthz; killed afterwards."""
@@ -60,7 +69,7 @@ def running_service(index_dir: Path, env: dict[str, str]) -> Iterator[Service]:
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "--index-dir", str(index_dir), "--port", str(port)],
         cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent,
+        stderr=subprocess.PIPE, text=True, preexec_fn=as_started_by_hand,
     )
     service = Service(process, port)
     assert process.stderr is not None
