@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from index.documents import load_documents
+from index.formats import EXTRACTORS
 from index.titles import is_furniture, page_title, text_title
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -111,6 +112,55 @@ def test_furniture_lines(line: str) -> None:
 ])
 def test_titles_that_share_words_with_furniture_are_not_furniture(line: str) -> None:
     assert not is_furniture(line)
+
+
+# --- HTML ---------------------------------------------------------------------------------
+
+
+def html_title(markup: str) -> str | None:
+    return EXTRACTORS[".html"](markup.encode(), 100_000).title
+
+
+def test_og_title_is_preferred_to_a_title_tag_carrying_the_site_name() -> None:
+    page = ('<head><title>New pier opens | Harbour Gazette</title>'
+            '<meta property="og:title" content="New pier opens on Monday"></head><p>It opens.</p>')
+    assert html_title(page) == "New pier opens on Monday"
+
+
+@pytest.mark.parametrize("title", ["New pier opens | Harbour Gazette",
+                                   "Harbour Gazette - New pier opens",
+                                   "New pier opens — Harbour Gazette"])
+def test_the_site_name_the_page_gives_is_cut_from_the_title(title: str) -> None:
+    page = (f'<head><title>{title}</title>'
+            '<meta property="og:site_name" content="Harbour Gazette"></head><p>It opens.</p>')
+    assert html_title(page) == "New pier opens"
+
+
+def test_the_part_of_the_title_that_is_the_articles_h1_is_the_title() -> None:
+    page = ("<head><title>Harbour Gazette :: News :: New pier opens</title></head>"
+            "<body><header><h1>Harbour Gazette</h1></header>"
+            "<article><h1>New pier opens</h1><p>It opens.</p></article></body>")
+    assert html_title(page) == "New pier opens"
+
+
+def test_a_title_with_a_separator_but_no_evidence_of_a_site_is_kept_whole() -> None:
+    page = "<title>Pier opens - mayor</title><h1>Harbour news</h1>"
+    assert html_title(page) == "Pier opens - mayor"
+
+
+def test_json_ld_headline_and_twitter_title_are_titles_too() -> None:
+    ld = ('<script type="application/ld+json">{"@graph": [{"@type": "NewsArticle", '
+          '"headline": "New pier opens", "publisher": {"name": "Harbour Gazette"}}]}</script>')
+    assert html_title(f"<head><title>Harbour Gazette</title>{ld}</head><p>x</p>") == (
+        "New pier opens")
+    twitter = '<meta name="twitter:title" content="New pier opens">'
+    assert html_title(f"<head><title>Harbour Gazette</title>{twitter}</head>") == (
+        "New pier opens")
+
+
+def test_broken_json_ld_is_passed_over() -> None:
+    page = '<title>New pier opens</title><script type="application/ld+json">{"headline": </script>'
+    assert html_title(page) == "New pier opens"
 
 
 def test_page_title_falls_back_to_the_heading_when_nothing_is_stated() -> None:
