@@ -18,6 +18,8 @@ MAX_TITLE_CHARS = 200
 _HEAD_LINES = 40
 _MAX_WORDS = 40  # longer lines are sentences of the article, not its title
 _TOP_LINES = 5
+# Notices are short; the furniture patterns take time quadratic in a line's length.
+_MAX_FURNITURE_CHARS = 500
 _MAX_HEADING_WORDS = 20  # a repeated paragraph is a quote or a teaser, not a heading
 
 # Comment headers that name the article: WordPress's "21 comments to TITLE", "3 Responses to
@@ -116,6 +118,8 @@ def page_title(stated: Iterable[str | None], headings: Sequence[str],
 def is_furniture(line: str) -> bool:
     """Whether a line is page furniture: a notice, a menu, a share button, a legal line."""
     line = collapse(line).strip(_QUOTES + " ")
+    if len(line) > _MAX_FURNITURE_CHARS:
+        return False
     if _FURNITURE.fullmatch(line):
         return True
     # A menu or breadcrumb: three or more short items between separators.

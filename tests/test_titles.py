@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,11 @@ def test_broken_json_ld_is_passed_over() -> None:
 def test_page_title_falls_back_to_the_heading_when_nothing_is_stated() -> None:
     assert page_title([None, " ", ""], ["  New pier  opens "], []) == "New pier opens"
     assert page_title([], [], ["Harbour Gazette"]) is None
+
+
+@pytest.mark.parametrize("word", ["requires ", "get adobe ", "we ", "word "])
+def test_a_huge_one_line_text_is_titled_in_linear_time(word: str) -> None:
+    line = word * 100_000
+    started = time.perf_counter()
+    assert text_title(line + "\n\nbody") is not None
+    assert time.perf_counter() - started < 2
