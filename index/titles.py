@@ -175,7 +175,9 @@ def _repeated(candidates: Sequence[str]) -> str | None:
 def _without_site_name(title: str, site_names: set[str], headings: Sequence[str]) -> str:
     """``title`` without a site name split off at its start or end: the part that is one of
     the headings, else what is left once an end part naming the site is cut off."""
-    cuts = list(_SITE_SEPARATOR.finditer(title))
+    # Each cut copies a part of the title: quadratic in its length, and a <title> can be any
+    # size, so only titles about as long as a tidy one are cut.
+    cuts = list(_SITE_SEPARATOR.finditer(title)) if len(title) <= MAX_TITLE_CHARS * 2 else []
     if not cuts:
         return title
     folded_headings = {h.casefold() for h in headings}

@@ -175,3 +175,10 @@ def test_a_huge_one_line_text_is_titled_in_linear_time(word: str) -> None:
     started = time.perf_counter()
     assert text_title(line + "\n\nbody") is not None
     assert time.perf_counter() - started < 2
+
+
+def test_a_huge_title_of_separators_is_chosen_in_linear_time() -> None:
+    title = "pier | " * 100_000
+    started = time.perf_counter()
+    assert page_title([title], ["pier"] * 100, ["Harbour Gazette"]) == " ".join(title.split())
+    assert time.perf_counter() - started < 2
