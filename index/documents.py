@@ -15,9 +15,9 @@ from pathlib import Path, PurePosixPath
 
 from index.config import Config
 from index.formats import EXTRACTORS, SUPPORTED_SUFFIXES, UnreadableDocumentError
-from index.formats.decoding import collapse
 from index.formats.extraction import short_message
 from index.time_limit import TimeLimitExceeded, time_limit
+from index.titles import tidy_title
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,6 @@ __all__ = [
     "load_documents",
 ]
 
-_MAX_TITLE_CHARS = 200
 _MB = 1024 * 1024
 # O_NONBLOCK makes opening a FIFO return at once instead of waiting for a writer.
 _OPEN_FLAGS: int = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
@@ -208,7 +207,7 @@ def _load(
         cut = (f"text cut to its first {limits.max_chars:,} characters "
                f"(of {len(text):,}{' or more' if extracted.partial else ''})")
         text = _cut(text, limits.max_chars)
-    title = _tidy_title(extracted.title) or path.stem
+    title = tidy_title(extracted.title) or path.stem
     digest = hashlib.sha256(f"{title}\n\0{text}".encode()).hexdigest()
     return Document(_doc_id(source), title, source, text, digest), cut, extracted.attachments
 
@@ -252,11 +251,3 @@ def _read(real: Path, max_bytes: int | None) -> bytes:
     except OSError as exc:
         raise UnreadableDocumentError(f"unreadable: {exc.strerror or exc}") from exc
 
-
-def _tidy_title(raw: str | None) -> str:
-    title = collapse(raw or "")
-    if len(title) <= _MAX_TITLE_CHARS:
-        return title
-    head = title[: _MAX_TITLE_CHARS + 1]
-    cut = head.rsplit(" ", 1)[0] if " " in head else title[:_MAX_TITLE_CHARS]
-    return f"{cut}…"
