@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import shutil
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -28,7 +29,7 @@ from index.chunking import Passage, split_passages
 from index.config import Config
 from index.documents import Document, Limits, SkippedFile, load_documents
 from index.embedding import Embedder, ModelInfo, find_model
-from index.errors import BuildError
+from index.errors import BuildError, IndexMismatchError
 from index.generations import IndexFolder, generation_name, write_manifest
 from index.reuse import (
     PreviousGeneration,
@@ -37,7 +38,7 @@ from index.reuse import (
     reusable_generation,
     same_documents_and_settings,
 )
-from index.store import STORE_FILE, PassageStoreWriter, StoredPassage
+from index.store import STORE_FILE, PassageStore, PassageStoreWriter, StoredPassage
 from index.time_limit import TimeLimitExceeded, time_limit
 from index.vectors import VectorStore, open_vector_store
 
@@ -53,6 +54,7 @@ class BuildReport:
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    not_reread: int = 0  # documents kept as read by the live generation (same bytes, code)
     # Documents in the index by file type (".docx"), most common first.
     by_type: dict[str, int] = field(default_factory=dict)
     skipped: list[SkippedFile] = field(default_factory=list)
@@ -110,7 +112,7 @@ def build_index(
     with folder.lock():
         folder.remove_leftovers()
         model = embedder.info if embedder else find_model(config.model)
-        documents = _load(config, report)
+        documents = _load(config, report, folder, full)
         store = open_vector_store(config.vector_store)
         # Vectors a killed build wrote to a vector server, which no folder holds.
         store.prune({p.name for p in folder.published()})
@@ -157,16 +159,23 @@ def _build(build: _Build, documents: list[Document], full: bool) -> None:
             previous.store.close()
 
 
-def _load(config: Config, report: BuildReport) -> list[Document]:
+def _load(config: Config, report: BuildReport, folder: IndexFolder, full: bool) -> list[Document]:
+    """The documents of the docs folder; files read before by the same code, with the same
+    bytes, are taken from the live generation (all are read again with ``full``)."""
+    live_store = None if full else _live_store(folder)
     try:
         loaded = load_documents(config.docs_dir, Limits(
             config.max_document_bytes, config.max_document_seconds, config.max_document_chars
-        ))
+        ), live_store.read_before() if live_store else None)
     except (FileNotFoundError, NotADirectoryError) as e:
         raise BuildError(f"docs folder {config.docs_dir} does not exist or is not a folder") from e
     except OSError as e:  # the folder itself: what is unreadable inside it is only skipped
         raise BuildError(f"cannot read the docs folder {config.docs_dir}: "
                          f"{e.strerror or e}") from e
+    finally:
+        if live_store:
+            live_store.close()
+    report.not_reread = loaded.not_reread
     report.skipped = loaded.skipped
     report.truncated = loaded.truncated
     types = Counter(PurePosixPath(d.source).suffix.lower() for d in loaded.documents)
@@ -353,3 +362,13 @@ def _with_ids(
         taken.add(passage_id)
         rows.append((passage_id, passage.start, passage.end, passage.text))
     return rows
+
+
+def _live_store(folder: IndexFolder) -> PassageStore | None:
+    """The live generation's passage store, or None if there is none that opens."""
+    try:
+        live = folder.current_or_none()
+        return PassageStore.open(live / STORE_FILE) if live else None
+    except (IndexMismatchError, sqlite3.DatabaseError, OSError) as e:
+        logger.info("reading every file: the live generation's store is unusable (%s)", e)
+        return None

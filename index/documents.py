@@ -9,12 +9,19 @@ import hashlib
 import logging
 import os
 import stat
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from index.config import Config
-from index.formats import EXTRACTORS, SUPPORTED_SUFFIXES, UnreadableDocumentError
+from index.formats import (
+    EXTRACTORS,
+    SUPPORTED_SUFFIXES,
+    UnreadableDocumentError,
+    format_of,
+    reader_fingerprint,
+)
 from index.formats.extraction import short_message
 from index.time_limit import TimeLimitExceeded, time_limit
 from index.titles import tidy_title
@@ -44,6 +51,11 @@ class Document:
     source: str  # relative POSIX path with its extension, e.g. "notes/todo.md"
     text: str  # never empty; passages are character ranges of it
     content_hash: str  # sha256 hex of title + "\n\0" + text
+    # What it was read from and with: the file's sha256, and the reader (see ``reader_of``).
+    file_sha256: str = ""
+    reader: str = ""
+    cut: str | None = None  # why the text is only the first part of the file's, if it is
+    attachments: tuple[str, ...] = ()  # names of the files attached to it, which are not read
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,12 @@ class LoadReport:
     documents: list[Document]
     skipped: list[SkippedFile]
     truncated: list[SkippedFile] = field(default_factory=list)  # indexed, but only in part
+    not_reread: int = 0  # documents taken as read before: same bytes, same reader
+
+
+# The document read before from a source, if its file had this sha256 and was read by this
+# reader (the live generation's passage store answers it); else None.
+ReadBefore = Callable[[str, str, str], Document | None]
 
 
 @dataclass(frozen=True)
@@ -68,8 +86,13 @@ class Limits:
     max_chars: int = Config.max_document_chars
 
 
-def load_documents(root: Path, limits: Limits = Limits()) -> LoadReport:  # noqa: B008
-    """Load every supported file under ``root``; problems become SkippedFiles, never errors."""
+def load_documents(root: Path, limits: Limits = Limits(),  # noqa: B008
+                   read_before: ReadBefore | None = None) -> LoadReport:
+    """Load every supported file under ``root``; problems become SkippedFiles, never errors.
+
+    A file whose bytes and reader are those of a document ``read_before`` knows is not read
+    again (extraction can cost seconds a file: PDFs, Office files): that document is kept.
+    """
     if not root.exists():
         raise FileNotFoundError(f"documents folder does not exist: {root}")
     if not root.is_dir():
@@ -79,6 +102,7 @@ def load_documents(root: Path, limits: Limits = Limits()) -> LoadReport:  # noqa
     documents: list[Document] = []
     truncated: list[SkippedFile] = []
     first_source: dict[str, str] = {}
+    not_reread = 0
     for path in sorted(paths, key=lambda p: p.relative_to(root).as_posix()):
         source = path.relative_to(root).as_posix()
         doc_id = _doc_id(source)
@@ -88,7 +112,7 @@ def load_documents(root: Path, limits: Limits = Limits()) -> LoadReport:  # noqa
                     f"duplicate id '{doc_id}' (already from {first_source[doc_id]})"
                 )
             with time_limit(limits.seconds) if limits.seconds is not None else nullcontext():
-                document, cut, attachments = _load(path, root, real_root, limits)
+                document, kept = _load(path, root, real_root, limits, read_before)
         except UnreadableDocumentError as exc:
             skipped.append(SkippedFile(_printable(source), exc.reason))
         except TimeLimitExceeded:
@@ -100,20 +124,21 @@ def load_documents(root: Path, limits: Limits = Limits()) -> LoadReport:  # noqa
         else:
             first_source[doc_id] = source
             documents.append(document)
-            if cut:
-                truncated.append(SkippedFile(source, cut))
+            not_reread += kept
+            if document.cut:
+                truncated.append(SkippedFile(source, document.cut))
             skipped += (SkippedFile(_printable(f"{source}/{name}"), _attachment_reason(name))
-                        for name in attachments)
+                        for name in document.attachments)
     skipped.sort(key=lambda s: s.source)
     for skip in skipped:
         logger.debug("skipped %s: %s", skip.source, skip.reason)
     logger.info("loaded %d documents from %s, skipped %d", len(documents), root, len(skipped))
-    return LoadReport(documents, skipped, truncated)
+    return LoadReport(documents, skipped, truncated, not_reread)
 
 
 def load_document(path: Path, root: Path) -> Document:
     """Load one file; raises UnreadableDocumentError with the reason it would be skipped."""
-    return _load(path, root, root.resolve(), Limits(max_bytes=None, seconds=None))[0]
+    return _load(path, root, root.resolve(), Limits(max_bytes=None, seconds=None), None)[0]
 
 
 def _walk(root: Path, real_root: Path) -> tuple[list[Path], list[SkippedFile]]:
@@ -184,11 +209,17 @@ def _real_path_inside(path: Path, real_root: Path) -> Path:
     return real
 
 
+def reader_of(suffix: str, limits: Limits) -> str:
+    """What reads a file of this suffix into a document: its format's code, this module's
+    (titles, cutting) and the character limit. A file is read again when this changes."""
+    code = f"{reader_fingerprint(format_of(suffix))}.{reader_fingerprint(__name__)}"
+    return f"{code}.{limits.max_chars}"
+
+
 def _load(
-    path: Path, root: Path, real_root: Path, limits: Limits
-) -> tuple[Document, str | None, tuple[str, ...]]:
-    """The document, why its text was cut short (None if it was not), and the names of the
-    files attached to it, which are not read."""
+    path: Path, root: Path, real_root: Path, limits: Limits, read_before: ReadBefore | None
+) -> tuple[Document, bool]:
+    """The document, and whether it was kept as read before rather than read."""
     source = path.relative_to(root).as_posix()
     if _printable(source) != source:
         raise UnreadableDocumentError("file name is not valid UTF-8")
@@ -198,7 +229,11 @@ def _load(
         raise UnreadableDocumentError(
             f"unsupported file type {suffix}" if suffix else "unsupported file type (no extension)"
         )
-    extracted = EXTRACTORS[suffix](_read(real, limits.max_bytes), limits.max_chars)
+    data = _read(real, limits.max_bytes)
+    file_sha256, reader = hashlib.sha256(data).hexdigest(), reader_of(suffix, limits)
+    if read_before and (known := read_before(source, file_sha256, reader)):
+        return known, True
+    extracted = EXTRACTORS[suffix](data, limits.max_chars)
     text = extracted.text
     if not text:
         raise UnreadableDocumentError("empty")
@@ -209,7 +244,9 @@ def _load(
         text = _cut(text, limits.max_chars)
     title = tidy_title(extracted.title) or path.stem
     digest = hashlib.sha256(f"{title}\n\0{text}".encode()).hexdigest()
-    return Document(_doc_id(source), title, source, text, digest), cut, extracted.attachments
+    document = Document(_doc_id(source), title, source, text, digest, file_sha256, reader, cut,
+                        extracted.attachments)
+    return document, False
 
 
 def _attachment_reason(name: str) -> str:

@@ -11,10 +11,10 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from index.documents import Document
+from index.documents import Document, ReadBefore
 from index.errors import BuildError, QueryTimeoutError
 from index.lexical import lexical_terms
 
@@ -24,7 +24,11 @@ CREATE TABLE documents (
     title        TEXT NOT NULL,
     source       TEXT NOT NULL,     -- path relative to the docs folder
     text         TEXT NOT NULL,
-    content_hash TEXT NOT NULL
+    content_hash TEXT NOT NULL,
+    file_sha256  TEXT NOT NULL,     -- of the file's bytes, as read
+    reader       TEXT NOT NULL,     -- what read it (index.documents.reader_of)
+    cut          TEXT,              -- why text is only the first part of the file's, if so
+    attachments  TEXT NOT NULL      -- JSON list of the names of files attached, not read
 );
 CREATE TABLE passages (
     rowid        INTEGER PRIMARY KEY,  -- FAISS id; row rowid - 1 of vectors.npy
@@ -85,6 +89,28 @@ class PassageStore:
     def content_hashes(self) -> dict[str, str]:
         """Document id -> content hash, for every document."""
         return dict(self._db.execute("SELECT id, content_hash FROM documents"))
+
+    def read_before(self) -> ReadBefore:
+        """What ``load_documents`` asks to skip reading unchanged files: each source's file
+        sha256 and reader, as this generation read them (none in a store written before
+        they were recorded)."""
+        try:
+            known = {row[0]: row[1:] for row in self._db.execute(
+                "SELECT source, file_sha256, reader, id, cut, attachments FROM documents")}
+        except sqlite3.OperationalError:  # no such column: an older store
+            known = {}
+
+        def read_before(source: str, file_sha256: str, reader: str) -> Document | None:
+            entry = known.get(source)
+            if entry is None or entry[:2] != (file_sha256, reader):
+                return None
+            document = self.get_document(entry[2])
+            if document is None:
+                return None
+            return replace(document, file_sha256=file_sha256, reader=reader, cut=entry[3],
+                           attachments=tuple(json.loads(entry[4])))
+
+        return read_before
 
     def passages_of(self, document_id: str) -> list[StoredPassage]:
         rows = self._db.execute(
@@ -246,9 +272,10 @@ class PassageStoreWriter:
         ]
         with self._writing():
             self._db.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (document.id, document.title, document.source, document.text,
-                 document.content_hash),
+                 document.content_hash, document.file_sha256, document.reader, document.cut,
+                 json.dumps(document.attachments)),
             )
             self._db.executemany(
                 f"INSERT INTO passages({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows

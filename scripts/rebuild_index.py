@@ -90,6 +90,8 @@ def _summary(report: BuildReport, docs_dir: Path, index_dir: Path) -> str:
     lines += [
         f"  documents: {documents}",
         f"  by type:   {', '.join(f'{n} {suffix}' for suffix, n in report.by_type.items())}",
+        f"  read:      {sum(report.by_type.values()) - report.not_reread} files, "
+        f"{report.not_reread} unchanged files kept as read before",
         f"  passages:  {report.passages} in the index, {report.embedded} embedded",
         f"  took {report.seconds:.1f} s",
     ]

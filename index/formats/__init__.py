@@ -8,8 +8,12 @@ striprtf) only when a file of its type is read; docs/formats.md says why each.
 
 from __future__ import annotations
 
+import hashlib
+import sys
 from collections.abc import Mapping
-from types import MappingProxyType
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType, ModuleType
 
 from index.formats import (
     email_message,
@@ -46,4 +50,53 @@ EXTRACTORS: Mapping[str, Extractor] = MappingProxyType({
 })
 SUPPORTED_SUFFIXES = frozenset(EXTRACTORS)
 
-__all__ = ["EXTRACTORS", "SUPPORTED_SUFFIXES", "Extracted", "Extractor", "UnreadableDocumentError"]
+__all__ = [
+    "EXTRACTORS",
+    "SUPPORTED_SUFFIXES",
+    "Extracted",
+    "Extractor",
+    "UnreadableDocumentError",
+    "format_of",
+    "reader_fingerprint",
+]
+
+
+# The code that turns a file's bytes into a document's title and text.
+_TEXT_CODE = ("index.formats.", "index.documents", "index.titles")
+
+
+def reader_fingerprint(module_name: str) -> str:
+    """A short hash of the code that turns a file into text: the module's source and that of
+    every module of ``_TEXT_CODE`` it uses (transitively), the registry itself left out, so
+    that a change to one format's code re-reads that format's files and no other's."""
+    return _fingerprint(module_name)
+
+
+@cache
+def _fingerprint(module_name: str) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(_code_of(module_name)):
+        digest.update(name.encode() + b"\0" + Path(sys.modules[name].__file__ or "").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _code_of(module_name: str) -> set[str]:
+    """The modules of ``_TEXT_CODE`` whose code ``module_name`` runs (itself included)."""
+    seen: set[str] = set()
+    pending = [module_name]
+    while pending:
+        name = pending.pop()
+        if name in seen or name == __name__:
+            continue
+        seen.add(name)
+        for value in vars(sys.modules[name]).values():
+            used = value.__name__ if isinstance(value, ModuleType) else getattr(
+                value, "__module__", None)
+            if isinstance(used, str) and used.startswith(_TEXT_CODE) and used in sys.modules:
+                pending.append(used)
+    return seen
+
+
+def format_of(suffix: str) -> str:
+    """The module that reads files with this suffix, e.g. "index.formats.word"."""
+    return EXTRACTORS[suffix].__module__
