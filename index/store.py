@@ -97,14 +97,17 @@ class PassageStore:
         try:
             known = {row[0]: row[1:] for row in self._db.execute(
                 "SELECT source, file_sha256, reader, id, cut, attachments FROM documents")}
-        except sqlite3.OperationalError:  # no such column: an older store
+        except sqlite3.DatabaseError:  # no such column (an older store), or a damaged one
             known = {}
 
         def read_before(source: str, file_sha256: str, reader: str) -> Document | None:
             entry = known.get(source)
             if entry is None or entry[:2] != (file_sha256, reader):
                 return None
-            document = self.get_document(entry[2])
+            try:
+                document = self.get_document(entry[2])
+            except sqlite3.DatabaseError:  # damaged: the file is simply read again
+                return None
             if document is None:
                 return None
             return replace(document, file_sha256=file_sha256, reader=reader, cut=entry[3],
