@@ -174,12 +174,30 @@ def test_empty_and_whitespace_only_skipped(tmp_path: Path, content: bytes) -> No
 # --- markdown -----------------------------------------------------------------------------
 
 
-def test_markdown_title_is_first_heading_and_text_is_source(tmp_path: Path) -> None:
+def test_markdown_title_is_first_heading_and_text_what_a_reader_sees(tmp_path: Path) -> None:
     source = "Some intro line\n\n```sh\n# not a heading\n```\n\n## Real Title ##\n\nBody *text*.\n"
     write(tmp_path, "doc.md", source)
     doc = only_document(tmp_path)
     assert doc.title == "Real Title"
-    assert doc.text == source.strip()
+    assert doc.text == "Some intro line\n\n# not a heading\n\nReal Title\n\nBody text."
+
+
+def test_markdown_keeps_text_and_drops_markup(tmp_path: Path) -> None:
+    source = (
+        "# Harbour *guide*\n\nSee the [tide tables](https://example.org/tides) and `make`.\n\n"
+        "- first item\n- **second** item\n\n| Day | High water |\n|---|---|\n| Monday | 06:12 |\n\n"
+        "> A quoted line\n\n<div class=\"note\">Raw <b>HTML</b> note</div>\n\n![A chart](c.png)\n"
+    )
+    write(tmp_path, "guide.md", source)
+    assert only_document(tmp_path).text == (
+        "Harbour guide\n\nSee the tide tables and make.\n\nfirst item\n\nsecond item\n\n"
+        "Day | High water\n\nMonday | 06:12\n\nA quoted line\n\nRaw HTML note\n\nA chart"
+    )
+
+
+def test_markdown_front_matter_is_not_text(tmp_path: Path) -> None:
+    write(tmp_path, "fm.md", "---\nlayout: post\ntags: [tides]\n---\n\nHigh water at six.\n")
+    assert only_document(tmp_path).text == "High water at six."
 
 
 def test_markdown_front_matter_title_wins(tmp_path: Path) -> None:
@@ -193,9 +211,15 @@ def test_markdown_front_matter_without_title_is_not_the_title(tmp_path: Path) ->
     assert only_document(tmp_path).title == "First real line"
 
 
-def test_markdown_with_only_front_matter_falls_back_to_stem(tmp_path: Path) -> None:
-    write(tmp_path, "only-meta.md", "---\nlayout: post\n---\n")
-    assert only_document(tmp_path).title == "only-meta"
+def test_markdown_with_only_front_matter_is_empty(tmp_path: Path) -> None:
+    write(tmp_path, "only-meta.md", "---\nlayout: post\ntitle: Draft\n---\n")
+    assert only_skip_reason(tmp_path) == "empty"
+
+
+def test_markdown_with_only_a_heading_falls_back_to_it(tmp_path: Path) -> None:
+    write(tmp_path, "stub.md", "---\nlayout: post\n---\n# Stub\n")
+    document = only_document(tmp_path)
+    assert (document.title, document.text) == ("Stub", "Stub")
 
 
 # --- html ---------------------------------------------------------------------------------

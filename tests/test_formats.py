@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_an_extractor_takes_bytes_and_gives_text_and_the_stated_title() -> None:
     extracted = EXTRACTORS[".md"](b"---\ntitle: Tides\n---\nHigh water\r\nat six.", 1000)
-    assert extracted == Extracted("---\ntitle: Tides\n---\nHigh water\nat six.", "Tides")
+    assert extracted == Extracted("High water\nat six.", "Tides")
 
 
 def test_a_file_stating_no_title_gives_none() -> None:
@@ -39,8 +39,7 @@ def test_bytes_that_are_not_the_format_raise_the_skip_reason() -> None:
 
 def test_parsers_are_imported_only_when_a_file_of_their_type_is_read(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("Notes\n\nPlain words.")
-    (tmp_path / "readme.md").write_text("# Read me\n\nMore words.")
-    parsers = ("bs4", "pypdf", "docx", "pptx", "odf", "docutils", "striprtf")
+    parsers = ("bs4", "pypdf", "docx", "pptx", "odf", "docutils", "markdown_it", "striprtf")
     code = (
         "import sys; from pathlib import Path; from index.documents import load_documents\n"
         "folder = Path(sys.argv[1])\n"
@@ -49,11 +48,14 @@ def test_parsers_are_imported_only_when_a_file_of_their_type_is_read(tmp_path: P
         "(folder / 'page.html').write_text('<p>A page.</p>')\n"
         "load_documents(folder)\n"
         f"print(sorted(m for m in {parsers} if m in sys.modules))\n"
+        "(folder / 'readme.md').write_text('# Read me')\n"
+        "load_documents(folder)\n"
+        f"print(sorted(m for m in {parsers} if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["[]", "['bs4']"]
+    assert done.stdout.splitlines() == ["[]", "['bs4']", "['bs4', 'markdown_it']"]
 
 
 def test_an_ebooks_footnote_aside_is_text_but_a_pages_aside_is_not() -> None:

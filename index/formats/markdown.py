@@ -1,50 +1,102 @@
-"""Markdown (.md, .markdown): the source as its text; its title from front matter or a heading."""
+"""Markdown (.md, .markdown): the text a reader sees, parsed by markdown-it-py (CommonMark and
+its tables); front matter is the title's source, not text.
+
+Headings, paragraphs and list items are one block each, code blocks keep their lines, table
+rows are their cells joined by " | ", links and images give their text; markup and raw HTML
+tags are dropped. The title: front matter's ``title:``, else the first heading, else the
+first line.
+"""
 
 from __future__ import annotations
 
-from index.formats.decoding import clean, decode
+from typing import TYPE_CHECKING
+
+from index.formats.decoding import clean, collapse, decode
 from index.formats.extraction import Extracted
 from index.formats.plain_text import first_line
 
+if TYPE_CHECKING:
+    from markdown_it.token import Token
+
+# Block tokens whose inline content is one block of text; "th"/"td" are a table's cells.
+_TEXT_BLOCKS = ("heading_open", "paragraph_open")
+_CELLS = ("th_open", "td_open")
+
 
 def extract(data: bytes, max_chars: int) -> Extracted:
-    text = clean(decode(data, declared=None)).strip()
-    return Extracted(text, _title(text))
+    # markdown-it-py is imported where first needed: most folders hold little Markdown.
+    from markdown_it import MarkdownIt
+
+    source = clean(decode(data, declared=None))
+    front, body = _front_matter(source)
+    tokens = MarkdownIt("commonmark").enable("table").parse(body)
+    blocks, heading = _blocks(tokens)
+    text = "\n\n".join(b for b in blocks if b.strip())
+    title = _front_title(front) or heading or first_line(text)
+    return Extracted(text, title)
 
 
-def _title(text: str) -> str | None:
-    """The front matter's ``title:``, else the first heading outside code, else the first line."""
-    lines = text.split("\n")
-    if lines[0].strip() == "---":
-        end = next((i for i, line in enumerate(lines[1:], 1) if line.strip() in ("---", "...")), 0)
-        for line in lines[1:end]:
-            if line.startswith("title:") and (value := line[6:].strip().strip("\"'")).strip():
-                return value
-        lines = lines[end + 1 :] if end else lines
-    in_fence = False
-    for line in lines:
-        if line.lstrip().startswith(("```", "~~~")):
-            in_fence = not in_fence  # a "# comment" inside a code block is not a heading
-        elif not in_fence and (heading := _atx_heading(line)):
-            return heading
-    return first_line("\n".join(lines))
+def _front_matter(source: str) -> tuple[str, str]:
+    """(front matter, the rest) of a source that opens with a ``---`` block; else ("", source)."""
+    lines = source.split("\n")
+    if lines[0].strip() != "---":
+        return "", source
+    for end, line in enumerate(lines[1:], 1):
+        if line.strip() in ("---", "..."):
+            return "\n".join(lines[1:end]), "\n".join(lines[end + 1 :])
+    return "", source  # never closed: a thematic break, not front matter
 
 
-def _atx_heading(line: str) -> str | None:
-    """The text of a Markdown "# heading" line (CommonMark's rules), or None.
+def _front_title(front: str) -> str | None:
+    for line in front.split("\n"):
+        if line.startswith("title:") and collapse(value := line[6:].strip().strip("\"'")):
+            return value
+    return None
 
-    String methods, not a regular expression: the obvious pattern backtracks quadratically
-    on a long run of spaces between a heading's words and its closing #s.
-    """
-    rest = line.lstrip(" ")
-    if len(line) - len(rest) > 3:
-        return None
-    marks = len(rest) - len(rest.lstrip("#"))
-    rest = rest[marks:]
-    if not 1 <= marks <= 6 or (rest and rest[0] not in " \t"):
-        return None
-    text = rest.strip(" \t")
-    unclosed = text.rstrip("#")
-    if unclosed != text and (not unclosed or unclosed[-1] in " \t"):
-        text = unclosed.rstrip(" \t")  # a closing run of #s is not part of the heading
-    return text or None
+
+def _blocks(tokens: list[Token]) -> tuple[list[str], str | None]:
+    """The text blocks of a token stream, in order, and the first heading's text."""
+    blocks: list[str] = []
+    heading: str | None = None
+    row: list[str] | None = None
+    for i, token in enumerate(tokens):
+        if token.type in ("fence", "code_block"):
+            blocks.append(token.content.rstrip("\n"))
+        elif token.type == "html_block":
+            blocks.append(_without_tags(token.content))
+        elif token.type == "tr_open":
+            row = []
+        elif token.type == "tr_close" and row is not None:
+            blocks.append(" | ".join(cell for cell in row if cell))
+            row = None
+        elif token.type in (*_TEXT_BLOCKS, *_CELLS) and i + 1 < len(tokens):
+            text = _inline_text(tokens[i + 1])
+            if row is not None and token.type in _CELLS:
+                row.append(text)
+            elif token.type in _TEXT_BLOCKS:
+                blocks.append(text)
+                if token.type == "heading_open" and heading is None and collapse(text):
+                    heading = collapse(text)
+    return blocks, heading
+
+
+def _inline_text(token: Token) -> str:
+    """What a reader sees of an inline token: its words, code, link and image text."""
+    parts: list[str] = []
+    for child in token.children or []:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append("\n")
+        elif child.type == "image":
+            parts.append(child.content)  # its alt text
+        elif child.type == "html_inline":
+            parts.append(_without_tags(child.content))
+    return "".join(parts).strip()
+
+
+def _without_tags(html: str) -> str:
+    """Raw HTML in Markdown: its text, never its tags."""
+    from index.formats import html as html_format
+
+    return html_format.extract(html.encode(), len(html)).text
