@@ -4,9 +4,9 @@ PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 INDEX  ?= var/index
 
-.PHONY: setup browser test run rebuild lint bench clean
+.PHONY: setup tesseract browser test run rebuild lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) tesseract
 
 # torch comes first and pinned: this machine has a local CPU wheel of 2.13.0, while an
 # unpinned torch (pulled in by sentence-transformers) would download a multi-GB CUDA build.
@@ -15,6 +15,13 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[dev,milvus,ray]'
 	touch $(STAMP)
+
+# Scanned PDF pages are read by Tesseract (Debian's tesseract-ocr). Without it (no root here)
+# they are left out of the index and the rebuild's summary says how many.
+tesseract:
+	@command -v tesseract >/dev/null || \
+	  (apt-get update -qq && apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null) || \
+	  echo "warning: could not install tesseract-ocr: scanned PDF pages will not be read" >&2
 
 # The browser test drives Debian's Chromium, and a fault test holds a rebuild at its publish
 # step with strace; without root they cannot be installed here and those tests skip, saying so.

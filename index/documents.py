@@ -54,7 +54,7 @@ class Document:
     # What it was read from and with: the file's sha256, and the reader (see ``reader_of``).
     file_sha256: str = ""
     reader: str = ""
-    cut: str | None = None  # why the text is only the first part of the file's, if it is
+    cut: str | None = None  # why the text is not all of the file's (cut, pages unread), if so
     attachments: tuple[str, ...] = ()  # names of the files attached to it, which are not read
 
 
@@ -237,11 +237,12 @@ def _load(
     text = extracted.text
     if not text:
         raise UnreadableDocumentError("empty")
-    cut = None
+    notes = [extracted.missing] if extracted.missing else []
     if len(text) > limits.max_chars:
-        cut = (f"text cut to its first {limits.max_chars:,} characters "
-               f"(of {len(text):,}{' or more' if extracted.partial else ''})")
+        notes.append(f"text cut to its first {limits.max_chars:,} characters "
+                     f"(of {len(text):,}{' or more' if extracted.partial else ''})")
         text = _cut(text, limits.max_chars)
+    cut = "; ".join(notes) or None
     title = tidy_title(extracted.title) or path.stem
     digest = hashlib.sha256(f"{title}\n\0{text}".encode()).hexdigest()
     document = Document(_doc_id(source), title, source, text, digest, file_sha256, reader, cut,

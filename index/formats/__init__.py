@@ -21,6 +21,7 @@ from index.formats import (
     html,
     markdown,
     notebook,
+    ocr,
     opendocument,
     pdf,
     plain_text,
@@ -75,8 +76,11 @@ def reader_fingerprint(module_name: str) -> str:
 @cache
 def _fingerprint(module_name: str) -> str:
     digest = hashlib.sha256()
-    for name in sorted(_code_of(module_name)):
+    code = _code_of(module_name)
+    for name in sorted(code):
         digest.update(name.encode() + b"\0" + Path(sys.modules[name].__file__ or "").read_bytes())
+    if ocr.__name__ in code:  # Tesseract installed since: the scans can be read now
+        digest.update(b"ocr" if ocr.available() else b"no ocr")
     return digest.hexdigest()[:16]
 
 

@@ -23,6 +23,8 @@ class Extracted:
     partial: bool = False  # reading stopped once past max_chars: the file may hold more
     # Files inside this one that are not read with it (a mail's attachments), by name.
     attachments: tuple[str, ...] = ()
+    # Why some of the file's text is missing from ``text``, if it is (scanned pages unread).
+    missing: str | None = None
 
 
 class Extractor(Protocol):

@@ -1,4 +1,8 @@
-"""PDF (.pdf): each page's text, page by page up to the character limit; the title from metadata."""
+"""PDF (.pdf): each page's text, page by page up to the character limit; the title from metadata.
+
+A page without a text layer (a scan) is read by OCR when Tesseract is installed; otherwise
+it is left out and the document says so.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from index.formats import ocr
 from index.formats.decoding import clean, collapse
 from index.formats.extraction import Extracted, UnreadableDocumentError, short_message
 from index.formats.plain_text import first_line
@@ -27,16 +32,18 @@ def extract(data: bytes, max_chars: int) -> Extracted:
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted and not reader.decrypt(""):
                 raise FileNotDecryptedError("encrypted, needs a password")
-            pages, partial = _pages(reader, max_chars)
+            pages, partial, unread = _pages(reader, max_chars)
             metadata = reader.metadata
             meta_title = str(metadata.title) if metadata and metadata.title else None
     except Exception as exc:  # pypdf raises many exception types for malformed files
         raise UnreadableDocumentError(f"broken PDF: {short_message(exc)}") from exc
     text = "\n\n".join(page for page in (clean(p).strip() for p in pages) if page)
+    missing = (f"{unread} page{'s' if unread > 1 else ''} without a text layer not read: "
+               f"{ocr.INSTALL_HINT}") if unread else None
     if not text:
-        raise UnreadableDocumentError("no text in PDF")
+        raise UnreadableDocumentError(missing or "no text in PDF")
     title = meta_title if meta_title and collapse(meta_title) else first_line(text)
-    return Extracted(text, title, partial)
+    return Extracted(text, title, partial, missing=missing)
 
 
 @contextmanager
@@ -51,14 +58,17 @@ def _pypdf_silenced() -> Iterator[None]:
         pypdf_logger.setLevel(previous_level)
 
 
-def _pages(reader: PdfReader, max_chars: int) -> tuple[list[str], bool]:
-    """Each page's text, until there is more than ``max_chars`` of it; and whether it stopped.
+def _pages(reader: PdfReader, max_chars: int) -> tuple[list[str], bool, int]:
+    """Each page's text, until there is more than ``max_chars`` of it; whether it stopped;
+    and how many pages with pictures but no text were left unread, for want of Tesseract.
 
     A page whose content streams another page already drew is not extracted again: pages
     sharing one large compressed stream are how a 4.7 KB file expands to a million characters.
     """
     pages: list[str] = []
     total = 0
+    unread = 0
+    can_ocr = ocr.available()
     drawn: set[tuple[int, ...]] = set()
     for page in reader.pages:
         contents = page.raw_get("/Contents") if "/Contents" in page else None
@@ -68,8 +78,17 @@ def _pages(reader: PdfReader, max_chars: int) -> tuple[list[str], bool]:
             if key in drawn:
                 continue
             drawn.add(key)
-        pages.append(page.extract_text())
+        text = page.extract_text()
+        if not text.strip():
+            scans = [image.image for image in page.images
+                     if image.image is not None and image.image.width * image.image.height
+                     >= ocr.MIN_PIXELS]
+            if scans and not can_ocr:
+                unread += 1
+            elif scans:
+                text = "\n\n".join(ocr.read_image(scan) for scan in scans)
+        pages.append(text)
         total += len(pages[-1])
         if total > max_chars:
-            return pages, True
-    return pages, False
+            return pages, True, unread
+    return pages, False, unread

@@ -1,0 +1,103 @@
+"""Scanned PDFs: pages without a text layer are read by Tesseract, or left out with a note."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+from pypdf import PdfReader, PdfWriter
+
+from index.documents import load_documents
+from tests.pdf_files import pdf_bytes
+
+ROOT = Path(__file__).resolve().parent.parent
+SCANNED = "The harbour master publishes tide tables every Monday before the first ferry."
+TYPED = "Anchoring is forbidden inside the swing moorings."
+
+needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None,
+                                     reason="tesseract not installed (make setup installs it)")
+
+
+def scanned_page(text: str) -> bytes:
+    """A PDF of one page that is a picture of ``text``, as a scanner makes it: no text layer."""
+    image = Image.new("L", (1700, 300), 255)
+    ImageDraw.Draw(image).text((50, 100), text, fill=0, font=ImageFont.load_default(size=40))
+    out = io.BytesIO()
+    image.save(out, "PDF", resolution=150)
+    return out.getvalue()
+
+
+def typed_then_scanned() -> bytes:
+    writer = PdfWriter()
+    for part in (pdf_bytes([TYPED]), scanned_page(SCANNED)):
+        for page in PdfReader(io.BytesIO(part)).pages:
+            writer.add_page(page)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def words(text: str) -> list[str]:
+    return [w.strip(".,").lower() for w in text.split()]
+
+
+@needs_tesseract
+def test_a_scanned_page_is_read_by_ocr(tmp_path: Path) -> None:
+    (tmp_path / "notice.pdf").write_bytes(typed_then_scanned())
+    [document] = load_documents(tmp_path).documents
+    typed, scanned = document.text.split("\n\n")
+    assert typed == TYPED
+    assert words(scanned) == words(SCANNED)
+    assert document.cut is None
+
+
+def test_without_tesseract_scans_are_left_out_and_said(tmp_path: Path) -> None:
+    (tmp_path / "notice.pdf").write_bytes(typed_then_scanned())
+    (tmp_path / "scan.pdf").write_bytes(scanned_page(SCANNED))
+    # The loader in a process that cannot find tesseract on its PATH.
+    code = ("import sys; from pathlib import Path; from index.documents import load_documents\n"
+            "report = load_documents(Path(sys.argv[1]))\n"
+            "for d in report.documents: print(d.source, repr(d.text), d.cut)\n"
+            "for s in report.skipped: print(s.source, s.reason)\n")
+    python_only = {**os.environ, "PATH": str(Path(sys.executable).parent)}
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, env=python_only,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    note = "page without a text layer not read: install Tesseract (apt-get install tesseract-ocr)"
+    assert done.stdout.splitlines() == [
+        f"notice.pdf {TYPED!r} 1 {note} to read them",
+        f"scan.pdf 1 {note} to read them",
+    ]
+
+
+@needs_tesseract
+@pytest.mark.slow
+def test_scans_left_out_are_read_once_tesseract_is_installed(
+    tmp_path: Path, exported_env: dict[str, str]
+) -> None:
+    docs, index_dir = tmp_path / "docs", tmp_path / "index"
+    docs.mkdir()
+    (docs / "notice.pdf").write_bytes(typed_then_scanned())
+
+    def rebuild(path: str) -> str:
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "rebuild_index.py"), "--docs", str(docs),
+             "--index-dir", str(index_dir), "--quiet"],
+            cwd=ROOT, env={**exported_env, "PATH": path}, capture_output=True, text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    without = rebuild(str(Path(sys.executable).parent))
+    assert "cut short notice.pdf: 1 page without a text layer not read" in without
+    with_ocr = rebuild(os.environ["PATH"])
+    assert "read:      1 files, 0 unchanged" in with_ocr
+    assert "cut short" not in with_ocr
+    assert "documents: 0 added, 1 changed" in with_ocr
