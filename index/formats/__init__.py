@@ -66,15 +66,11 @@ __all__ = [
 _TEXT_CODE = ("index.formats.", "index.documents", "index.titles")
 
 
+@cache
 def reader_fingerprint(module_name: str) -> str:
     """A short hash of the code that turns a file into text: the module's source and that of
     every module of ``_TEXT_CODE`` it uses (transitively), the registry itself left out, so
     that a change to one format's code re-reads that format's files and no other's."""
-    return _fingerprint(module_name)
-
-
-@cache
-def _fingerprint(module_name: str) -> str:
     digest = hashlib.sha256()
     code = _code_of(module_name)
     for name in sorted(code):

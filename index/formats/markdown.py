@@ -69,14 +69,14 @@ def _blocks(tokens: list[Token]) -> tuple[list[str], str | None]:
         elif token.type == "tr_close" and row is not None:
             blocks.append(" | ".join(cell for cell in row if cell))
             row = None
-        elif token.type in (*_TEXT_BLOCKS, *_CELLS) and i + 1 < len(tokens):
+        # An opening token is followed by the inline token of its content.
+        elif token.type in _CELLS and row is not None:
+            row.append(_inline_text(tokens[i + 1]))
+        elif token.type in _TEXT_BLOCKS:
             text = _inline_text(tokens[i + 1])
-            if row is not None and token.type in _CELLS:
-                row.append(text)
-            elif token.type in _TEXT_BLOCKS:
-                blocks.append(text)
-                if token.type == "heading_open" and heading is None and collapse(text):
-                    heading = collapse(text)
+            blocks.append(text)
+            if token.type == "heading_open" and heading is None and collapse(text):
+                heading = collapse(text)
     return blocks, heading
 
 
