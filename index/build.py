@@ -15,7 +15,7 @@ import sqlite3
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -271,9 +271,9 @@ def _write_passages(
         try:
             with time_limit(config.max_document_seconds):
                 return split_passages(
-                    document.text,
-                    _prefixed_counter(embedder, _embedding_prefix(document, config)),
-                    max_tokens, config.overlap_sentences, config.min_passage_words,
+                    document.text, embedder.count_tokens, max_tokens, config.overlap_sentences,
+                    config.min_passage_words, document.structure,
+                    lambda section: _embedding_prefix(document, section, config),
                 )
         except TimeLimitExceeded as e:
             return e
@@ -312,7 +312,13 @@ def _store_document(
     passages: list[Passage] | None,
 ) -> None:
     """Store one document with its new ``passages``, or with its reused ones if None."""
-    context = document.title if build.config.title_in_lexical else ""
+    config = build.config
+
+    def context(passage: Passage | StoredPassage) -> str:
+        """The words BM25 counts with a passage's own."""
+        title = document.title if config.title_in_lexical else ""
+        return f"{title} {' '.join(passage.section)}" if config.section_in_lexical else title
+
     if passages is None:
         previous = build.previous
         assert previous is not None
@@ -324,14 +330,9 @@ def _store_document(
         plan.previous_rows.extend(p.rowid - 1 for p in old)
         return
     rows = writer.add(document, _with_ids(document.id, passages), context)
-    prefix = _embedding_prefix(document, build.config)
     plan.new_rows.extend(row - 1 for row in rows)
-    plan.new_inputs.extend(prefix + p.text for p in passages)
-
-
-def _prefixed_counter(embedder: Embedder, prefix: str) -> Callable[[str], int]:
-    """Counts the tokens of a passage as embedded, with its prefix."""
-    return lambda text: embedder.count_tokens(prefix + text)
+    plan.new_inputs.extend(_embedding_prefix(document, p.section, config) + p.text
+                           for p in passages)
 
 
 def _passage_token_limit(config: Config, embedder: Embedder) -> int:
@@ -343,13 +344,17 @@ def _passage_token_limit(config: Config, embedder: Embedder) -> int:
     return config.max_passage_tokens or embedder.max_tokens
 
 
-def _embedding_prefix(document: Document, config: Config) -> str:
-    return f"{document.title}: " if config.title_in_embedding else ""
+def _embedding_prefix(document: Document, section: tuple[str, ...], config: Config) -> str:
+    """What is embedded before a passage's text: its title and/or heading trail, as set."""
+    context = [document.title] if config.title_in_embedding else []
+    if config.section_in_embedding:
+        context += section
+    return f"{' › '.join(context)}: " if context else ""
 
 
 def _with_ids(
     document_id: str, passages: Sequence[Passage | StoredPassage]
-) -> list[tuple[str, int, int, str]]:
+) -> list[tuple[str, Passage | StoredPassage]]:
     """Attach stable ids: a hash of the document id and the passage text."""
     rows = []
     taken: set[str] = set()
@@ -360,7 +365,7 @@ def _with_ids(
             key += "\0"
             passage_id = hashlib.sha256(key.encode()).hexdigest()[:16]
         taken.add(passage_id)
-        rows.append((passage_id, passage.start, passage.end, passage.text))
+        rows.append((passage_id, passage))
     return rows
 
 

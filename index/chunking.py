@@ -1,11 +1,13 @@
 """Splitting a document's text into passages: paragraphs that fit the model's token limit.
 
-Paragraphs are separated by blank lines; in a text without any blank line, each line is a
-paragraph. Fragments too short to mean anything alone (an author line, "Leave a Reply") are
-merged into a neighbour, and a paragraph that repeats an earlier one (a repeated title) is
-dropped. A paragraph over the token limit is cut at line breaks, then at sentence ends (with
-``overlap_sentences`` sentences repeated at the start of the next passage), then between
-words, so the model never truncates a passage.
+A passage never spans two sections (a heading starts one), and knows its section's heading
+trail, its page numbers and whether OCR read it. Paragraphs are separated by blank lines; in a
+text without any blank line, each line is a paragraph; a code block is one paragraph. Fragments
+too short to mean anything alone (an author line, "Leave a Reply") are merged into a neighbour,
+and a paragraph that repeats an earlier one (a repeated title) is dropped. A paragraph over the
+token limit is cut at line breaks, then at sentence ends (with ``overlap_sentences`` sentences
+repeated at the start of the next passage), then between words, so the model never truncates a
+passage.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from index.formats.structure import Block, Structure
 
 # Boundary kinds, coarsest first: the order in which a too-long span is cut.
 _PARAGRAPH, _LINE, _SENTENCE, _WORD, _CHARACTER = range(5)
@@ -49,6 +53,9 @@ class Passage:
     start: int  # offset of the first character in the document's text
     end: int  # offset one past the last character
     text: str  # text[start:end] with every run of whitespace made one space
+    section: tuple[str, ...] = ()  # heading trail, top first; () outside any section
+    pages: tuple[int, int] | None = None  # first and last page (or slide); None if unpaged
+    ocr: bool = False  # some of its text was read from an image by OCR
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,8 @@ def split_passages(
     max_tokens: int,
     overlap_sentences: int = 1,
     min_words: int = 5,
+    structure: Structure = Structure(),  # noqa: B008 (immutable)
+    prefix: Callable[[tuple[str, ...]], str] = lambda section: "",
 ) -> list[Passage]:
     """Split ``text`` into passages of at most ``max_tokens`` tokens, in document order.
 
@@ -79,34 +88,67 @@ def split_passages(
         max_tokens: the limit for ``count_tokens`` of every passage.
         overlap_sentences: sentences repeated when a paragraph is cut between sentences.
         min_words: paragraphs with fewer words are merged into a neighbour.
+        structure: the text's headings, code blocks and pages.
+        prefix: what is embedded before each passage of a section (by its heading trail),
+            counted in its tokens.
     """
     max_characters = max_tokens * MAX_CHARACTERS_PER_TOKEN
 
-    def fits(span_text: str) -> bool:
-        # Length first: it is free, and it spares the tokenizer a huge run.
-        return len(span_text) <= max_characters and count_tokens(span_text) <= max_tokens
-
+    separator = _BLANK_LINE if _BLANK_LINE.search(text) else _LINE_BREAK
+    headings = {b.start for b in structure.blocks if b.kind == "heading"}
+    code = [b for b in structure.blocks if b.kind == "code"]
+    sections = structure.sections(text)
+    seen: set[str] = set()
     passages: list[Passage] = []
-    for group in _paragraph_groups(text, min_words):
-        units: list[_Span] = []
-        for span in group:
-            units.extend(_fitting_units(text, span, fits))
-        for first, last in _pack(text, units, fits, overlap_sentences):
-            start, end = units[first].start, units[last].end
-            passages.append(Passage(start, end, normalize_whitespace(text[start:end])))
+    for (section_start, trail), (section_end, _) in zip(
+        sections, [*sections[1:], (len(text), ())], strict=True
+    ):
+        before = prefix(trail)
+
+        def fits(span_text: str, before: str = before) -> bool:
+            # Length first: it is free, and it spares the tokenizer a huge run.
+            return (len(span_text) <= max_characters
+                    and count_tokens(before + span_text) <= max_tokens)
+
+        paragraphs = _paragraphs(text, section_start, section_end, separator, code)
+        for group in _paragraph_groups(text, paragraphs, min_words, headings, seen):
+            units: list[_Span] = []
+            for span in group:
+                units.extend(_fitting_units(text, span, fits))
+            for first, last in _pack(text, units, fits, overlap_sentences):
+                start, end = units[first].start, units[last].end
+                passages.append(Passage(
+                    start, end, normalize_whitespace(text[start:end]), trail,
+                    structure.pages_of(start, end), structure.read_by_ocr(start, end),
+                ))
     return passages
 
 
-def _paragraph_groups(text: str, min_words: int) -> list[list[_Span]]:
-    """Paragraphs with repeats dropped and fragments merged; each group becomes passages."""
-    separator = _BLANK_LINE if _BLANK_LINE.search(text) else _LINE_BREAK
-    paragraphs = _split(text, 0, len(text), separator, _PARAGRAPH)
+def _paragraphs(
+    text: str, start: int, end: int, separator: re.Pattern[str], code: list[Block]
+) -> list[_Span]:
+    """The paragraphs of text[start:end]; a code block is one, blank lines and all."""
+    paragraphs: list[_Span] = []
+    cursor = start
+    for block in code:
+        if start <= block.start < end:
+            paragraphs += _split(text, cursor, block.start, separator, _PARAGRAPH)
+            paragraphs += _trimmed(text, block.start, block.end, _PARAGRAPH)
+            cursor = block.end
+    return paragraphs + _split(text, cursor, end, separator, _PARAGRAPH)
+
+
+def _paragraph_groups(
+    text: str, paragraphs: list[_Span], min_words: int, headings: set[int], seen: set[str]
+) -> list[list[_Span]]:
+    """Paragraphs with repeats (of any in ``seen``) dropped and fragments merged; each group
+    becomes passages. A heading is always a fragment: it leads into what follows it."""
 
     kept: list[tuple[int, _Span, str, bool]] = []  # (position, span, normalised text, fragment)
-    seen: set[str] = set()
     for position, span in enumerate(paragraphs):
         normalised = normalize_whitespace(text[span.start : span.end])
-        fragment = len(normalised.split()) < min_words or not _WORD_CHARACTER.search(normalised)
+        fragment = (len(normalised.split()) < min_words or span.start in headings
+                    or not _WORD_CHARACTER.search(normalised))
         # Any repeat of a full paragraph goes; a fragment (an author line, "Reply") repeats
         # legitimately, so only a run of the same fragment (a doubled title) is dropped.
         if normalised in seen and (not fragment or (kept and kept[-1][2] == normalised)):

@@ -21,8 +21,8 @@ ENV_PREFIX = "SEARCH_"
 # Bumped whenever index.lexical analyses text differently: the full-text table is rebuilt.
 LEXICAL_ANALYZER = 1
 # Bumped whenever index.chunking cuts text differently: every document is split again.
-# 2: passages are bounded in characters too.
-CHUNKER = 2
+# 2: passages are bounded in characters too. 3: never across sections; code blocks whole.
+CHUNKER = 3
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("openvino", "onnx-int8", "onnx", "torch")
 
@@ -59,6 +59,9 @@ class Config:
     title_in_embedding: bool = False
     # Count the document title's words as part of every passage for BM25.
     title_in_lexical: bool = False
+    # Put each passage's heading trail before it when embedding / count its words for BM25.
+    section_in_embedding: bool = False
+    section_in_lexical: bool = False
     # How hybrid mode fuses the dense and lexical rankings: "weighted" (min-max normalised
     # sum) or "rrf". Chosen on SciFact train and NFCorpus dev queries (docs/quality.md).
     fusion: str = "weighted"
@@ -95,12 +98,14 @@ class Config:
             "overlap_sentences": self.overlap_sentences,
             "min_passage_words": self.min_passage_words,
             "title_in_embedding": self.title_in_embedding,
+            "section_in_embedding": self.section_in_embedding,
             "chunker": CHUNKER,
         }
 
     def lexical_settings(self) -> dict[str, Any]:
         """Settings that change the full-text table but not the vectors."""
-        return {"title_in_lexical": self.title_in_lexical, "analyzer": LEXICAL_ANALYZER}
+        return {"title_in_lexical": self.title_in_lexical,
+                "section_in_lexical": self.section_in_lexical, "analyzer": LEXICAL_ANALYZER}
 
 
 _FIELDS = {f.name: f for f in fields(Config)}

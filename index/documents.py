@@ -6,6 +6,7 @@ What a file's bytes say (text and title) is each format's business, in ``index.f
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import stat
@@ -23,6 +24,7 @@ from index.formats import (
     reader_fingerprint,
 )
 from index.formats.extraction import short_message
+from index.formats.structure import Structure
 from index.time_limit import TimeLimitExceeded, time_limit
 from index.titles import tidy_title
 
@@ -56,6 +58,7 @@ class Document:
     reader: str = ""
     cut: str | None = None  # why the text is not all of the file's (cut, pages unread), if so
     attachments: tuple[str, ...] = ()  # names of the files attached to it, which are not read
+    structure: Structure = Structure()  # its headings, code, pages (offsets into text)
 
 
 @dataclass(frozen=True)
@@ -244,10 +247,18 @@ def _load(
         text = _cut(text, limits.max_chars)
     cut = "; ".join(notes) or None
     title = tidy_title(extracted.title) or path.stem
-    digest = hashlib.sha256(f"{title}\n\0{text}".encode()).hexdigest()
-    document = Document(_doc_id(source), title, source, text, digest, file_sha256, reader, cut,
-                        extracted.attachments)
+    structure = extracted.structure.cut(len(text))
+    document = Document(_doc_id(source), title, source, text, content_hash(title, text, structure),
+                        file_sha256, reader, cut, extracted.attachments, structure)
     return document, False
+
+
+def content_hash(title: str, text: str, structure: Structure) -> str:
+    """What a document's passages and vectors depend on: its title, text and structure."""
+    content = f"{title}\n\0{text}"
+    if structure:  # unstructured text hashes as before structure was recorded
+        content += f"\0{json.dumps(structure.to_json(), sort_keys=True)}"
+    return hashlib.sha256(content.encode()).hexdigest()
 
 
 def _attachment_reason(name: str) -> str:

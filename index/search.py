@@ -46,6 +46,7 @@ class Hit:
     passage: StoredPassage
     document_title: str
     document_source: str
+    page_kind: str | None  # what ``passage.pages`` count: "page", "slide"; None if unpaged
     # With grouping by document: how many other candidate passages of the document matched.
     other_matches: int | None = None
     explanation: Explanation | None = None

@@ -9,14 +9,19 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from index.documents import Document, ReadBefore
 from index.errors import BuildError, QueryTimeoutError
+from index.formats.structure import Structure
 from index.lexical import lexical_terms
+
+if TYPE_CHECKING:
+    from index.chunking import Passage
 
 SCHEMA = """
 CREATE TABLE documents (
@@ -28,7 +33,8 @@ CREATE TABLE documents (
     file_sha256  TEXT NOT NULL,     -- of the file's bytes, as read
     reader       TEXT NOT NULL,     -- what read it (index.documents.reader_of)
     cut          TEXT,              -- why text is only the first part of the file's, if so
-    attachments  TEXT NOT NULL      -- JSON list of the names of files attached, not read
+    attachments  TEXT NOT NULL,     -- JSON list of the names of files attached, not read
+    structure    TEXT NOT NULL      -- JSON of index.formats.structure.Structure
 );
 CREATE TABLE passages (
     rowid        INTEGER PRIMARY KEY,  -- FAISS id; row rowid - 1 of vectors.npy
@@ -37,7 +43,11 @@ CREATE TABLE passages (
     position     INTEGER NOT NULL,     -- order within the document, from 0
     char_start   INTEGER NOT NULL,     -- offsets into documents.text
     char_end     INTEGER NOT NULL,
-    text         TEXT NOT NULL         -- whitespace-normalised documents.text[char_start:char_end]
+    text         TEXT NOT NULL,        -- whitespace-normalised documents.text[char_start:char_end]
+    section      TEXT NOT NULL,        -- JSON list: the heading trail, top first
+    first_page   INTEGER,              -- page or slide numbers; NULL if the document has none
+    last_page    INTEGER,
+    ocr          INTEGER NOT NULL      -- 1 if some of its text was read by OCR
 );
 CREATE INDEX passages_by_document ON passages(document_id, position);
 -- Contentless: it holds only the BM25 terms of each passage (index.lexical), rowid = passage.
@@ -68,6 +78,16 @@ class StoredPassage:
     start: int
     end: int
     text: str
+    section: tuple[str, ...]  # heading trail, top first
+    pages: tuple[int, int] | None  # first and last page (or slide)
+    ocr: bool  # some of its text was read by OCR
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> StoredPassage:
+        rowid, passage_id, document_id, position, start, end, text, section, first, last, ocr = row
+        pages = (first, last) if first is not None else None
+        return cls(rowid, passage_id, document_id, position, start, end, text,
+                   tuple(json.loads(section)), pages, bool(ocr))
 
 
 class PassageStore:
@@ -120,7 +140,7 @@ class PassageStore:
             f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE document_id = ? ORDER BY position",
             (document_id,),
         )
-        return [StoredPassage(*row) for row in rows]
+        return [StoredPassage.from_row(row) for row in rows]
 
     def terms_of(self, rowids: Sequence[int]) -> list[str] | None:
         """The indexed BM25 terms of these passages, in that order; None if not stored (a
@@ -149,16 +169,20 @@ class PassageStore:
         rows = self._db.execute(
             f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE rowid IN ({marks})", list(rowids)
         )
-        by_rowid = {row[0]: StoredPassage(*row) for row in rows}
+        by_rowid = {row[0]: StoredPassage.from_row(row) for row in rows}
         return [by_rowid[r] for r in rowids if r in by_rowid]
 
-    def document_titles(self, document_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
-        """Document id -> (title, source) for these documents."""
+    def document_titles(
+        self, document_ids: Iterable[str]
+    ) -> dict[str, tuple[str, str, str | None]]:
+        """Document id -> (title, source, page kind or None if unpaged) for these documents."""
         rows = self._db.execute(
-            "SELECT id, title, source FROM documents WHERE id IN (SELECT value FROM json_each(?))",
+            "SELECT id, title, source, CASE WHEN json_array_length(structure, '$.pages') > 0"
+            " THEN json_extract(structure, '$.page_kind') END"
+            " FROM documents WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(list(document_ids)),),
         )
-        return {doc_id: (title, source) for doc_id, title, source in rows}
+        return {doc_id: (title, source, kind) for doc_id, title, source, kind in rows}
 
     def document_ids_of(self, ranked: Sequence[tuple[int, float]]) -> dict[int, str]:
         """Passage rowid -> document id for the rowids of a ranked list."""
@@ -224,13 +248,18 @@ class PassageStore:
 
     def get_document(self, document_id: str) -> Document | None:
         row = self._db.execute(
-            "SELECT id, title, source, text, content_hash FROM documents WHERE id = ?",
+            "SELECT id, title, source, text, content_hash, structure FROM documents WHERE id = ?",
             (document_id,),
         ).fetchone()
-        return Document(*row) if row else None
+        if row is None:
+            return None
+        doc_id, title, source, text, content_hash, structure = row
+        return Document(doc_id, title, source, text, content_hash,
+                        structure=Structure.from_json(json.loads(structure)))
 
 
-_PASSAGE_COLUMNS = "rowid, id, document_id, position, char_start, char_end, text"
+_PASSAGE_COLUMNS = ("rowid, id, document_id, position, char_start, char_end, text, section,"
+                    " first_page, last_page, ocr")
 
 
 class PassageStoreWriter:
@@ -257,34 +286,39 @@ class PassageStoreWriter:
             raise BuildError(f"cannot write {self._path}: {e}") from e
 
     def add(
-        self, document: Document, passages: Iterable[tuple[str, int, int, str]],
-        lexical_context: str = "", terms: Sequence[str] | None = None,
+        self, document: Document, passages: Iterable[tuple[str, Passage | StoredPassage]],
+        lexical_context: Callable[[Passage | StoredPassage], str] = lambda passage: "",
+        terms: Sequence[str] | None = None,
     ) -> range:
-        """Store a document and its passages (id, start, end, text); returns their rowids.
+        """Store a document and its passages, each with its id; returns their rowids.
 
         Args:
-            lexical_context: text whose terms count as part of every passage for BM25 (the
-                document title), so a passage is found by the words that say what it is about.
+            lexical_context: text whose terms count as part of a passage for BM25 (the
+                document title, its headings), so a passage is found by the words that say
+                what it is about.
             terms: each passage's terms as ``terms_of`` gives them, from a generation built
                 with the same lexical settings; else they are analysed here.
         """
         first = self._next_rowid
+        passages = list(passages)
         rows = [
-            (first + position, passage_id, document.id, position, start, end, text)
-            for position, (passage_id, start, end, text) in enumerate(passages)
+            (first + position, passage_id, document.id, position, p.start, p.end, p.text,
+             json.dumps(p.section), *(p.pages or (None, None)), int(p.ocr))
+            for position, (passage_id, p) in enumerate(passages)
         ]
         with self._writing():
             self._db.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (document.id, document.title, document.source, document.text,
                  document.content_hash, document.file_sha256, document.reader, document.cut,
-                 json.dumps(document.attachments)),
+                 json.dumps(document.attachments), json.dumps(document.structure.to_json())),
             )
             self._db.executemany(
-                f"INSERT INTO passages({_PASSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+                f"INSERT INTO passages({_PASSAGE_COLUMNS}) VALUES ({', '.join('?' * 11)})", rows
             )
             if terms is None:
-                terms = [" ".join(lexical_terms(f"{lexical_context} {row[-1]}")) for row in rows]
+                terms = [" ".join(lexical_terms(f"{lexical_context(p)} {p.text}"))
+                         for _, p in passages]
             indexed = [(row[0], row_terms) for row, row_terms in zip(rows, terms, strict=True)]
             self._db.executemany("INSERT INTO passages_fts(rowid, terms) VALUES (?, ?)", indexed)
             self._db.executemany("INSERT INTO passage_terms(rowid, terms) VALUES (?, ?)", indexed)

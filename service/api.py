@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from index import Hit, InvalidQueryError, SearchResults
+from index import Hit, InvalidQueryError, SearchResults, StoredPassage
 from service import params
 from service.admission import admitted
 from service.errors import error_response
@@ -44,7 +44,8 @@ def document(doc_id: str) -> Response:
         "title": found.title,
         "source": found.source,
         "text": found.text,
-        "passages": [{"id": p.id, "start": p.start, "end": p.end} for p in passages],
+        "passages": [{"id": p.id, "start": p.start, "end": p.end, **_place(p)}
+                     for p in passages],
     })
 
 
@@ -95,11 +96,20 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
         "text": passage.text,
         "start": passage.start,
         "end": passage.end,
+        **_place(passage),
         "document": {
             "id": passage.document_id,
             "title": hit.document_title,
             "source": hit.document_source,
+            "page_kind": hit.page_kind,
             "url": url_for("web.document", doc_id=passage.document_id, _anchor=f"p-{passage.id}"),
         },
         **extra,
     }
+
+
+def _place(passage: StoredPassage) -> dict[str, Any]:
+    """Where a passage is in its document: heading trail, page or slide numbers, OCR."""
+    first, last = passage.pages or (None, None)
+    return {"section": list(passage.section), "page": first, "last_page": last,
+            "ocr": passage.ocr}

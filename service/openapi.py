@@ -60,6 +60,10 @@ def _schemas() -> dict[str, Any]:
     string, integer, number = {"type": "string"}, {"type": "integer"}, {"type": "number"}
     nullable_integer = {"type": "integer", "nullable": True}
     nullable_number = {"type": "number", "nullable": True}
+    # Where a passage is: its heading trail (top first; empty outside any section), its first
+    # and last page or slide (null in a document without pages), and whether OCR read it.
+    place = {"section": {"type": "array", "items": string}, "page": nullable_integer,
+             "last_page": nullable_integer, "ocr": {"type": "boolean"}}
     return {
         "SearchRequest": {"type": "object", "additionalProperties": False,
                           "required": [QUERY.name],
@@ -72,18 +76,21 @@ def _schemas() -> dict[str, Any]:
             "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}}}},
         "Hit": {"type": "object", "properties": {
             "rank": integer, "score": number, "passage_id": string, "text": string,
-            "start": integer, "end": integer, "other_matches": integer,
+            "start": integer, "end": integer, **place, "other_matches": integer,
             # A rank and score are null when the hit was not among that ranking's candidates.
             "explain": {"type": "object", "properties": {
                 "dense_score": nullable_number, "dense_rank": nullable_integer,
                 "lexical_score": nullable_number, "lexical_rank": nullable_integer,
                 "fused_score": number}},
             "document": {"type": "object", "properties": {
-                "id": string, "title": string, "source": string, "url": string}}}},
+                "id": string, "title": string, "source": string, "url": string,
+                # What "page" counts: "page" (PDF) or "slide"; null for unpaged documents.
+                "page_kind": {"type": "string", "nullable": True, "enum": ["page", "slide"]},
+            }}}},
         "Document": {"type": "object", "properties": {
             "id": string, "title": string, "source": string, "text": string,
             "passages": {"type": "array", "items": {"type": "object", "properties": {
-                "id": string, "start": integer, "end": integer}}}}},
+                "id": string, "start": integer, "end": integer, **place}}}}},
         "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
             "code": string, "message": string}}}},
     }

@@ -33,8 +33,12 @@ def test_search_response_has_the_documented_shape(client: FlaskClient) -> None:
     scores = [hit["score"] for hit in body["results"]]
     assert scores == sorted(scores, reverse=True)
     hit = body["results"][0]
-    assert list(hit) == ["rank", "score", "passage_id", "text", "start", "end", "document"]
-    assert set(hit["document"]) == {"id", "title", "source", "url"}
+    assert list(hit) == ["rank", "score", "passage_id", "text", "start", "end", "section", "page",
+                         "last_page", "ocr", "document"]
+    # Plain-text articles have no headings and no pages.
+    assert (hit["section"], hit["page"], hit["last_page"], hit["ocr"]) == ([], None, None, False)
+    assert set(hit["document"]) == {"id", "title", "source", "url", "page_kind"}
+    assert hit["document"]["page_kind"] is None
     assert hit["document"]["source"] == hit["document"]["id"] + ".txt"
     assert hit["document"]["url"] == f"/documents/{hit['document']['id']}#p-{hit['passage_id']}"
     assert 0 <= hit["start"] < hit["end"]
@@ -44,9 +48,8 @@ def test_passage_offsets_point_into_the_document(client: FlaskClient) -> None:
     hit = search(client, q="S-300 deliveries to Iran and Syria", k=1)["results"][0]
     document = client.get(f"/api/documents/{hit['document']['id']}").get_json()
     assert " ".join(document["text"][hit["start"] : hit["end"]].split()) == hit["text"]
-    assert {"id": hit["passage_id"], "start": hit["start"], "end": hit["end"]} in document[
-        "passages"
-    ]
+    assert {"id": hit["passage_id"], "start": hit["start"], "end": hit["end"], "section": [],
+            "page": None, "last_page": None, "ocr": False} in document["passages"]
 
 
 @pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
@@ -162,7 +165,8 @@ def test_document_endpoint(client: FlaskClient) -> None:
     assert document["title"].startswith("Russia Is Ready To Provide Iraq With Syria-like")
     starts = [p["start"] for p in document["passages"]]
     assert starts == sorted(starts) and len(starts) > 10
-    assert all(set(p) == {"id", "start", "end"} for p in document["passages"])
+    assert all(set(p) == {"id", "start", "end", "section", "page", "last_page", "ocr"}
+               for p in document["passages"])
 
 
 def test_health_and_readiness(client: FlaskClient) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from index.chunking import Passage
 from index.documents import Document
 from index.lexical import expand_query, lexical_terms, query_terms
 from index.store import PassageStore, PassageStoreWriter
@@ -76,7 +77,7 @@ def store(tmp_path: Path) -> PassageStore:
     ]
     for i, text in enumerate(texts):
         document = Document(f"d{i}", f"Doc {i}", f"d{i}.txt", text, f"h{i}")
-        writer.add(document, [(f"p{i}", 0, len(text), text)])
+        writer.add(document, [(f"p{i}", Passage(0, len(text), text))])
     writer.finish()
     return PassageStore.open(tmp_path / "passages.sqlite")
 

@@ -55,6 +55,11 @@ def test_a_scanned_page_is_read_by_ocr(tmp_path: Path) -> None:
     assert typed == TYPED
     assert words(scanned) == words(SCANNED)
     assert document.cut is None
+    # Each page's text knows its page, and the scanned page's that OCR read it.
+    structure = document.structure
+    assert structure.pages == ((0, 1), (len(typed) + 2, 2))
+    assert structure.read_by_ocr(len(typed) + 2, len(document.text))
+    assert not structure.read_by_ocr(0, len(typed))
 
 
 def test_without_tesseract_scans_are_left_out_and_said(tmp_path: Path) -> None:
@@ -69,11 +74,33 @@ def test_without_tesseract_scans_are_left_out_and_said(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, env=python_only,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    note = "page without a text layer not read: install Tesseract (apt-get install tesseract-ocr)"
+    note = ("page without a text layer not read ({}): "
+            "install Tesseract (apt-get install tesseract-ocr)")
     assert done.stdout.splitlines() == [
-        f"notice.pdf {TYPED!r} 1 {note} to read them",
-        f"scan.pdf 1 {note} to read them",
+        f"notice.pdf {TYPED!r} 1 {note.format('p. 2')} to read them",
+        f"scan.pdf 1 {note.format('p. 1')} to read them",
     ]
+
+
+def test_a_page_that_ocr_fails_on_is_left_out_and_said(tmp_path: Path) -> None:
+    docs, bin_dir = tmp_path / "docs", tmp_path / "bin"
+    docs.mkdir()
+    bin_dir.mkdir()
+    (docs / "notice.pdf").write_bytes(typed_then_scanned())
+    # A Tesseract that fails on every image, as a real one does on a page it cannot decode.
+    tesseract = bin_dir / "tesseract"
+    tesseract.write_text("#!/bin/sh\necho 'Error: cannot read this image' >&2\nexit 1\n")
+    tesseract.chmod(0o755)
+    code = ("import sys; from pathlib import Path; from index.documents import load_documents\n"
+            "report = load_documents(Path(sys.argv[1]))\n"
+            "for d in report.documents: print(d.source, repr(d.text), d.cut)\n")
+    path = f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin"
+    done = subprocess.run([sys.executable, "-c", code, str(docs)], cwd=ROOT,
+                          env={**os.environ, "PATH": path}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"notice.pdf {TYPED!r} OCR failed on p. 2 (OCR failed: Error: cannot read this image)"]
 
 
 @needs_tesseract

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from index.formats.structure import Structure
+
 
 class UnreadableDocumentError(Exception):
     """A file that cannot become a Document; ``reason`` says why, briefly."""
@@ -16,7 +18,7 @@ class UnreadableDocumentError(Exception):
 
 @dataclass(frozen=True)
 class Extracted:
-    """A file's text as one format reads it; structure (sections, pages) will join it here."""
+    """A file's text as one format reads it, with its structure (headings, pages...)."""
 
     text: str  # with "\n" line breaks and no control characters; may still be empty
     title: str | None  # as the file states it, untidied; None if it states none
@@ -25,6 +27,7 @@ class Extracted:
     attachments: tuple[str, ...] = ()
     # Why some of the file's text is missing from ``text``, if it is (scanned pages unread).
     missing: str | None = None
+    structure: Structure = Structure()  # offsets into ``text``
 
 
 class Extractor(Protocol):

@@ -1,10 +1,10 @@
-"""Markdown (.md, .markdown): the text a reader sees, parsed by markdown-it-py (CommonMark and
-its tables); front matter is the title's source, not text.
+"""Markdown (.md, .markdown): the text a reader sees, parsed by markdown-it-py (CommonMark and its
+tables); front matter is the title's source, not text.
 
-Headings, paragraphs and list items are one block each, code blocks keep their lines, table
-rows are their cells joined by " | ", links and images give their text; markup and raw HTML
-tags are dropped. The title: front matter's ``title:``, else the first heading, else the
-first line.
+Headings (with their level), paragraphs and list items (with their depth) are one block each,
+code blocks keep their lines, table rows are their cells joined by " | ", links and images give
+their text; markup and raw HTML tags are dropped. The title: front matter's ``title:``, else
+the first heading, else the first line.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 from index.formats.decoding import clean, collapse, decode
 from index.formats.extraction import Extracted
 from index.formats.plain_text import first_line
+from index.formats.structure import TextBuilder
 
 if TYPE_CHECKING:
     from markdown_it.token import Token
 
-# Block tokens whose inline content is one block of text; "th"/"td" are a table's cells.
-_TEXT_BLOCKS = ("heading_open", "paragraph_open")
+# Block tokens whose inline content is a table's cell.
 _CELLS = ("th_open", "td_open")
 
 
@@ -30,10 +30,9 @@ def extract(data: bytes, max_chars: int) -> Extracted:
     source = clean(decode(data, declared=None))
     front, body = _front_matter(source)
     tokens = MarkdownIt("commonmark").enable("table").parse(body)
-    blocks, heading = _blocks(tokens)
-    text = "\n\n".join(b for b in blocks if b.strip())
-    title = _front_title(front) or heading or first_line(text)
-    return Extracted(text, title)
+    built, heading = _blocks(tokens)
+    title = _front_title(front) or heading or first_line(built.text)
+    return Extracted(built.text, title, structure=built.structure)
 
 
 def _front_matter(source: str) -> tuple[str, str]:
@@ -54,30 +53,38 @@ def _front_title(front: str) -> str | None:
     return None
 
 
-def _blocks(tokens: list[Token]) -> tuple[list[str], str | None]:
-    """The text blocks of a token stream, in order, and the first heading's text."""
-    blocks: list[str] = []
+def _blocks(tokens: list[Token]) -> tuple[TextBuilder, str | None]:
+    """The text of a token stream, block by block, and the first heading's text."""
+    built = TextBuilder()
     heading: str | None = None
     row: list[str] | None = None
+    lists = 0  # how deep in lists the next paragraph is
     for i, token in enumerate(tokens):
         if token.type in ("fence", "code_block"):
-            blocks.append(token.content.rstrip("\n"))
+            built.add(token.content, "code")
         elif token.type == "html_block":
-            blocks.append(_without_tags(token.content))
+            built.add(_without_tags(token.content))
+        elif token.type in ("bullet_list_open", "ordered_list_open"):
+            lists += 1
+        elif token.type in ("bullet_list_close", "ordered_list_close"):
+            lists -= 1
         elif token.type == "tr_open":
             row = []
         elif token.type == "tr_close" and row is not None:
-            blocks.append(" | ".join(cell for cell in row if cell))
+            built.add(" | ".join(cell for cell in row if cell), "row")
             row = None
         # An opening token is followed by the inline token of its content.
         elif token.type in _CELLS and row is not None:
             row.append(_inline_text(tokens[i + 1]))
-        elif token.type in _TEXT_BLOCKS:
+        elif token.type == "heading_open":
             text = _inline_text(tokens[i + 1])
-            blocks.append(text)
-            if token.type == "heading_open" and heading is None and collapse(text):
+            built.add(text, "heading", int(token.tag[1]))
+            if heading is None and collapse(text):
                 heading = collapse(text)
-    return blocks, heading
+        elif token.type == "paragraph_open":
+            text = _inline_text(tokens[i + 1])
+            built.add(text, "item", lists) if lists else built.add(text)
+    return built, heading
 
 
 def _inline_text(token: Token) -> str:

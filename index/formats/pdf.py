@@ -1,7 +1,8 @@
-"""PDF (.pdf): each page's text, page by page up to the character limit; the title from metadata.
+"""PDF (.pdf): each page's text, page by page up to the character limit, each passage knowing
+its page numbers; the title from metadata.
 
-A page without a text layer (a scan) is read by OCR when Tesseract is installed; otherwise
-it is left out and the document says so.
+A page without a text layer (a scan) is read by OCR when Tesseract is installed (its text is
+marked as OCR's); otherwise, or if OCR fails on it, it is left out and the document says so.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from index.formats import ocr
 from index.formats.decoding import clean, collapse
 from index.formats.extraction import Extracted, UnreadableDocumentError, short_message
 from index.formats.plain_text import first_line
+from index.formats.structure import TextBuilder
 
 # pypdf is imported where first needed: most folders hold no PDF, and start-up is most of
 # what an incremental rebuild waits for.
@@ -32,18 +34,17 @@ def extract(data: bytes, max_chars: int) -> Extracted:
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted and not reader.decrypt(""):
                 raise FileNotDecryptedError("encrypted, needs a password")
-            pages, partial, unread = _pages(reader, max_chars)
+            built, partial, unread = _pages(reader, max_chars)
             metadata = reader.metadata
             meta_title = str(metadata.title) if metadata and metadata.title else None
     except Exception as exc:  # pypdf raises many exception types for malformed files
         raise UnreadableDocumentError(f"broken PDF: {short_message(exc)}") from exc
-    text = "\n\n".join(page for page in (clean(p).strip() for p in pages) if page)
-    missing = (f"{unread} page{'s' if unread > 1 else ''} without a text layer not read: "
-               f"{ocr.INSTALL_HINT}") if unread else None
+    text = built.text
     if not text:
-        raise UnreadableDocumentError(missing or "no text in PDF")
+        raise UnreadableDocumentError("; ".join(unread) or "no text in PDF")
     title = meta_title if meta_title and collapse(meta_title) else first_line(text)
-    return Extracted(text, title, partial, missing=missing)
+    return Extracted(text, title, partial, missing="; ".join(unread) or None,
+                     structure=built.structure)
 
 
 @contextmanager
@@ -58,19 +59,19 @@ def _pypdf_silenced() -> Iterator[None]:
         pypdf_logger.setLevel(previous_level)
 
 
-def _pages(reader: PdfReader, max_chars: int) -> tuple[list[str], bool, int]:
-    """Each page's text, until there is more than ``max_chars`` of it; whether it stopped;
-    and how many pages with pictures but no text were left unread, for want of Tesseract.
+def _pages(reader: PdfReader, max_chars: int) -> tuple[TextBuilder, bool, list[str]]:
+    """The text page by page, until there is more than ``max_chars`` of it; whether it
+    stopped; and what was left unread of the pages with pictures but no text.
 
     A page whose content streams another page already drew is not extracted again: pages
     sharing one large compressed stream are how a 4.7 KB file expands to a million characters.
     """
-    pages: list[str] = []
-    total = 0
-    unread = 0
+    built = TextBuilder()
+    no_ocr: list[int] = []  # pages with scans left unread, for want of Tesseract
+    failed: list[tuple[int, str]] = []  # pages whose OCR failed, and why
     can_ocr = ocr.available()
     drawn: set[tuple[int, ...]] = set()
-    for page in reader.pages:
+    for number, page in enumerate(reader.pages, 1):
         contents = page.raw_get("/Contents") if "/Contents" in page else None
         references = contents if isinstance(contents, list) else [contents]
         key = tuple(getattr(r, "idnum", -1) for r in references)
@@ -78,17 +79,38 @@ def _pages(reader: PdfReader, max_chars: int) -> tuple[list[str], bool, int]:
             if key in drawn:
                 continue
             drawn.add(key)
+        built.page(number)
         text = page.extract_text()
-        if not text.strip():
-            scans = [image.image for image in page.images
-                     if image.image is not None and image.image.width * image.image.height
-                     >= ocr.MIN_PIXELS]
-            if scans and not can_ocr:
-                unread += 1
-            elif scans:
-                text = "\n\n".join(ocr.read_image(scan) for scan in scans)
-        pages.append(text)
-        total += len(pages[-1])
-        if total > max_chars:
-            return pages, True, unread
-    return pages, False, unread
+        if text.strip():
+            built.add(clean(text))
+        elif scans := [image.image for image in page.images
+                       if image.image is not None
+                       and image.image.width * image.image.height >= ocr.MIN_PIXELS]:
+            if not can_ocr:
+                no_ocr.append(number)
+                continue
+            try:
+                for scan in scans:
+                    built.add(clean(ocr.read_image(scan)), ocr=True)
+            except OSError as exc:  # one bad page does not cost the document
+                failed.append((number, str(exc)))
+        if len(built) > max_chars:
+            return built, True, _unread(no_ocr, failed)
+    return built, False, _unread(no_ocr, failed)
+
+
+def _unread(no_ocr: list[int], failed: list[tuple[int, str]]) -> list[str]:
+    """What the document's note says of scanned pages not read."""
+    notes = []
+    if no_ocr:
+        notes.append(f"{len(no_ocr)} page{'s' if len(no_ocr) > 1 else ''} without a text layer "
+                     f"not read ({_page_list(no_ocr)}): {ocr.INSTALL_HINT}")
+    if failed:
+        numbers = [number for number, _ in failed]
+        notes.append(f"OCR failed on {_page_list(numbers)} ({failed[0][1]})")
+    return notes
+
+
+def _page_list(numbers: list[int]) -> str:
+    shown = ", ".join(map(str, numbers[:5]))
+    return f"p. {shown}{', ...' if len(numbers) > 5 else ''}"

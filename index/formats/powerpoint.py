@@ -1,4 +1,5 @@
-"""PowerPoint (.pptx): each slide's title, text, tables and speaker notes, slide by slide."""
+"""PowerPoint (.pptx): each slide's title (a heading), text, tables and speaker notes, slide by
+slide, each passage knowing its slide number."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 from index.formats.decoding import clean, collapse
 from index.formats.extraction import Extracted, UnreadableDocumentError, short_message
 from index.formats.plain_text import first_line
+from index.formats.structure import TextBuilder
 from index.formats.zip_archive import unpacked_archive
 
 # python-pptx is imported where first needed: most folders hold no slides, and start-up is
@@ -21,38 +23,40 @@ def extract(data: bytes, max_chars: int) -> Extracted:
     from pptx import Presentation
 
     archive = unpacked_archive(data, "PPTX")
-    paragraphs: list[str] = []
+    built = TextBuilder(page_kind="slide")
     first_title = None
     partial = False
     try:
         presentation = Presentation(archive)
         meta_title = presentation.core_properties.title
-        total = 0
-        for slide in presentation.slides:
-            title, slide_paragraphs = _slide(slide)
-            first_title = first_title or title
-            paragraphs += slide_paragraphs
-            total += sum(len(p) for p in slide_paragraphs)
-            if total > max_chars:
+        for number, slide in enumerate(presentation.slides, 1):
+            built.page(number)
+            slide_title = _add_slide(slide, built)
+            first_title = first_title or slide_title
+            if len(built) > max_chars:
                 partial = True
                 break
     except Exception as exc:  # python-pptx and lxml raise many types for malformed parts
         raise UnreadableDocumentError(f"broken PPTX: {short_message(exc)}") from exc
-    text = "\n\n".join(p for p in (clean(p).strip() for p in paragraphs) if p)
     title = next((t for t in (meta_title, first_title) if t and collapse(t)), None)
-    return Extracted(text, title or first_line(text), partial)
+    return Extracted(built.text, title or first_line(built.text), partial,
+                     structure=built.structure)
 
 
-def _slide(slide: Slide) -> tuple[str | None, list[str]]:
-    """The slide's title, and its paragraphs: the title first, then the shapes, then the notes."""
+def _add_slide(slide: Slide, built: TextBuilder) -> str | None:
+    """Add a slide's text: its title as a heading, then its shapes, then its notes; returns
+    the title."""
     title_shape = slide.shapes.title
     title = title_shape.text_frame.text if title_shape is not None else None
-    paragraphs = [title] if title else []
+    if title and collapse(title):
+        built.add(clean(collapse(title)), "heading")
     others = [s for s in slide.shapes if title_shape is None or s.shape_id != title_shape.shape_id]
-    paragraphs += _shape_text(others)
+    for paragraph in _shape_text(others):
+        built.add(clean(paragraph))
     if slide.has_notes_slide and (notes := slide.notes_slide.notes_text_frame) is not None:
-        paragraphs += [p.text for p in notes.paragraphs]
-    return title, paragraphs
+        for note in notes.paragraphs:
+            built.add(clean(note.text))
+    return title
 
 
 def _shape_text(shapes: Iterable[BaseShape]) -> Iterator[str]:
