@@ -5,6 +5,7 @@ Everything else is internal to ``index`` (tests may still import it).
 
 from index.build import BuildReport, build_index
 from index.config import DEFAULT_MODEL, Config, load_config
+from index.documents import Document
 from index.embedding import Embedder, find_model, load_embedder
 from index.errors import (
     BuildError,
@@ -59,6 +60,7 @@ __all__ = [
     "Collection",
     "Config",
     "ConfigError",
+    "Document",
     "DocumentNotFoundError",
     "Embedder",
     "Hit",

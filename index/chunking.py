@@ -2,12 +2,12 @@
 
 A passage never spans two sections (a heading starts one), and knows its section's heading
 trail, its page numbers and whether OCR read it. Paragraphs are separated by blank lines; in a
-text without any blank line, each line is a paragraph; a code block is one paragraph. Fragments
-too short to mean anything alone (an author line, "Leave a Reply") are merged into a neighbour,
-and a paragraph that repeats an earlier one (a repeated title) is dropped. A paragraph over the
-token limit is cut at line breaks, then at sentence ends (with ``overlap_sentences`` sentences
-repeated at the start of the next passage), then between words, so the model never truncates a
-passage.
+text without any blank line, each line is a paragraph; a code block, a list or a table is one.
+Fragments too short to mean anything alone (an author line, "Leave a Reply") are merged into a
+neighbour, and a paragraph that repeats an earlier one (a repeated title) is dropped. A
+paragraph over the token limit is cut at line breaks, then at sentence ends (with
+``overlap_sentences`` sentences repeated at the start of the next passage), then between words,
+so the model never truncates a passage.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from index.formats.structure import Block, Structure
+from index.formats.structure import Structure
 
 # Boundary kinds, coarsest first: the order in which a too-long span is cut.
 _PARAGRAPH, _LINE, _SENTENCE, _WORD, _CHARACTER = range(5)
@@ -96,7 +96,7 @@ def split_passages(
 
     separator = _BLANK_LINE if _BLANK_LINE.search(text) else _LINE_BREAK
     headings = {b.start for b in structure.blocks if b.kind == "heading"}
-    code = [b for b in structure.blocks if b.kind == "code"]
+    whole = _whole_blocks(text, structure)
     sections = structure.sections(text)
     seen: set[str] = set()
     passages: list[Passage] = []
@@ -110,7 +110,7 @@ def split_passages(
             return (len(span_text) <= max_characters
                     and count_tokens(before + span_text) <= max_tokens)
 
-        paragraphs = _paragraphs(text, section_start, section_end, separator, code)
+        paragraphs = _paragraphs(text, section_start, section_end, separator, whole)
         for group in _paragraph_groups(text, paragraphs, min_words, headings, seen):
             units: list[_Span] = []
             for span in group:
@@ -124,17 +124,33 @@ def split_passages(
     return passages
 
 
+def _whole_blocks(text: str, structure: Structure) -> list[tuple[int, int]]:
+    """(start, end) of what is one paragraph, blank lines and all: each code block, each list
+    (a run of items) and each table (a run of rows). Cut only if it does not fit, at lines."""
+    whole: list[tuple[int, int, str]] = []
+    for block in structure.blocks:
+        if block.kind not in ("code", "item", "row"):
+            continue
+        last = whole[-1] if whole else None
+        if (last and block.kind != "code" and last[2] == block.kind
+                and not text[last[1] : block.start].strip()):
+            whole[-1] = (last[0], block.end, block.kind)
+        else:
+            whole.append((block.start, block.end, block.kind))
+    return [(start, end) for start, end, _ in whole]
+
+
 def _paragraphs(
-    text: str, start: int, end: int, separator: re.Pattern[str], code: list[Block]
+    text: str, start: int, end: int, separator: re.Pattern[str], whole: list[tuple[int, int]]
 ) -> list[_Span]:
-    """The paragraphs of text[start:end]; a code block is one, blank lines and all."""
+    """The paragraphs of text[start:end], each of ``whole`` one paragraph."""
     paragraphs: list[_Span] = []
     cursor = start
-    for block in code:
-        if start <= block.start < end:
-            paragraphs += _split(text, cursor, block.start, separator, _PARAGRAPH)
-            paragraphs += _trimmed(text, block.start, block.end, _PARAGRAPH)
-            cursor = block.end
+    for block_start, block_end in whole:
+        if start <= block_start < end:
+            paragraphs += _split(text, cursor, block_start, separator, _PARAGRAPH)
+            paragraphs += _trimmed(text, block_start, min(block_end, end), _PARAGRAPH)
+            cursor = min(block_end, end)
     return paragraphs + _split(text, cursor, end, separator, _PARAGRAPH)
 
 

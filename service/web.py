@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from index import MAX_OFFSET, MODES, SearchResults, StoredPassage
+from index import MAX_OFFSET, MODES, SearchResults
 from service import params
 from service.admission import admitted
+from service.document_view import layout
 from service.highlight import Highlighter
 from service.state import get_live_index, get_searcher, index_info
 
 bp = Blueprint("web", __name__)
-
-
-@dataclass(frozen=True)
-class Section:
-    """A piece of a document's text as the document page shows it."""
-
-    passage_id: str | None  # None: text that no passage holds (a dropped repeat)
-    repeated: str  # the start of the passage that the previous one already showed
-    text: str
 
 
 @bp.app_context_processor
@@ -31,6 +23,15 @@ def footer() -> dict[str, Any]:
     """What every page's footer shows, error pages too: the index served, or None."""
     searcher = get_live_index().searcher
     return {"index": index_info(searcher) if searcher else None}
+
+
+@bp.app_template_global()
+def pages_label(kind: str | None, pages: tuple[int, int]) -> str:
+    """Where a passage is: "p. 7", "pp. 7–8", "slide 3", "slides 3–4"."""
+    first, last = pages
+    if kind == "slide":
+        return f"slide {first}" if first == last else f"slides {first}–{last}"
+    return f"p. {first}" if first == last else f"pp. {first}–{last}"
 
 
 @bp.get("/")
@@ -81,7 +82,8 @@ def document(doc_id: str) -> str:
     return render_template(
         "document.html",
         document=found,
-        sections=_sections(found.text, passages),
+        sections=layout(found, passages),
+        page_kind=found.structure.page_kind,
         query=query,
         highlight=Highlighter(query),
         alternate=url_for("api.document", doc_id=found.id),
@@ -99,26 +101,3 @@ def _search_url(
     if doc:
         args["doc"] = list(doc)
     return url_for(endpoint, **args)
-
-
-def _sections(text: str, passages: list[StoredPassage]) -> list[Section]:
-    """The document's text cut at passage bounds, each character shown once where it can be.
-
-    Passages may overlap (a sentence repeated when a long paragraph is cut), and text between
-    them that is not whitespace is a dropped repeat, shown as a section of its own.
-    """
-    sections: list[Section] = []
-    shown = 0
-    for passage in passages:
-        gap = text[shown : passage.start].strip()
-        if gap:
-            sections.append(Section(None, "", gap))
-        fresh = min(max(passage.start, shown), passage.end)
-        sections.append(Section(
-            passage.id, text[passage.start : fresh], text[fresh : passage.end]
-        ))
-        shown = max(shown, passage.end)
-    tail = text[shown:].strip()
-    if tail:
-        sections.append(Section(None, "", tail))
-    return sections

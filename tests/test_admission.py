@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 
 from index import QueryTimeoutError
+from index.chunking import Passage
 from index.documents import Document
 from index.lexical import query_terms
 from index.store import MAX_QUERY_TERMS, PassageStore, PassageStoreWriter
@@ -76,7 +77,7 @@ def store_of(tmp_path: Path, texts: list[str]) -> PassageStore:
     writer = PassageStoreWriter(path)
     for i, text in enumerate(texts):
         document = Document(f"d{i}", f"D{i}", f"d{i}.txt", text, f"{i:064x}")
-        writer.add(document, [(f"p{i}", 0, len(text), text)])
+        writer.add(document, [(f"p{i}", Passage(0, len(text), text))])
     writer.finish()
     return PassageStore.open(path)
 

@@ -17,6 +17,7 @@ from index.chunking import (
     split_passages,
 )
 from index.documents import load_document
+from index.formats.structure import Structure, TextBuilder
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -217,3 +218,77 @@ def test_a_huge_word_becomes_passages_of_bounded_length() -> None:
     assert all(len(p.text) <= limit for p in passages)
     assert "".join(p.text for p in passages).replace(" ", "") == f"Beforeit.{word}Afterit."
     assert len(passages) >= len(word) // limit
+
+
+# --- structure: sections, whole blocks, pages --------------------------------------------
+
+
+def built(*blocks: tuple[str, str, int] | int) -> tuple[str, Structure]:
+    """Text and structure from (text, kind, level) blocks; an int starts that page."""
+    builder = TextBuilder()
+    for block in blocks:
+        if isinstance(block, int):
+            builder.page(block)
+        else:
+            builder.add(*block)
+    return builder.text, builder.structure
+
+
+def test_a_passage_never_spans_two_sections_and_knows_its_trail() -> None:
+    text, structure = built(
+        ("Preface text that stands before any heading at all.", "paragraph", 1),
+        ("Ownership", "heading", 1),
+        ("What is ownership?", "heading", 2),  # right under its parent: one section
+        ("Each value has an owner and there can only be one.", "paragraph", 1),
+        ("Borrowing", "heading", 2),
+        ("A reference borrows a value without taking ownership.", "paragraph", 1),
+        ("Slices", "heading", 1),
+        ("A slice is a kind of reference too.", "paragraph", 1),
+    )
+    passages = split_passages(text, words_count, 200, structure=structure)
+    assert [(p.text, p.section) for p in passages] == [
+        ("Preface text that stands before any heading at all.", ()),
+        ("Ownership What is ownership? Each value has an owner and there can only be one.",
+         ("Ownership", "What is ownership?")),
+        ("Borrowing A reference borrows a value without taking ownership.",
+         ("Ownership", "Borrowing")),
+        ("Slices A slice is a kind of reference too.", ("Slices",)),
+    ]
+
+
+def test_a_long_heading_still_leads_into_its_section() -> None:
+    text, structure = built(("A heading of many more words than a fragment has", "heading", 1),
+                            ("Its only paragraph says this much.", "paragraph", 1))
+    [passage] = split_passages(text, words_count, 200, structure=structure)
+    assert passage.section == ("A heading of many more words than a fragment has",)
+
+
+def test_code_lists_and_tables_stay_whole_when_they_fit() -> None:
+    code = "def f():\n\n    return 1\n\n\nprint(f())\nprint(f() + f())"
+    text, structure = built(
+        ("Code follows here in this section.", "paragraph", 1), (code, "code", 1),
+        ("first item has some words", "item", 1), ("second item has some words", "item", 2),
+        ("a | b", "row", 1), ("c | d", "row", 1),
+    )
+    passages = split_passages(text, words_count, 200, structure=structure)
+    assert texts(passages) == [
+        "Code follows here in this section.", "def f(): return 1 print(f()) print(f() + f())",
+        "first item has some words second item has some words", "a | b c | d"]
+    # Too long for one passage: cut between lines, never inside one.
+    passages = split_passages(text, words_count, 8, structure=structure)
+    assert texts(passages)[1:5] == ["def f(): return 1 print(f())", "print(f() + f())",
+                                    "first item has some words", "second item has some words"]
+
+
+def test_passages_know_their_pages_and_ocr() -> None:
+    builder = TextBuilder()
+    builder.page(1)
+    builder.add("Typed text on the first page of the scan.")
+    builder.page(3)  # page 2 had no text
+    builder.add("Text read from the scanned third page here.", ocr=True)
+    passages = split_passages(builder.text, words_count, 200, structure=builder.structure)
+    assert [(p.pages, p.ocr) for p in passages] == [((1, 1), False), ((3, 3), True)]
+    # A paragraph that runs on over a page break has both pages.
+    joined = split_passages(builder.text, words_count, 200, min_words=20,
+                            structure=builder.structure)
+    assert [(p.pages, p.ocr) for p in joined] == [((1, 3), True)]
