@@ -322,7 +322,8 @@ def test_chunking_settings_reflect_the_loaded_values() -> None:
         "overlap_sentences": 0,
         "min_passage_words": Config().min_passage_words,
         "title_in_embedding": False,
-        "chunker": 2,
+        "section_in_embedding": Config().section_in_embedding,
+        "chunker": 3,
     }
 
 
