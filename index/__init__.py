@@ -39,6 +39,7 @@ from index.request import (
     MAX_OFFSET,
     MAX_QUERY_CHARS,
     MODES,
+    PARTS,
     SearchRequest,
 )
 from index.search import Hit, Searcher, SearchResults
@@ -53,6 +54,7 @@ __all__ = [
     "MAX_OFFSET",
     "MAX_QUERY_CHARS",
     "MODES",
+    "PARTS",
     "PUBLISHED",
     "SUPPORTED_SUFFIXES",
     "BuildError",

@@ -1,13 +1,14 @@
 """Splitting a document's text into passages: paragraphs that fit the model's token limit.
 
-A passage never spans two sections (a heading starts one), and knows its section's heading
-trail, its page numbers and whether OCR read it. Paragraphs are separated by blank lines; in a
-text without any blank line, each line is a paragraph; a code block, a list or a table is one.
-Fragments too short to mean anything alone (an author line, "Leave a Reply") are merged into a
-neighbour, and a paragraph that repeats an earlier one (a repeated title) is dropped. A
-paragraph over the token limit is cut at line breaks, then at sentence ends (with
-``overlap_sentences`` sentences repeated at the start of the next passage), then between words,
-so the model never truncates a passage.
+A passage never spans two sections (a heading starts one) or two parts of a web page (the
+article, each reader comment; furniture becomes no passage), and knows its section's heading
+trail, its page numbers, its part and whether OCR read it. Paragraphs are separated by blank
+lines; in a text without any blank line, each line is a paragraph; a code block, a list or a
+table is one. Fragments too short to mean anything alone (an author line) and short lead-ins
+ending in ":" are merged into the paragraph they introduce, and a paragraph that repeats an
+earlier one (a repeated title) is dropped. A paragraph over the token limit is cut at line
+breaks, then at sentence ends (with ``overlap_sentences`` sentences repeated at the start of
+the next passage), then between words, so the model never truncates a passage.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ _ABBREVIATIONS = frozenset(
 )
 
 
+# A paragraph ending in ":" this short introduces the next one, and joins it.
+_MAX_LEAD_IN_WORDS = 40
+
 # Characters a passage may hold per token of its limit. Real text runs 4 to 8 characters a
 # word piece; this binds only where the tokenizer sees one token in a huge run of characters
 # (a 1 MB "word" is a single unknown token), which would make a 1 MB passage.
@@ -56,6 +60,8 @@ class Passage:
     section: tuple[str, ...] = ()  # heading trail, top first; () outside any section
     pages: tuple[int, int] | None = None  # first and last page (or slide); None if unpaged
     ocr: bool = False  # some of its text was read from an image by OCR
+    part: str = "article"  # or "comment": of a web page's reader comments
+    author: str | None = None  # a comment's author, when the page names it
 
 
 @dataclass(frozen=True)
@@ -97,12 +103,12 @@ def split_passages(
     separator = _BLANK_LINE if _BLANK_LINE.search(text) else _LINE_BREAK
     headings = {b.start for b in structure.blocks if b.kind == "heading"}
     whole = _whole_blocks(text, structure)
-    sections = structure.sections(text)
     seen: set[str] = set()
     passages: list[Passage] = []
-    for (section_start, trail), (section_end, _) in zip(
-        sections, [*sections[1:], (len(text), ())], strict=True
-    ):
+    for region_start, region_end, trail, part in structure.regions(text):
+        if part is not None and part.kind == "furniture":
+            continue
+        kind, author = (part.kind, part.author) if part else ("article", None)
         before = prefix(trail)
 
         def fits(span_text: str, before: str = before) -> bool:
@@ -110,7 +116,7 @@ def split_passages(
             return (len(span_text) <= max_characters
                     and count_tokens(before + span_text) <= max_tokens)
 
-        paragraphs = _paragraphs(text, section_start, section_end, separator, whole)
+        paragraphs = _paragraphs(text, region_start, region_end, separator, whole)
         for group in _paragraph_groups(text, paragraphs, min_words, headings, seen):
             units: list[_Span] = []
             for span in group:
@@ -120,6 +126,7 @@ def split_passages(
                 passages.append(Passage(
                     start, end, normalize_whitespace(text[start:end]), trail,
                     structure.pages_of(start, end), structure.read_by_ocr(start, end),
+                    kind, author,
                 ))
     return passages
 
@@ -164,7 +171,7 @@ def _paragraph_groups(
     for position, span in enumerate(paragraphs):
         normalised = normalize_whitespace(text[span.start : span.end])
         fragment = (len(normalised.split()) < min_words or span.start in headings
-                    or not _WORD_CHARACTER.search(normalised))
+                    or not _WORD_CHARACTER.search(normalised) or _is_lead_in(normalised))
         # Any repeat of a full paragraph goes; a fragment (an author line, "Reply") repeats
         # legitimately, so only a run of the same fragment (a doubled title) is dropped.
         if normalised in seen and (not fragment or (kept and kept[-1][2] == normalised)):
@@ -187,6 +194,11 @@ def _paragraph_groups(
         groups.append(_Group([span], position, position, not fragment))
     _fold_fragment_run(groups)
     return [g.spans for g in groups]
+
+
+def _is_lead_in(paragraph: str) -> bool:
+    """A short paragraph that introduces the next ("There is a price for it:")."""
+    return paragraph.endswith(":") and len(paragraph.split()) <= _MAX_LEAD_IN_WORDS
 
 
 @dataclass

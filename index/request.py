@@ -18,6 +18,7 @@ MAX_QUERY_CHARS = 1000
 DEFAULT_K = 10
 MAX_K = 100
 MAX_OFFSET = 1000
+PARTS = ("article", "comment")  # what of a web page a passage is (furniture is none)
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,8 @@ class SearchRequest:
     """One search: the hits ranked ``offset + 1`` to ``offset + k`` for ``query``.
 
     Raises:
-        InvalidQueryError: empty or too long query, k or offset out of range, unknown mode
-            or fusion, alpha outside [0, 1].
+        InvalidQueryError: empty or too long query, k or offset out of range, unknown mode,
+            part or fusion, alpha outside [0, 1].
     """
 
     query: str  # leading and trailing whitespace is dropped
@@ -35,6 +36,8 @@ class SearchRequest:
     mode: str = DEFAULT_MODE
     # If given, only passages of these documents are ranked, exactly.
     document_ids: tuple[str, ...] = ()
+    # If given, only passages of this part of their pages ("article" or "comment").
+    part: str | None = None
     # Rank documents by their best passage, one hit per document.
     group_by_document: bool = False
     # In hybrid mode, the weight of the dense ranking, 0 to 1; None: the searcher's own.
@@ -57,6 +60,8 @@ class SearchRequest:
             raise InvalidQueryError(f"offset must be between 0 and {MAX_OFFSET}")
         if self.mode not in MODES:
             raise InvalidQueryError(f"mode must be one of {', '.join(MODES)}")
+        if self.part is not None and self.part not in PARTS:
+            raise InvalidQueryError(f"part must be one of {', '.join(PARTS)}")
         if self.alpha is not None and not 0 <= self.alpha <= 1:
             raise InvalidQueryError("alpha must be between 0 and 1")
         if self.fusion is not None and self.fusion not in FUSIONS:

@@ -94,6 +94,7 @@ class Searcher:
         self._stores: list[PassageStore] = []  # all of them, to close
         self._stores_lock = threading.Lock()
         self._closed = False
+        self._part_rowids: dict[str, list[int]] = {}  # part -> its passages' rowids
 
     @classmethod
     def open(
@@ -138,14 +139,14 @@ class Searcher:
         started = time.perf_counter()
         query, k, offset, mode = request.query, request.k, request.offset, request.mode
         store = self._store()
-        allowed = store.rowids_of(request.document_ids) if request.document_ids else None
+        allowed = self._allowed(request, store)
         dense: list[tuple[int, float]] = []
         lexical: list[tuple[int, float]] = []
         if mode != "lexical":
             dense = self._dense_search(self._embedder.embed_query(query), allowed)
         if mode != "dense":
             # "Chinese" also finds "China": the stemmer cannot join a place and its adjective.
-            lexical = store.lexical_search(query_terms(query), CANDIDATES, allowed)
+            lexical = store.lexical_search(query_terms(query), CANDIDATES, allowed, request.part)
         if mode == "hybrid":
             weight = self.alpha if request.alpha is None else request.alpha
             ranked = fuse(dense, lexical, request.fusion or self.fusion, weight)
@@ -194,6 +195,18 @@ class Searcher:
         if document is None:
             raise DocumentNotFoundError(f"no document with id {document_id!r}")
         return document, store.passages_of(document_id)
+
+    def _allowed(self, request: SearchRequest, store: PassageStore) -> list[int] | None:
+        """The rowids a request may rank, ascending; None for all."""
+        if request.part is None:
+            return store.rowids_of(request.document_ids) if request.document_ids else None
+        of_part = self._part_rowids.get(request.part)
+        if of_part is None:  # the same for every search of this generation: read once
+            of_part = self._part_rowids[request.part] = store.rowids_of_part(request.part)
+        if not request.document_ids:
+            return of_part
+        wanted = set(of_part)
+        return [rowid for rowid in store.rowids_of(request.document_ids) if rowid in wanted]
 
     def _dense_search(
         self, query_vector: NDArray[np.float32], allowed: list[int] | None

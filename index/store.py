@@ -47,9 +47,12 @@ CREATE TABLE passages (
     section      TEXT NOT NULL,        -- JSON list: the heading trail, top first
     first_page   INTEGER,              -- page or slide numbers; NULL if the document has none
     last_page    INTEGER,
-    ocr          INTEGER NOT NULL      -- 1 if some of its text was read by OCR
+    ocr          INTEGER NOT NULL,     -- 1 if some of its text was read by OCR
+    part         TEXT NOT NULL,        -- "article" or "comment"
+    author       TEXT                  -- a comment's author, if known
 );
 CREATE INDEX passages_by_document ON passages(document_id, position);
+CREATE INDEX passages_by_part ON passages(part);
 -- Contentless: it holds only the BM25 terms of each passage (index.lexical), rowid = passage.
 CREATE VIRTUAL TABLE passages_fts USING fts5(terms, content='', tokenize='unicode61');
 -- The same terms, readable: the next rebuild copies them for unchanged passages instead of
@@ -81,13 +84,16 @@ class StoredPassage:
     section: tuple[str, ...]  # heading trail, top first
     pages: tuple[int, int] | None  # first and last page (or slide)
     ocr: bool  # some of its text was read by OCR
+    part: str  # "article" or "comment"
+    author: str | None  # a comment's author, if known
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> StoredPassage:
-        rowid, passage_id, document_id, position, start, end, text, section, first, last, ocr = row
+        (rowid, passage_id, document_id, position, start, end, text, section, first, last, ocr,
+         part, author) = row
         pages = (first, last) if first is not None else None
         return cls(rowid, passage_id, document_id, position, start, end, text,
-                   tuple(json.loads(section)), pages, bool(ocr))
+                   tuple(json.loads(section)), pages, bool(ocr), part, author)
 
 
 class PassageStore:
@@ -202,9 +208,15 @@ class PassageStore:
         )
         return [rowid for (rowid,) in rows]
 
+    def rowids_of_part(self, part: str) -> list[int]:
+        """Rowids of every passage of this part ("article", "comment"), ascending."""
+        rows = self._db.execute(
+            "SELECT rowid FROM passages WHERE part = ? ORDER BY rowid", (part,))
+        return [rowid for (rowid,) in rows]
+
     def lexical_search(
         self, terms: Sequence[str], limit: int, allowed: list[int] | None = None,
-        seconds: float = LEXICAL_SECONDS,
+        part: str | None = None, seconds: float = LEXICAL_SECONDS,
     ) -> list[tuple[int, float]]:
         """(rowid, BM25 score) best first for passages holding any of ``terms``.
 
@@ -214,6 +226,7 @@ class PassageStore:
         Args:
             terms: BM25 terms, as index.lexical gives them (``query_terms`` for a query).
             allowed: if given, only these rowids are ranked.
+            part: if given, only passages of this part are ranked.
             seconds: time limit of the full-text search.
         Raises:
             QueryTimeoutError: the search ran past ``seconds``.
@@ -229,6 +242,9 @@ class PassageStore:
         if allowed is not None:
             sql += " AND rowid IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(allowed))
+        elif part is not None:
+            sql += " AND rowid IN (SELECT rowid FROM passages WHERE part = ?)"
+            params.append(part)
         sql += " ORDER BY bm25(passages_fts), rowid LIMIT ?"
         params.append(limit)
         deadline = time.monotonic() + seconds
@@ -259,7 +275,7 @@ class PassageStore:
 
 
 _PASSAGE_COLUMNS = ("rowid, id, document_id, position, char_start, char_end, text, section,"
-                    " first_page, last_page, ocr")
+                    " first_page, last_page, ocr, part, author")
 
 
 class PassageStoreWriter:
@@ -303,7 +319,7 @@ class PassageStoreWriter:
         passages = list(passages)
         rows = [
             (first + position, passage_id, document.id, position, p.start, p.end, p.text,
-             json.dumps(p.section), *(p.pages or (None, None)), int(p.ocr))
+             json.dumps(p.section), *(p.pages or (None, None)), int(p.ocr), p.part, p.author)
             for position, (passage_id, p) in enumerate(passages)
         ]
         with self._writing():
@@ -314,7 +330,7 @@ class PassageStoreWriter:
                  json.dumps(document.attachments), json.dumps(document.structure.to_json())),
             )
             self._db.executemany(
-                f"INSERT INTO passages({_PASSAGE_COLUMNS}) VALUES ({', '.join('?' * 11)})", rows
+                f"INSERT INTO passages({_PASSAGE_COLUMNS}) VALUES ({', '.join('?' * 13)})", rows
             )
             if terms is None:
                 terms = [" ".join(lexical_terms(f"{lexical_context(p)} {p.text}"))

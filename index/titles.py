@@ -86,7 +86,7 @@ def text_title(text: str) -> str | None:
     the comments count, other than the header. None when every line is furniture.
     """
     lines = [line for line in (collapse(raw) for raw in text.split("\n")) if line]
-    section = next((i for i, line in enumerate(lines) if _comments_start(line)), len(lines))
+    section = next((i for i, line in enumerate(lines) if starts_comments(line)), len(lines))
     head = lines[: min(section, _HEAD_LINES)]
     candidates = [line for line in head if _could_be_title(line)]
     # A lone word near the top is a section name or a menu item more often than a title.
@@ -135,7 +135,8 @@ def _has_letters(line: str) -> bool:
     return any(c.isalpha() for c in line)
 
 
-def _comments_start(line: str) -> bool:
+def starts_comments(line: str) -> bool:
+    """Whether a line heads a page's comments: "21 comments to TITLE", "Leave a Reply"."""
     return bool(_COMMENTS_ON.fullmatch(line) or _LEAVE_A_REPLY.fullmatch(line))
 
 

@@ -109,7 +109,11 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
 
 
 def _place(passage: StoredPassage) -> dict[str, Any]:
-    """Where a passage is in its document: heading trail, page or slide numbers, OCR."""
+    """Where a passage is in its document: heading trail, page or slide numbers, OCR, part
+    of the page (and a comment's author, null if the page does not name one)."""
     first, last = passage.pages or (None, None)
-    return {"section": list(passage.section), "page": first, "last_page": last,
-            "ocr": passage.ocr}
+    place: dict[str, Any] = {"section": list(passage.section), "page": first,
+                             "last_page": last, "ocr": passage.ocr, "part": passage.part}
+    if passage.part == "comment":
+        place["author"] = passage.author
+    return place

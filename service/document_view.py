@@ -36,6 +36,7 @@ class Section:
     """A passage (or text no passage holds: a dropped repeat) as the page shows it."""
 
     passage_id: str | None
+    comment_by: str | None = None  # a reader comment's: its author, or "" if unnamed
     groups: list[Group] = field(default_factory=list)
 
 
@@ -47,7 +48,7 @@ def layout(document: Document, passages: list[StoredPassage]) -> list[Section]:
 
     Passages may overlap (a sentence repeated when a long paragraph is cut): the repeat is
     shown muted at the start of the later one. Text between passages that is not whitespace
-    is a dropped repeat, shown as a section of its own.
+    (page furniture, a dropped repeat) is shown as a section of its own.
     """
     view = _View(document)
     sections: list[Section] = []
@@ -56,7 +57,10 @@ def layout(document: Document, passages: list[StoredPassage]) -> list[Section]:
         if document.text[shown : passage.start].strip():
             sections.append(view.section(None, shown, passage.start, shown))
         fresh = min(max(passage.start, shown), passage.end)
-        sections.append(view.section(passage.id, passage.start, passage.end, fresh))
+        section = view.section(passage.id, passage.start, passage.end, fresh)
+        if passage.part == "comment":
+            section.comment_by = passage.author or ""
+        sections.append(section)
         shown = max(shown, passage.end)
     if document.text[shown:].strip():
         sections.append(view.section(None, shown, len(document.text), shown))

@@ -61,9 +61,13 @@ def _schemas() -> dict[str, Any]:
     nullable_integer = {"type": "integer", "nullable": True}
     nullable_number = {"type": "number", "nullable": True}
     # Where a passage is: its heading trail (top first; empty outside any section), its first
-    # and last page or slide (null in a document without pages), and whether OCR read it.
+    # and last page or slide (null in a document without pages), whether OCR read it, and
+    # its part of a web page: "article" or "comment"; a comment also has its author (null if
+    # the page does not name one).
     place = {"section": {"type": "array", "items": string}, "page": nullable_integer,
-             "last_page": nullable_integer, "ocr": {"type": "boolean"}}
+             "last_page": nullable_integer, "ocr": {"type": "boolean"},
+             "part": {"type": "string", "enum": ["article", "comment"]},
+             "author": {"type": "string", "nullable": True}}
     return {
         "SearchRequest": {"type": "object", "additionalProperties": False,
                           "required": [QUERY.name],

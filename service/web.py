@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from index import MAX_OFFSET, MODES, SearchResults
+from index import MAX_OFFSET, MODES, PARTS, SearchResults
 from service import params
 from service.admission import admitted
 from service.document_view import layout
@@ -55,18 +55,20 @@ def search() -> str | Response:
         results = get_searcher().search(
             replace(wanted, alpha=None, explain=False, group_by_document=False)
         )
-    offset, k, doc = results.offset, results.k, wanted.document_ids
+    offset, k, doc, part = results.offset, results.k, wanted.document_ids, wanted.part
     has_previous = offset > 0
     has_next = len(results.hits) == k and offset + k <= MAX_OFFSET
     return render_template(
         "search.html",
         results=results,
         query=results.query,
+        part=part,
         highlight=Highlighter(results.query),
-        previous_url=_search_url(results, doc, max(offset - k, 0)) if has_previous else None,
-        next_url=_search_url(results, doc, offset + k) if has_next else None,
-        mode_urls={mode: _search_url(results, doc, mode=mode) for mode in MODES},
-        alternate=_search_url(results, doc, offset, endpoint="api.search"),
+        previous_url=_search_url(results, doc, part, max(offset - k, 0)) if has_previous else None,
+        next_url=_search_url(results, doc, part, offset + k) if has_next else None,
+        mode_urls={mode: _search_url(results, doc, part, mode=mode) for mode in MODES},
+        part_urls={shown: _search_url(results, doc, shown) for shown in (None, *PARTS)},
+        alternate=_search_url(results, doc, part, offset, endpoint="api.search"),
     )
 
 
@@ -91,13 +93,16 @@ def document(doc_id: str) -> str:
 
 
 def _search_url(
-    results: SearchResults, doc: tuple[str, ...], offset: int = 0, mode: str | None = None,
-    endpoint: str = "web.search",
+    results: SearchResults, doc: tuple[str, ...], part: str | None, offset: int = 0,
+    mode: str | None = None, endpoint: str = "web.search",
 ) -> str:
-    """The same search (query, k, mode, documents) at another offset or in another mode."""
+    """The same search (query, k, mode, documents) of ``part`` (None: all) at another offset
+    or in another mode."""
     args: dict[str, Any] = {"q": results.query, "k": results.k, "mode": mode or results.mode}
     if offset:
         args["offset"] = offset
+    if part:
+        args["part"] = part
     if doc:
         args["doc"] = list(doc)
     return url_for(endpoint, **args)

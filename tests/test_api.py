@@ -34,9 +34,11 @@ def test_search_response_has_the_documented_shape(client: FlaskClient) -> None:
     assert scores == sorted(scores, reverse=True)
     hit = body["results"][0]
     assert list(hit) == ["rank", "score", "passage_id", "text", "start", "end", "section", "page",
-                         "last_page", "ocr", "document"]
-    # Plain-text articles have no headings and no pages.
+                         "last_page", "ocr", "part", "author", "document"]
+    # Plain-text articles have no headings and no pages. The answer is in a reader's comment
+    # (quoting a news agency), under the page's "• Anonymous" line.
     assert (hit["section"], hit["page"], hit["last_page"], hit["ocr"]) == ([], None, None, False)
+    assert (hit["part"], hit["author"]) == ("comment", "Anonymous")
     assert set(hit["document"]) == {"id", "title", "source", "url", "page_kind"}
     assert hit["document"]["page_kind"] is None
     assert hit["document"]["source"] == hit["document"]["id"] + ".txt"
@@ -49,7 +51,9 @@ def test_passage_offsets_point_into_the_document(client: FlaskClient) -> None:
     document = client.get(f"/api/documents/{hit['document']['id']}").get_json()
     assert " ".join(document["text"][hit["start"] : hit["end"]].split()) == hit["text"]
     assert {"id": hit["passage_id"], "start": hit["start"], "end": hit["end"], "section": [],
-            "page": None, "last_page": None, "ocr": False} in document["passages"]
+            "page": None, "last_page": None, "ocr": False, "part": hit["part"],
+            **({"author": hit["author"]} if hit["part"] == "comment" else {})
+            } in document["passages"]
 
 
 @pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
@@ -165,8 +169,8 @@ def test_document_endpoint(client: FlaskClient) -> None:
     assert document["title"].startswith("Russia Is Ready To Provide Iraq With Syria-like")
     starts = [p["start"] for p in document["passages"]]
     assert starts == sorted(starts) and len(starts) > 10
-    assert all(set(p) == {"id", "start", "end", "section", "page", "last_page", "ocr"}
-               for p in document["passages"])
+    assert all(set(p) - {"author"} == {"id", "start", "end", "section", "page", "last_page",
+                                       "ocr", "part"} for p in document["passages"])
 
 
 def test_health_and_readiness(client: FlaskClient) -> None:
@@ -181,7 +185,7 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     assert spec["openapi"].startswith("3.")
     assert {"/api/search", "/api/documents/{id}", "/healthz", "/readyz"} <= set(spec["paths"])
     names = [p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]]
-    assert names == ["q", "k", "offset", "mode", "doc", "alpha", "explain", "group"]
+    assert names == ["q", "k", "offset", "mode", "doc", "part", "alpha", "explain", "group"]
 
 
 # Bad requests, one row per case: tests/test_bad_requests.py.

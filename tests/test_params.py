@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 
 # Every search parameter whose values are limited; the test checks the document limits them.
-LIMITED = {"q", "k", "offset", "mode", "alpha", "group"}
+LIMITED = {"q", "k", "offset", "mode", "part", "alpha", "group"}
 
 
 def boundaries(name: str, schema: dict[str, Any]) -> Iterator[tuple[Any, bool]]:

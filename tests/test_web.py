@@ -305,7 +305,7 @@ def test_the_document_page_shows_its_text_once(
         document, _ = get_searcher().get_document(doc_id)
     soup = page(client, f"/documents/{doc_id}")
 
-    for extra in soup.select(".passages .repeated, .passages .permalink"):
+    for extra in soup.select(".passages .repeated, .passages .permalink, .passages .comment-by"):
         extra.decompose()
     shown = soup.select_one(".passages").get_text()
     assert shown.split() == document.text.split()

@@ -14,6 +14,9 @@ from typing import Any
 # What a block of text is to a reader; text that no block covers is plain paragraphs.
 BLOCK_KINDS = ("heading", "item", "code", "row")
 PAGE_KINDS = ("page", "slide")
+# What a stretch of a web page is; text that no part covers is the article. Furniture (notices,
+# menus, share lines, the reply form) is shown but never made into passages.
+PART_KINDS = ("comment", "furniture")
 
 
 @dataclass(frozen=True)
@@ -25,15 +28,40 @@ class Block:
 
 
 @dataclass(frozen=True)
+class Part:
+    start: int
+    end: int
+    kind: str  # one of PART_KINDS
+    author: str | None = None  # a comment's, when the page names it
+
+
+@dataclass(frozen=True)
 class Structure:
     blocks: tuple[Block, ...] = ()  # in text order, never overlapping
     # (offset, number) where each page or slide with text starts, in text order; () unpaged.
     pages: tuple[tuple[int, int], ...] = ()
     page_kind: str = "page"  # "page" or "slide"
     ocr: tuple[tuple[int, int], ...] = ()  # (start, end) of text read from images by OCR
+    parts: tuple[Part, ...] = ()  # comments and furniture, in text order, never overlapping
 
     def __bool__(self) -> bool:
-        return bool(self.blocks or self.pages or self.ocr)
+        return bool(self.blocks or self.pages or self.ocr or self.parts)
+
+    def regions(self, text: str) -> list[tuple[int, int, tuple[str, ...], Part | None]]:
+        """(start, end, heading trail, part or None for the article) of each stretch of text
+        that may share passages: sections cut at the edges of parts, in text order."""
+        sections = self.sections(text)
+        cuts = sorted({0, len(text), *(s for s, _ in sections),
+                       *(p.start for p in self.parts), *(p.end for p in self.parts)})
+        section_starts = [s for s, _ in sections]
+        part_starts = [p.start for p in self.parts]
+        regions = []
+        for start, end in zip(cuts, cuts[1:], strict=False):
+            trail = sections[bisect.bisect_right(section_starts, start) - 1][1]
+            i = bisect.bisect_right(part_starts, start) - 1
+            part = self.parts[i] if i >= 0 and start < self.parts[i].end else None
+            regions.append((start, end, trail, part))
+        return regions
 
     def sections(self, text: str) -> list[tuple[int, tuple[str, ...]]]:
         """(offset, heading trail) where each section starts, in text order: the text before
@@ -77,6 +105,8 @@ class Structure:
             tuple(page for page in self.pages if page[0] < length),
             self.page_kind,
             tuple((s, min(e, length)) for s, e in self.ocr if s < length),
+            tuple(Part(p.start, min(p.end, length), p.kind, p.author)
+                  for p in self.parts if p.start < length),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -85,6 +115,7 @@ class Structure:
             "pages": [list(page) for page in self.pages],
             "page_kind": self.page_kind,
             "ocr": [list(span) for span in self.ocr],
+            "parts": [[p.start, p.end, p.kind, p.author] for p in self.parts],
         }
 
     @classmethod
@@ -94,6 +125,7 @@ class Structure:
             tuple((offset, number) for offset, number in data.get("pages", ())),
             data.get("page_kind", "page"),
             tuple((s, e) for s, e in data.get("ocr", ())),
+            tuple(Part(*p) for p in data.get("parts", ())),
         )
 
 
