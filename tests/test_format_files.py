@@ -59,9 +59,9 @@ CASES = {
         "Open day", "Café on the quay.", "Tours every hour",
     ]),
     "harbour.ipynb": ("Tide height analysis", [
-        "# Tide height analysis",
+        "Tide height analysis",
         'readings = pd.read_csv("gauge.csv", parse_dates=["time"])',
-        "## Residuals",
+        "Residuals",
         "except during the March storm surge.",
     ]),
     "hostile.rst": ("Hostile notes", [
@@ -72,10 +72,10 @@ CASES = {
     ]),
 }
 # Text a file holds that is not for the reader: outputs, the HTML copy of a mail's body, raw
-# notebook cells; and what hostile.rst's directives would insert if they ran.
+# notebook cells, Markdown cells' markup; and what hostile.rst's directives would insert.
 NOT_READ = {
     "dredging.eml": ["HTML-PART-NOT-USED", "Berth schedule", "base64"],
-    "harbour.ipynb": ["OUTPUT-SHOULD-NOT-APPEAR", "RAW-CELL-LEFT-OUT", "Figure size"],
+    "harbour.ipynb": ["OUTPUT-SHOULD-NOT-APPEAR", "RAW-CELL-LEFT-OUT", "Figure size", "#", "**"],
     "hostile.rst": ["root:", "alert", "script", "Secrets", "whatever", "a comment"],
 }
 

@@ -1,4 +1,5 @@
-"""EPUB (.epub): each chapter's text in reading (spine) order; the title from the metadata.
+"""EPUB (.epub): each chapter's text in reading (spine) order, with its headings, list items,
+code and table rows as the html format reads them; the title from the metadata.
 
 Read with the standard library (zipfile and ElementTree): an EPUB is a zip holding a package
 file (OPF) that lists the chapters, each an XHTML page read by the html format. The one
@@ -17,6 +18,7 @@ from index.formats import html
 from index.formats.decoding import collapse
 from index.formats.extraction import Extracted, UnreadableDocumentError, short_message
 from index.formats.plain_text import first_line
+from index.formats.structure import TextBuilder
 from index.formats.zip_archive import unpacked_archive
 
 _CONTAINER = "META-INF/container.xml"
@@ -34,15 +36,15 @@ def extract(data: bytes, max_chars: int) -> Extracted:
                 raise UnreadableDocumentError("encrypted EPUB (DRM)")
             package_path = _package_path(files)
             package = _xml(files, package_path)
-            chapters, partial = _chapters(files, package, posixpath.dirname(package_path),
-                                          max_chars)
+            built = TextBuilder()
+            partial = _chapters(files, package, posixpath.dirname(package_path), max_chars,
+                                built)
     except (KeyError, ElementTree.ParseError, zipfile.BadZipFile, ValueError) as exc:
         raise UnreadableDocumentError(f"broken EPUB: {short_message(exc)}") from exc
-    text = "\n\n".join(chapters)
     meta_title = next((e.text for e in package.iter() if _local(e.tag) == "title" and e.text),
                       None)
-    title = meta_title if meta_title and collapse(meta_title) else first_line(text)
-    return Extracted(text, title, partial)
+    title = meta_title if meta_title and collapse(meta_title) else first_line(built.text)
+    return Extracted(built.text, title, partial, structure=built.structure)
 
 
 def _package_path(files: zipfile.ZipFile) -> str:
@@ -54,23 +56,19 @@ def _package_path(files: zipfile.ZipFile) -> str:
 
 
 def _chapters(files: zipfile.ZipFile, package: ElementTree.Element, folder: str,
-              max_chars: int) -> tuple[list[str], bool]:
-    """The text of each chapter of the spine, until there is more than ``max_chars``."""
+              max_chars: int, built: TextBuilder) -> bool:
+    """Add each chapter of the spine, until there is more than ``max_chars``; returns whether
+    reading stopped there."""
     items = {e.get("id"): e for e in package.iter() if _local(e.tag) == "item"}
-    chapters: list[str] = []
-    total = 0
     for itemref in (e for e in package.iter() if _local(e.tag) == "itemref"):
         item = items.get(itemref.get("idref"))
         if item is None or item.get("media-type") not in _CHAPTER_TYPES:
             continue
         path = posixpath.normpath(posixpath.join(folder, unquote(item.get("href", ""))))
-        chapter = html.extract(files.read(path), max_chars - total).text
-        if chapter:
-            chapters.append(chapter)
-            total += len(chapter)
-        if total > max_chars:
-            return chapters, True
-    return chapters, False
+        html.add_text(files.read(path), built)
+        if len(built) > max_chars:
+            return True
+    return False
 
 
 def _encrypted_chapters(files: zipfile.ZipFile) -> bool:

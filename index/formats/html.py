@@ -1,4 +1,8 @@
-"""HTML (.html, .htm): the visible text as paragraphs; the title the page states for its article."""
+"""HTML (.html, .htm): the visible text block by block; the title the page states for its article.
+
+Headings (h1-h6) keep their level, list items their depth of lists; a <pre> is code with its
+lines; a table row is its cells joined by " | "; other blocks are paragraphs on one line.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,10 @@ import re
 import warnings
 from typing import TYPE_CHECKING
 
-from index.formats.decoding import collapse, decode
+from index.formats.decoding import clean, collapse, decode
 from index.formats.extraction import Extracted
+from index.formats.plain_text import first_line
+from index.formats.structure import TextBuilder
 from index.titles import page_title
 
 # bs4 is imported where first needed: most folders hold no HTML, and start-up is most of
@@ -29,23 +35,22 @@ _BLOCK_TAGS = frozenset({
     "p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "div", "section",
     "article", "main", "td", "th", "dt", "dd", "figcaption", "tr", "table", "ul", "ol", "br",
 })  # fmt: skip
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_LISTS = frozenset({"ul", "ol"})
+# A table row holding any of these lays out a page: it is read as the blocks it holds (and a
+# row's cells, read on their own, never hold another row).
+_LAYOUT_TAGS = frozenset({*_HEADINGS, "table", "tr", "ul", "ol", "pre", "li"})
 
 
 def extract(data: bytes, max_chars: int) -> Extracted:
-    from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
+    from bs4 import Tag
 
-    markup = decode(data, declared=_declared_charset(data))
-    # Neither warning is actionable for a file known to be HTML; pytest would turn them into errors.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-        soup = BeautifulSoup(markup, "html.parser")
+    soup = _parse(data)
     # Read before the scripts go: JSON-LD is a <script>.
     headline, publisher = _json_ld_names(soup)
-    for tag in soup.find_all(_DROPPED_TAGS):
-        if isinstance(tag, Tag) and not tag.decomposed and not _is_note(tag):
-            tag.decompose()
-    paragraphs = _paragraphs(soup)
+    _drop_chrome(soup)
+    built = TextBuilder()
+    _add_blocks(soup, built)
     title_tag = soup.find("title")
     stated = [
         _meta(soup, "og:title"), headline, _meta(soup, "twitter:title"),
@@ -59,8 +64,35 @@ def extract(data: bytes, max_chars: int) -> Extracted:
     if isinstance(subheading, Tag):
         headings.append(subheading.get_text())
     site_names = [_meta(soup, "og:site_name"), _meta(soup, "application-name"), publisher]
-    title = page_title(stated, headings, site_names) or (paragraphs[0] if paragraphs else None)
-    return Extracted("\n\n".join(paragraphs), title)
+    title = page_title(stated, headings, site_names) or first_line(built.text)
+    return Extracted(built.text, title, structure=built.structure)
+
+
+def add_text(data: bytes, built: TextBuilder) -> None:
+    """Add the visible text of an HTML page to ``built``, block by block (an e-book's chapter)."""
+    soup = _parse(data)
+    _drop_chrome(soup)
+    _add_blocks(soup, built)
+
+
+def _parse(data: bytes) -> BeautifulSoup:
+    from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
+
+    markup = decode(data, declared=_declared_charset(data))
+    # Neither warning is actionable for a file known to be HTML; pytest would turn them into errors.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        return BeautifulSoup(markup, "html.parser")
+
+
+def _drop_chrome(soup: BeautifulSoup) -> None:
+    """Remove what is not the page's text: scripts, styles, navigation, headers, footers..."""
+    from bs4 import Tag
+
+    for tag in soup.find_all(_DROPPED_TAGS):
+        if isinstance(tag, Tag) and not tag.decomposed and not _is_note(tag):
+            tag.decompose()
 
 
 def _is_note(tag: Tag) -> bool:
@@ -121,33 +153,81 @@ def _declared_charset(data: bytes) -> str | None:
     return "cp1252" if name in ("iso8859-1", "ascii") else name
 
 
-def _paragraphs(soup: BeautifulSoup) -> list[str]:
+def _add_blocks(root: Tag, built: TextBuilder) -> None:
+    """Add the text under ``root`` block by block: a heading with its level, a list item with
+    its depth of lists, a <pre> as code (its lines kept), a table row as its cells joined by
+    " | " (a row of a table that lays out a page, holding headings, lists or tables, is read
+    as the blocks it holds), anything else as paragraphs."""
     from bs4.element import NavigableString, PreformattedString, Tag
 
-    paragraphs: list[str] = []
     pieces: list[str] = []
+    context: list[tuple[str, int]] = []  # (kind, level) of the headings and items around
+    lists = 0  # how deep in lists the walk is
 
-    def end_paragraph() -> None:
-        paragraph = collapse("".join(pieces))
+    def end_block() -> None:
+        text = collapse("".join(pieces))
         pieces.clear()
-        if paragraph:
-            paragraphs.append(paragraph)
+        built.add(text, *(context[-1] if context else ("paragraph", 1)))
 
-    # Iterative, with None marking a block's end, so deeply nested markup cannot overflow.
-    stack: list[PageElement | None] = [soup]
+    # Iterative, with (tag, True) marking a tag's end, so deeply nested markup cannot overflow.
+    stack: list[tuple[PageElement, bool]] = [(root, False)]
     while stack:
-        node = stack.pop()
-        if node is None:
-            end_paragraph()
-        elif isinstance(node, Tag):
-            if node.name == "title":
+        node, end = stack.pop()
+        if isinstance(node, Tag):
+            name = node.name
+            if end:
+                end_block()
+                if name in _HEADINGS or name == "li":
+                    context.pop()
+                lists -= name in _LISTS
+                continue
+            if name == "title":
                 continue  # it is the document's title, kept apart from its text
-            if node.name in _BLOCK_TAGS:
-                end_paragraph()
-                stack.append(None)
-            stack.extend(reversed(node.contents))
+            if name == "br" and context and context[-1][0] == "heading":
+                pieces.append(" ")  # a heading broken over two lines is still one
+                continue
+            if name == "pre":
+                end_block()
+                built.add(clean(node.get_text()), "code")
+                continue
+            if name == "tr" and not _lays_out(node):
+                end_block()
+                cells = [_cell_text(cell) for cell in node.find_all(["td", "th"], recursive=False)]
+                if any(cells):
+                    built.add(" | ".join(cells), "row")
+                continue
+            if name in _BLOCK_TAGS:
+                end_block()
+                stack.append((node, True))
+                if name in _HEADINGS:
+                    context.append(("heading", int(name[1])))
+                elif name == "li":
+                    context.append(("item", max(lists, 1)))
+                lists += name in _LISTS
+            stack.extend((child, False) for child in reversed(node.contents))
         # Comments, doctypes and processing instructions are PreformattedStrings: not text.
         elif isinstance(node, NavigableString) and not isinstance(node, PreformattedString):
             pieces.append(str(node))
-    end_paragraph()
-    return paragraphs
+    end_block()
+
+
+def _lays_out(row: Tag) -> bool:
+    """Whether a table row holds any of _LAYOUT_TAGS. (Not ``row.find``: bs4 walks to the end
+    of the row's markup first, which nested rows make quadratic.)"""
+    from bs4.element import Tag
+
+    stack = list(row.contents)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Tag):
+            if node.name in _LAYOUT_TAGS:
+                return True
+            stack.extend(node.contents)
+    return False
+
+
+def _cell_text(cell: Tag) -> str:
+    """A table cell's text on one line."""
+    built = TextBuilder()
+    _add_blocks(cell, built)
+    return collapse(built.text)

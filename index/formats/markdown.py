@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from index.formats import html as html_format
 from index.formats.decoding import clean, collapse, decode
 from index.formats.extraction import Extracted
 from index.formats.plain_text import first_line
@@ -24,15 +25,21 @@ _CELLS = ("th_open", "td_open")
 
 
 def extract(data: bytes, max_chars: int) -> Extracted:
+    source = clean(decode(data, declared=None))
+    front, body = _front_matter(source)
+    built = TextBuilder()
+    heading = add_text(body, built)
+    title = _front_title(front) or heading or first_line(built.text)
+    return Extracted(built.text, title, structure=built.structure)
+
+
+def add_text(source: str, built: TextBuilder) -> str | None:
+    """Add the text of Markdown ``source`` (clean, without front matter) to ``built``, block
+    by block; returns its first heading's text, if any (a notebook's Markdown cell)."""
     # markdown-it-py is imported where first needed: most folders hold little Markdown.
     from markdown_it import MarkdownIt
 
-    source = clean(decode(data, declared=None))
-    front, body = _front_matter(source)
-    tokens = MarkdownIt("commonmark").enable("table").parse(body)
-    built, heading = _blocks(tokens)
-    title = _front_title(front) or heading or first_line(built.text)
-    return Extracted(built.text, title, structure=built.structure)
+    return _blocks(MarkdownIt("commonmark").enable("table").parse(source), built)
 
 
 def _front_matter(source: str) -> tuple[str, str]:
@@ -53,9 +60,8 @@ def _front_title(front: str) -> str | None:
     return None
 
 
-def _blocks(tokens: list[Token]) -> tuple[TextBuilder, str | None]:
-    """The text of a token stream, block by block, and the first heading's text."""
-    built = TextBuilder()
+def _blocks(tokens: list[Token], built: TextBuilder) -> str | None:
+    """Add the text of a token stream, block by block; returns the first heading's text."""
     heading: str | None = None
     row: list[str] | None = None
     lists = 0  # how deep in lists the next paragraph is
@@ -84,7 +90,7 @@ def _blocks(tokens: list[Token]) -> tuple[TextBuilder, str | None]:
         elif token.type == "paragraph_open":
             text = _inline_text(tokens[i + 1])
             built.add(text, "item", lists) if lists else built.add(text)
-    return built, heading
+    return heading
 
 
 def _inline_text(token: Token) -> str:
@@ -104,6 +110,4 @@ def _inline_text(token: Token) -> str:
 
 def _without_tags(html: str) -> str:
     """Raw HTML in Markdown: its text, never its tags."""
-    from index.formats import html as html_format
-
     return html_format.extract(html.encode(), len(html)).text

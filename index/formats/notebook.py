@@ -1,17 +1,19 @@
-"""Jupyter notebooks (.ipynb): Markdown and code cells in order, outputs left out."""
+"""Jupyter notebooks (.ipynb): Markdown and code cells in order, outputs left out.
+
+A Markdown cell is read as the markdown format reads a file (its headings are headings, its
+markup dropped); a code cell is one code block, its lines kept.
+"""
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
+from index.formats import markdown
 from index.formats.decoding import clean, collapse, decode
 from index.formats.extraction import Extracted, UnreadableDocumentError, short_message
 from index.formats.plain_text import first_line
-
-# An ATX heading line; the Markdown format's own reading of headings is its business.
-_HEADING = re.compile(r"[ ]{0,3}#{1,6}[ \t]+(\S.*)")
+from index.formats.structure import TextBuilder
 
 
 def extract(data: bytes, max_chars: int) -> Extracted:
@@ -20,15 +22,18 @@ def extract(data: bytes, max_chars: int) -> Extracted:
         cells = _cells(notebook)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise UnreadableDocumentError(f"broken notebook: {short_message(exc)}") from exc
-    sources = [(kind, clean(source).strip()) for kind, source in cells]
-    text = "\n\n".join(source for _, source in sources if source)
+    built = TextBuilder()
+    heading = None
+    for kind, source in cells:
+        if kind == "markdown":
+            cell_heading = markdown.add_text(clean(source), built)
+            heading = heading or cell_heading
+        else:
+            built.add(clean(source), "code")
     meta = notebook.get("metadata")
     meta_title = meta.get("title") if isinstance(meta, dict) else None
-    lines = (line for kind, s in sources if kind == "markdown" for line in s.split("\n"))
-    heading = next((m.group(1).rstrip(" #") for m in map(_HEADING.fullmatch, lines) if m), None)
-    if isinstance(meta_title, str) and collapse(meta_title):
-        return Extracted(text, meta_title)
-    return Extracted(text, heading or first_line(text))
+    title = meta_title if isinstance(meta_title, str) and collapse(meta_title) else heading
+    return Extracted(built.text, title or first_line(built.text), structure=built.structure)
 
 
 def _cells(notebook: Any) -> list[tuple[str, str]]:
