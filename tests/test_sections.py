@@ -34,7 +34,8 @@ SLIDE_CASES = [  # (phrase, trail, first and last slide) in tests/data/format-so
     # Slide 1 holds only the deck's title, a heading right above slide 2's: one section, and
     # the title leads into slide 2's first paragraph.
     ("Lighthouse Keeping Basics Daily lamp routine", ("Daily lamp routine",), (1, 2)),
-    ("Polish the Fresnel lens weekly", ("Daily lamp routine",), (2, 2)),
+    # The bullets are one list, which the title and heading before it lead into.
+    ("Polish the Fresnel lens weekly", ("Daily lamp routine",), (1, 2)),
     ("paraffin fumes need ventilation", ("Daily lamp routine",), (2, 2)),  # speaker notes
     ("The foghorn sounds two blasts", ("Fog signals",), (3, 3)),
     ("The old diaphone was replaced in 1987.", ("Fog signals",), (3, 3)),
@@ -288,3 +289,14 @@ def check(document: Document, embedder: Embedder, title: str,
     assert [(b.kind, b.level, text[b.start : b.end]) for b in document.structure.blocks] == blocks
     passages = passages_of(document, embedder)
     assert [(phrase, holding(passages, phrase).section) for phrase, _ in sections] == sections
+
+
+@pytest.mark.parametrize("name", SLIDES)
+def test_a_slides_bullets_are_list_items_and_its_table_rows(name: str) -> None:
+    document = load_document(FORMATS / name, FORMATS)
+    kinds = {document.text[b.start : b.end]: b.kind for b in document.structure.blocks}
+    assert kinds["Trim the wick before dusk"] == "item"
+    assert kinds["Polish the Fresnel lens weekly"] == "item"
+    assert kinds["Argand burner | 1200"] == "row"
+    assert kinds["Fog signals"] == "heading"
+    assert "The foghorn sounds two blasts every thirty seconds." not in kinds  # a paragraph

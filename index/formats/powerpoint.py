@@ -4,13 +4,15 @@ slide, each passage knowing its slide number."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from index.formats.decoding import clean, collapse
 from index.formats.extraction import Extracted, UnreadableDocumentError, short_message
 from index.formats.plain_text import first_line
 from index.formats.structure import TextBuilder
 from index.formats.zip_archive import unpacked_archive
+
+_DRAWING = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 
 # python-pptx is imported where first needed: most folders hold no slides, and start-up is
 # most of what an incremental rebuild waits for.
@@ -51,25 +53,45 @@ def _add_slide(slide: Slide, built: TextBuilder) -> str | None:
     if title and collapse(title):
         built.add(clean(collapse(title)), "heading")
     others = [s for s in slide.shapes if title_shape is None or s.shape_id != title_shape.shape_id]
-    for paragraph in _shape_text(others):
-        built.add(clean(paragraph))
+    for text, kind, level in _shape_text(others):
+        built.add(clean(text), kind, level)
     if slide.has_notes_slide and (notes := slide.notes_slide.notes_text_frame) is not None:
         for note in notes.paragraphs:
             built.add(clean(note.text))
     return title
 
 
-def _shape_text(shapes: Iterable[BaseShape]) -> Iterator[str]:
-    """Text of shapes in their reading order (top to bottom, then left to right)."""
+def _shape_text(shapes: Iterable[BaseShape]) -> Iterator[tuple[str, str, int]]:
+    """(text, block kind, level) of shapes' paragraphs in their reading order (top to bottom,
+    then left to right): a table's rows are rows, bulleted paragraphs list items."""
+    from pptx.enum.shapes import PP_PLACEHOLDER
     from pptx.shapes.group import GroupShape
 
     for shape in sorted(shapes, key=lambda s: (s.top or 0, s.left or 0)):
         if isinstance(shape, GroupShape):
             yield from _shape_text(shape.shapes)
         elif shape.has_text_frame:
-            yield from (p.text for p in shape.text_frame.paragraphs)  # type: ignore[attr-defined]
+            bullets = shape.is_placeholder and shape.placeholder_format.type in (
+                PP_PLACEHOLDER.BODY, PP_PLACEHOLDER.OBJECT)
+            for p in shape.text_frame.paragraphs:  # type: ignore[attr-defined]
+                if _bulleted(p._p, bullets):
+                    yield p.text, "item", p.level + 1
+                else:
+                    yield p.text, "paragraph", 1
         elif getattr(shape, "has_table", False):
             for row in shape.table.rows:  # type: ignore[attr-defined]
                 cells = [collapse(cell.text) for cell in row.cells]
                 if any(cells):
-                    yield " | ".join(cells)
+                    yield " | ".join(cells), "row", 1
+
+
+def _bulleted(paragraph: Any, by_default: bool) -> bool:
+    """Whether a paragraph (its <a:p>) shows a bullet or number: as its own properties say,
+    else as its placeholder does (a body placeholder's paragraphs are bullets)."""
+    properties = paragraph.pPr
+    if properties is not None:
+        if properties.find(f"{_DRAWING}buNone") is not None:
+            return False
+        if any(properties.find(f"{_DRAWING}{tag}") is not None for tag in ("buChar", "buAutoNum")):
+            return True
+    return by_default
