@@ -23,6 +23,7 @@ from index.formats import (
     format_of,
     reader_fingerprint,
 )
+from index.formats.decoding import collapse
 from index.formats.extraction import short_message
 from index.formats.structure import Structure
 from index.time_limit import TimeLimitExceeded, time_limit
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 _MB = 1024 * 1024
+MAX_AUTHOR_CHARS = 200
 # O_NONBLOCK makes opening a FIFO return at once instead of waiting for a writer.
 _OPEN_FLAGS: int = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
 
@@ -59,6 +61,8 @@ class Document:
     cut: str | None = None  # why the text is not all of the file's (cut, pages unread), if so
     attachments: tuple[str, ...] = ()  # names of the files attached to it, which are not read
     structure: Structure = Structure()  # its headings, code, pages (offsets into text)
+    date: str | None = None  # of publication (YYYY-MM-DD), as the file states it
+    author: str | None = None  # as the file states it
 
 
 @dataclass(frozen=True)
@@ -248,8 +252,10 @@ def _load(
     cut = "; ".join(notes) or None
     title = tidy_title(extracted.title) or path.stem
     structure = extracted.structure.cut(len(text))
+    author = collapse(extracted.author or "")[:MAX_AUTHOR_CHARS] or None
     document = Document(_doc_id(source), title, source, text, content_hash(title, text, structure),
-                        file_sha256, reader, cut, extracted.attachments, structure)
+                        file_sha256, reader, cut, extracted.attachments, structure,
+                        extracted.date, author)
     return document, False
 
 

@@ -34,7 +34,9 @@ CREATE TABLE documents (
     reader       TEXT NOT NULL,     -- what read it (index.documents.reader_of)
     cut          TEXT,              -- why text is only the first part of the file's, if so
     attachments  TEXT NOT NULL,     -- JSON list of the names of files attached, not read
-    structure    TEXT NOT NULL      -- JSON of index.formats.structure.Structure
+    structure    TEXT NOT NULL,     -- JSON of index.formats.structure.Structure
+    date         TEXT,              -- of publication, YYYY-MM-DD, if the file states it
+    author       TEXT               -- as the file states it
 );
 CREATE TABLE passages (
     rowid        INTEGER PRIMARY KEY,  -- FAISS id; row rowid - 1 of vectors.npy
@@ -264,14 +266,16 @@ class PassageStore:
 
     def get_document(self, document_id: str) -> Document | None:
         row = self._db.execute(
-            "SELECT id, title, source, text, content_hash, structure FROM documents WHERE id = ?",
+            "SELECT id, title, source, text, content_hash, structure, date, author"
+            " FROM documents WHERE id = ?",
             (document_id,),
         ).fetchone()
         if row is None:
             return None
-        doc_id, title, source, text, content_hash, structure = row
+        doc_id, title, source, text, content_hash, structure, date, author = row
         return Document(doc_id, title, source, text, content_hash,
-                        structure=Structure.from_json(json.loads(structure)))
+                        structure=Structure.from_json(json.loads(structure)), date=date,
+                        author=author)
 
 
 _PASSAGE_COLUMNS = ("rowid, id, document_id, position, char_start, char_end, text, section,"
@@ -324,10 +328,11 @@ class PassageStoreWriter:
         ]
         with self._writing():
             self._db.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (document.id, document.title, document.source, document.text,
                  document.content_hash, document.file_sha256, document.reader, document.cut,
-                 json.dumps(document.attachments), json.dumps(document.structure.to_json())),
+                 json.dumps(document.attachments), json.dumps(document.structure.to_json()),
+                 document.date, document.author),
             )
             self._db.executemany(
                 f"INSERT INTO passages({_PASSAGE_COLUMNS}) VALUES ({', '.join('?' * 13)})", rows

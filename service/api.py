@@ -43,6 +43,8 @@ def document(doc_id: str) -> Response:
         "id": found.id,
         "title": found.title,
         "source": found.source,
+        "date": found.date,
+        "author": found.author,
         "text": found.text,
         "passages": [{"id": p.id, "start": p.start, "end": p.end, **_place(p)}
                      for p in passages],

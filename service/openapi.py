@@ -93,6 +93,9 @@ def _schemas() -> dict[str, Any]:
             }}}},
         "Document": {"type": "object", "properties": {
             "id": string, "title": string, "source": string, "text": string,
+            # As the file states them (a web page's metadata): date of publication YYYY-MM-DD.
+            "date": {"type": "string", "nullable": True},
+            "author": {"type": "string", "nullable": True},
             "passages": {"type": "array", "items": {"type": "object", "properties": {
                 "id": string, "start": integer, "end": integer, **place}}}}},
         "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {

@@ -165,7 +165,8 @@ def test_document_endpoint(client: FlaskClient) -> None:
     response = client.get("/api/documents/001_e4d6116a5cfa59ae")
     assert response.status_code == 200
     document = response.get_json()
-    assert list(document) == ["id", "title", "source", "text", "passages"]
+    assert list(document) == ["id", "title", "source", "date", "author", "text", "passages"]
+    assert (document["date"], document["author"]) == (None, None)  # plain text states none
     assert document["title"].startswith("Russia Is Ready To Provide Iraq With Syria-like")
     starts = [p["start"] for p in document["passages"]]
     assert starts == sorted(starts) and len(starts) > 10
@@ -209,3 +210,22 @@ def test_every_response_carries_security_headers(client: FlaskClient) -> None:
         headers = client.get(url).headers
         assert "default-src 'self'" in headers["Content-Security-Policy"]
         assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_part_filters_article_or_comment_passages(client: FlaskClient, mode: str) -> None:
+    everything = search(client, q="Russian troops in Iraq", mode=mode, k=50)["results"]
+    assert {hit["part"] for hit in everything} == {"article", "comment"}
+    for part in ("article", "comment"):
+        body = search(client, q="Russian troops in Iraq", mode=mode, k=50, part=part)
+        assert body["results"] and {hit["part"] for hit in body["results"]} == {part}
+        if mode != "hybrid":  # (hybrid normalises scores over what it ranks: they shift)
+            # The same passages in the same order as the unfiltered ranking has them.
+            ranked = [hit["passage_id"] for hit in everything if hit["part"] == part]
+            kept = [hit["passage_id"] for hit in body["results"]]
+            assert kept[: len(ranked)] == ranked
+    posted = client.post("/api/search", json={"q": "troops", "part": "comment", "k": 3})
+    assert {hit["part"] for hit in posted.get_json()["results"]} == {"comment"}
+    bad = client.get("/api/search", query_string={"q": "troops", "part": "furniture"})
+    assert bad.status_code == 400
+    assert bad.get_json()["error"]["message"] == "part must be one of article, comment"

@@ -17,6 +17,7 @@ from index.chunking import (
     split_passages,
 )
 from index.documents import load_document
+from index.formats.page_parts import page_parts
 from index.formats.structure import Structure, TextBuilder
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -292,3 +293,29 @@ def test_passages_know_their_pages_and_ocr() -> None:
     joined = split_passages(builder.text, words_count, 200, min_words=20,
                             structure=builder.structure)
     assert [(p.pages, p.ocr) for p in joined] == [((1, 3), True)]
+
+
+def test_a_short_lead_in_ending_in_a_colon_joins_what_it_introduces() -> None:
+    text = ("Moscow has been quiet on the matter for many weeks now, officials say.\n\n"
+            "There is, perhaps, a price for Russian deployment:\n\n"
+            "The Prime Minister's office has issued a directive to prepare a proposal.")
+    assert texts(split(text)) == [
+        "Moscow has been quiet on the matter for many weeks now, officials say.",
+        "There is, perhaps, a price for Russian deployment: The Prime Minister's office has "
+        "issued a directive to prepare a proposal.",
+    ]
+    # A long paragraph ending in a colon stands alone: it says something of its own.
+    long_lead = " ".join(["word"] * 45) + ":"
+    assert len(split(f"{long_lead}\n\nThe next paragraph has its own words.", 100)) == 2
+
+
+def test_passages_never_span_two_parts_of_a_page() -> None:
+    text = ("The article's only paragraph is right here.\n\nShare this\n\n"
+            "Jane says\n\nA comment that agrees with it.\n\nBob says\n\nAnother comment here.")
+    structure = Structure(parts=page_parts(text))
+    passages = split_passages(text, words_count, 200, structure=structure)
+    assert [(p.text, p.part, p.author) for p in passages] == [
+        ("The article's only paragraph is right here.", "article", None),
+        ("Jane says A comment that agrees with it.", "comment", "Jane"),
+        ("Bob says Another comment here.", "comment", "Bob"),
+    ]

@@ -425,3 +425,23 @@ def test_weak_results_say_no_close_match(client: FlaskClient) -> None:
     assert "No close match" in weak
     strong = client.get("/search?q=Russian+troops+sent+to+Iraq").get_data(as_text=True)
     assert "No close match" not in strong
+
+
+def test_comments_are_labelled_and_the_parts_can_be_chosen(client: FlaskClient) -> None:
+    soup = page(client, "/search?q=Russian+soldiers+in+Iraq+Bush+needs&part=comment")
+    hits = soup.select(".hit")
+    labels = [h.select_one(".hit-place .comment").get_text() for h in hits]
+    assert labels and all(label.startswith("comment by ") for label in labels)
+    assert labels[0] == "comment by Anonymous"
+    current = soup.select_one(".parts .current").get_text()
+    assert current == "comments"
+    links = {a.get_text(): a["href"] for a in soup.select(".parts a")}
+    assert set(links) == {"all", "articles"} and "part=article" in links["articles"]
+    assert "part=" not in links["all"]
+    # The page's own links and form keep the part chosen.
+    assert all("part=comment" in a["href"] for a in soup.select(".modes:not(.parts) a"))
+    assert soup.select_one('input[name="part"]')["value"] == "comment"
+    link = soup.select_one(".hit-title a")["href"]
+    document = page(client, link)
+    linked = document.select_one(f"#{link.split('#')[1]}")
+    assert linked.select_one(".comment-by").get_text() == "Comment by Anonymous"

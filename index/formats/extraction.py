@@ -28,6 +28,8 @@ class Extracted:
     # Why some of the file's text is missing from ``text``, if it is (scanned pages unread).
     missing: str | None = None
     structure: Structure = Structure()  # offsets into ``text``
+    date: str | None = None  # of publication, ISO 8601 (YYYY-MM-DD), if the file states it
+    author: str | None = None  # as the file states it
 
 
 class Extractor(Protocol):

@@ -1,7 +1,11 @@
-"""HTML (.html, .htm): the visible text block by block; the title the page states for its article.
+"""HTML (.html, .htm): the visible text block by block, each block marked as the article's, a
+comment's or furniture; the title, date and author the page states for its article.
 
-Headings (h1-h6) keep their level, list items their depth of lists; a <pre> is code with its
-lines; a table row is its cells joined by " | "; other blocks are paragraphs on one line.
+``main_content`` tells the article apart from menus, teasers and footers, and from the
+comments; when it finds none, comments and furniture are found as in text saved from a web page
+(``page_parts``). Furniture stays in the text, shown but made into no passage. Headings (h1-h6)
+keep their level, list items their depth of lists; a <pre> is code with its lines; a table row
+is its cells joined by " | "; other blocks are paragraphs on one line.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ import codecs
 import json
 import re
 import warnings
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from index.formats import main_content
 from index.formats.decoding import clean, collapse, decode
 from index.formats.extraction import Extracted
+from index.formats.page_parts import extracted_parts, page_parts
 from index.formats.plain_text import first_line
 from index.formats.structure import TextBuilder
 from index.titles import page_title
@@ -45,12 +52,20 @@ _LAYOUT_TAGS = frozenset({*_HEADINGS, "table", "tr", "ul", "ol", "pre", "li"})
 def extract(data: bytes, max_chars: int) -> Extracted:
     from bs4 import Tag
 
-    soup = _parse(data)
+    markup = _markup(data)
+    soup = _soup(markup)
     # Read before the scripts go: JSON-LD is a <script>.
     headline, publisher = _json_ld_names(soup)
     _drop_chrome(soup)
     built = TextBuilder()
     _add_blocks(soup, built)
+    text, found = built.text, main_content.article(markup)
+    if found is not None:
+        comments = _soup(found.comments_html).get_text(" ") if found.comments_html else None
+        parts = extracted_parts(text, built.spans, _soup(found.html).get_text(" "), comments)
+    else:  # no article told apart: comments and furniture found as in text saved from a page
+        parts = page_parts(text)
+    structure = replace(built.structure, parts=parts)
     title_tag = soup.find("title")
     stated = [
         _meta(soup, "og:title"), headline, _meta(soup, "twitter:title"),
@@ -64,21 +79,25 @@ def extract(data: bytes, max_chars: int) -> Extracted:
     if isinstance(subheading, Tag):
         headings.append(subheading.get_text())
     site_names = [_meta(soup, "og:site_name"), _meta(soup, "application-name"), publisher]
-    title = page_title(stated, headings, site_names) or first_line(built.text)
-    return Extracted(built.text, title, structure=built.structure)
+    title = page_title(stated, headings, site_names) or first_line(text)
+    date, author = (found.date, found.author) if found else (None, None)
+    return Extracted(text, title, structure=structure, date=date, author=author)
 
 
 def add_text(data: bytes, built: TextBuilder) -> None:
     """Add the visible text of an HTML page to ``built``, block by block (an e-book's chapter)."""
-    soup = _parse(data)
+    soup = _soup(_markup(data))
     _drop_chrome(soup)
     _add_blocks(soup, built)
 
 
-def _parse(data: bytes) -> BeautifulSoup:
+def _markup(data: bytes) -> str:
+    return decode(data, declared=_declared_charset(data))
+
+
+def _soup(markup: str) -> BeautifulSoup:
     from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
 
-    markup = decode(data, declared=_declared_charset(data))
     # Neither warning is actionable for a file known to be HTML; pytest would turn them into errors.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)

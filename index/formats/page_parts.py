@@ -4,9 +4,10 @@ Pure functions over the text a format has read; the rest is the article. The rul
 (docs/quality.md, "Comments and furniture"):
 
 - Furniture is a line that is furniture wherever it appears (``index.titles.is_furniture``:
-  player and cookie notices, menus, share and subscribe lines, legal lines), a "READ MORE:"
-  teaser, a comment header ("21 comments to TITLE") and the reply form ("Leave a Reply",
-  "Comments are closed.") with the short lines after it.
+  player and cookie notices, menus, share and subscribe lines, legal lines), a comment header
+  ("21 comments to TITLE"), a comment's buttons ("Reply") and the reply form ("Leave a
+  Reply", "Comments are closed.") with the short lines after it. A "READ MORE: headline"
+  teaser is not: people search for the story it names.
 - Comments begin after a comment header or, on a page without one, at the first of two or
   more author lines ("Jane says", "3. Jane says:"). Each author line, or inside the comments a
   bulleted name ("• Anonymous"), begins one comment by that author.
@@ -25,59 +26,130 @@ _AUTHOR_SAYS = re.compile(
 )
 _BULLETED_NAME = re.compile(r"[•·*▪◦‣]\s+(?P<name>[^\s.!?,;:].{0,40}?)")
 _MAX_NAME_WORDS = 5
-_TEASER = re.compile(r"(?:read more|related|see also|watch|listen)\s*:\s+.*", re.IGNORECASE)
 _REPLY_FORM = re.compile(
     r"leave a (?:reply|comment)(?:\s+(?:to|on)\s+.+)?|comments are closed\.?|post comment|"
     r"add (?:a )?comment|cancel reply|your email address will not be published\b.*",
     re.IGNORECASE,
 )
 _FORM_LINE_WORDS = 8  # the reply form's field labels and notices are short
+# What a comment thread's buttons say.
+_COMMENT_BUTTONS = re.compile(r"(?:reply|report|permalink|flag|edit|delete|quote|"
+                              r"like|dislike|upvote|downvote|load more comments)", re.IGNORECASE)
 
 
 def page_parts(text: str) -> tuple[Part, ...]:
     """The comments and furniture of ``text``, in order, as offsets into it."""
-    lines = _lines(text)
+    spans = _lines(text)
+    lines = [text[start:end] for start, end in spans]
     labels: list[tuple[str, str | None, int]] = []  # (kind, author, comment number) a line
-    start = _comments_start([line for _, line in lines])
+    start = _comments_start(lines)
     comment: tuple[str | None, int] | None = None
     in_form = False
-    for i, (_, line) in enumerate(lines):
-        stripped = line.strip()
-        in_form = in_form or bool(_REPLY_FORM.fullmatch(stripped))
-        if in_form and len(stripped.split()) <= _FORM_LINE_WORDS:
-            labels.append(("furniture", None, -1))
+    for i, line in enumerate(lines):
+        in_form = in_form or bool(_REPLY_FORM.fullmatch(line))
+        if in_form and len(line.split()) <= _FORM_LINE_WORDS:
+            labels.append(_FURNITURE)
             continue
         in_form = False
-        if starts_comments(stripped) or is_furniture(stripped) or _TEASER.fullmatch(stripped):
-            labels.append(("furniture", None, -1))
-            continue
-        if start is not None and i >= start:
-            name = _author(stripped, bulleted=True)
-            if name is not None or comment is None:
-                comment = (name, (comment[1] + 1) if comment else 0)
+        if _is_furniture(line):
+            labels.append(_FURNITURE)
+        elif start is not None and i >= start:
+            comment = _next_comment(line, comment)
             labels.append(("comment", *comment))
         else:
-            labels.append(("article", None, -1))
-    return _merged(lines, labels)
+            labels.append(_ARTICLE)
+    return _merged(spans, labels)
 
 
-def _lines(text: str) -> list[tuple[int, str]]:
-    """(offset, line) of each line holding more than whitespace."""
-    lines, offset = [], 0
+def extracted_parts(text: str, spans: list[tuple[int, int]], article: str,
+                    comments: str | None) -> tuple[Part, ...]:
+    """The comments and furniture of a page's ``text`` made of blocks at ``spans``, given the
+    text of its article and of its comments as a main-content extractor found them.
+
+    A block of a few words or more is a comment's or the article's if its words are found
+    there, in that order. Any other block (one the extractor left out, or too short to tell)
+    that is not furniture itself is a comment's if it follows the first comment (extractors
+    often find only the first of a thread), the article's if it stands between two of the
+    article's (a heading or a list the extractor dropped); the rest is furniture.
+    """
+    article_words, comment_words = _words(article), _words(comments or "")
+    found: list[str | None] = []
+    for start, end in spans:
+        words = _words(text[start:end])
+        if words.count(" ") + 1 < _MIN_MATCH_WORDS:
+            found.append(None)
+        elif comment_words and words in comment_words:
+            found.append("comment")
+        else:
+            found.append("article" if words in article_words else None)
+    article_span = _span_of(found, "article")
+    comments_from = found.index("comment") if "comment" in found else len(found)
+    labels: list[tuple[str, str | None, int]] = []
+    comment: tuple[str | None, int] | None = None
+    for i, (kind, (start, end)) in enumerate(zip(found, spans, strict=True)):
+        block = text[start:end]
+        if kind is None and not _is_furniture(block):
+            kind = ("comment" if i > comments_from else "article" if i in article_span
+                    else None)
+        if kind == "comment":
+            comment = _next_comment(block, comment)
+            labels.append(("comment", *comment))
+        else:
+            labels.append(_ARTICLE if kind == "article" else _FURNITURE)
+    return _merged(spans, labels)
+
+
+_MIN_MATCH_WORDS = 3  # fewer words than this could be found anywhere
+_WORD = re.compile(r"\w+")
+
+
+def _words(text: str) -> str:
+    """The words of ``text``, casefolded, one space apart: what two extractions agree on."""
+    return " ".join(_WORD.findall(text.casefold()))
+
+
+def _span_of(found: list[str | None], kind: str) -> range:
+    """The indexes from the first block found to be ``kind`` to the last."""
+    where = [i for i, k in enumerate(found) if k == kind]
+    return range(where[0], where[-1] + 1) if where else range(0)
+
+
+_ARTICLE: tuple[str, str | None, int] = ("article", None, -1)
+_FURNITURE: tuple[str, str | None, int] = ("furniture", None, -1)
+
+
+def _is_furniture(line: str) -> bool:
+    line = line.strip()
+    return starts_comments(line) or is_furniture(line) or bool(_COMMENT_BUTTONS.fullmatch(line))
+
+
+def _next_comment(line: str, comment: tuple[str | None, int] | None
+                  ) -> tuple[str | None, int]:
+    """The comment a line of the comments is part of: a new one if it names an author."""
+    name = _author(line.strip(), bulleted=True)
+    if name is not None or comment is None:
+        return name, (comment[1] + 1) if comment else 0
+    return comment
+
+
+def _lines(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each line, without the whitespace around it, that holds more."""
+    spans, offset = [], 0
     for line in text.split("\n"):
         if line.strip():
-            lines.append((offset, line))
+            start = offset + len(line) - len(line.lstrip())
+            spans.append((start, offset + len(line.rstrip())))
         offset += len(line) + 1
-    return lines
+    return spans
 
 
 def _comments_start(lines: list[str]) -> int | None:
     """The index of the first comment line: after a comment header, or the first author line
     when two or more stand on a page without a header."""
     for i, line in enumerate(lines[1:], 1):
-        if starts_comments(line.strip()) and not _REPLY_FORM.fullmatch(line.strip()):
+        if starts_comments(line) and not _REPLY_FORM.fullmatch(line):
             return i + 1
-    authors = [i for i, line in enumerate(lines) if _author(line.strip(), bulleted=False)]
+    authors = [i for i, line in enumerate(lines) if _author(line, bulleted=False)]
     return authors[0] if len(authors) >= 2 else None
 
 
@@ -90,14 +162,12 @@ def _author(line: str, bulleted: bool) -> str | None:
     return name if len(name.split()) <= _MAX_NAME_WORDS else None
 
 
-def _merged(lines: list[tuple[int, str]], labels: list[tuple[str, str | None, int]]
+def _merged(spans: list[tuple[int, int]], labels: list[tuple[str, str | None, int]]
             ) -> tuple[Part, ...]:
-    """Runs of lines with one label as Parts (the article's runs left out)."""
+    """Runs of spans with one label as Parts (the article's runs left out)."""
     parts: list[Part] = []
     previous: tuple[str, str | None, int] | None = None
-    for (offset, line), label in zip(lines, labels, strict=True):
-        end = offset + len(line.rstrip())
-        start = offset + len(line) - len(line.lstrip())
+    for (start, end), label in zip(spans, labels, strict=True):
         if label[0] == "article":
             pass
         elif label == previous:

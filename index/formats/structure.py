@@ -140,6 +140,7 @@ class TextBuilder:
     _pages: list[tuple[int, int]] = field(default_factory=list)
     _page: int | None = None  # the page the next text is on, if paged
     _ocr: list[tuple[int, int]] = field(default_factory=list)
+    _spans: list[tuple[int, int]] = field(default_factory=list)  # every block's, paragraphs too
 
     def __len__(self) -> int:
         return self._length
@@ -162,6 +163,7 @@ class TextBuilder:
             self._pages.append((start, self._page))
         self._parts.append(text)
         self._length += len(text)
+        self._spans.append((start, self._length))
         if kind != "paragraph":
             self._blocks.append(Block(start, self._length, kind, level))
         if ocr:
@@ -170,6 +172,11 @@ class TextBuilder:
     def page(self, number: int) -> None:
         """The text added from now on is on this page (or slide), numbered from 1."""
         self._page = number
+
+    @property
+    def spans(self) -> list[tuple[int, int]]:
+        """(start, end) of every block added, in order."""
+        return list(self._spans)
 
     @property
     def text(self) -> str:
