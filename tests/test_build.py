@@ -266,7 +266,8 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
 def test_title_in_lexical_rebuilds_the_full_text_table_only(
     config: Config, embedder: Embedder
 ) -> None:
-    # Two passages: only the first holds the title's word.
+    # Two passages: only the first holds the title's word (as its heading, when counted).
+    config = dataclasses.replace(config, section_in_lexical=False)
     cloves = "Cloves, nutmeg and cinnamon were traded along the coast for centuries. " * 12
     harbour = "The harbour was rebuilt after the storm and ships returned within a year. " * 12
     (config.docs_dir / "spices.md").write_text(f"# Zanzibar\n\n{cloves}\n\n{harbour}\n")

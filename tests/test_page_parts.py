@@ -90,6 +90,10 @@ def test_rules_on_their_own() -> None:
         ("comment", "Bob Smith", "Bob Smith says\n\nI agree."),
         ("furniture", None, "Reply\n\nLeave a Reply\n\nName *\n\nEmail *\n\nPost Comment"),
     ]
+    # The form ends at the first line that is not a form's: what follows is the page's again.
+    after = ("Text of the article itself.\n\nLeave a Reply\n\nName *\n\n"
+             "A closing note on lighthouses.")
+    assert [after[p.start : p.end] for p in page_parts(after)] == ["Leave a Reply\n\nName *"]
     # "says" inside a sentence, or one author line alone, starts no comments.
     assert page_parts("The minister says\n\nthat talks go on.\n\nNothing else here.") == ()
 

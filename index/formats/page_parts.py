@@ -31,7 +31,12 @@ _REPLY_FORM = re.compile(
     r"add (?:a )?comment|cancel reply|your email address will not be published\b.*",
     re.IGNORECASE,
 )
-_FORM_LINE_WORDS = 8  # the reply form's field labels and notices are short
+# The reply form's field labels, buttons and notices: short, and asking for something.
+_FORM_LINE_WORDS = 8
+_FORM_WORDS = re.compile(
+    r"\*|:$|\b(?:name|e-?mail|website|url|comment|reply|required|published|notify|"
+    r"post|submit|cancel|save my|log ?in|sign ?in)\b", re.IGNORECASE,
+)
 # What a comment thread's buttons say.
 _COMMENT_BUTTONS = re.compile(r"(?:reply|report|permalink|flag|edit|delete|quote|"
                               r"like|dislike|upvote|downvote|load more comments)", re.IGNORECASE)
@@ -47,7 +52,7 @@ def page_parts(text: str) -> tuple[Part, ...]:
     in_form = False
     for i, line in enumerate(lines):
         in_form = in_form or bool(_REPLY_FORM.fullmatch(line))
-        if in_form and len(line.split()) <= _FORM_LINE_WORDS:
+        if in_form and _is_form_line(line):
             labels.append(_FURNITURE)
             continue
         in_form = False
@@ -116,6 +121,11 @@ def _span_of(found: list[str | None], kind: str) -> range:
 
 _ARTICLE: tuple[str, str | None, int] = ("article", None, -1)
 _FURNITURE: tuple[str, str | None, int] = ("furniture", None, -1)
+
+
+def _is_form_line(line: str) -> bool:
+    return (len(line.split()) <= _FORM_LINE_WORDS
+            and bool(_REPLY_FORM.fullmatch(line) or _FORM_WORDS.search(line)))
 
 
 def _is_furniture(line: str) -> bool:
