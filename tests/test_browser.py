@@ -264,3 +264,30 @@ def test_hostile_documents_run_nothing_in_chromium(browser: Any, hostile_url: st
     assert "[The timetable](javascript:" in shown[3]
     assert "onerror=\"window.__pwned = 'entity'\"" in shown[4]
     assert "<svg onload=window.__pwned=1>" in shown[5]
+
+
+def test_the_first_page_for_a_broad_query_shows_real_titles_and_labels_comments(
+    browser: Any, base_url: str
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(base_url + "/search?q=Russian+troops+in+Iraq")
+    hits = browser.find_elements(By.CSS_SELECTOR, "li.hit")
+    assert len(hits) == 10
+    titles = {hit.find_element(By.CSS_SELECTOR, ".hit-title a").text for hit in hits}
+    # Each document's own title: no player notice, no file name.
+    assert titles <= {
+        "Russia To Send Troops To Iraq?",
+        "Russia Is Ready To Provide Iraq With Syria-like Military Assistance",
+        "Iraq and Russia Prepare to Boost Military Ties as US Threatens Sanctions",
+        "Russian military presence in Iraq, reality or illusion",
+        "Baghdad seeking ‘substantial’ Russian military & political presence in Iraq – "
+        "vice-president",
+    }, titles
+    labels = [[e.text for e in hit.find_elements(By.CSS_SELECTOR, ".hit-place .comment")]
+              for hit in hits]
+    comments = [i for i, label in enumerate(labels) if label]
+    assert comments and len(comments) < len(hits)  # both parts, each comment said to be one
+    assert all(labels[i] == ["comment by Anonymous"] for i in comments if "•" in hits[i].text)
+    shown = " ".join(hit.text for hit in hits)
+    assert "Adobe Flash" not in shown and "21 comments to" not in shown
