@@ -3,12 +3,17 @@ in JSON and on the results page, and the document page showing the document's st
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from bs4 import BeautifulSoup
 from flask.testing import FlaskClient
 
 from index import Config, Embedder, build_index
 from tests.pdf_files import pdf_bytes
+
+PAGES = Path(__file__).resolve().parent / "data" / "html"
 
 GUIDE = """\
 ---
@@ -51,6 +56,7 @@ def client(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Flas
     docs.mkdir()
     (docs / "guide.md").write_text(GUIDE)
     (docs / "manual.pdf").write_bytes(pdf_bytes(MANUAL, title="Engine manual"))
+    shutil.copy(PAGES / "wordpress.html", docs / "blog.html")
     config = Config(docs_dir=docs, index_dir=root / "index")
     build_index(config, embedder=embedder)
     app = create_app(config, embedder=embedder, watch=False)
@@ -146,3 +152,16 @@ def test_the_sections_are_documented(client: FlaskClient) -> None:
     assert hit["page"] == {"type": "integer", "nullable": True}
 
 
+
+
+def test_a_web_pages_date_and_author_are_the_documents(client: FlaskClient) -> None:
+    document = client.get("/api/documents/blog").get_json()
+    assert (document["date"], document["author"]) == ("2017-03-09", "Sarah Gooding")
+    soup = BeautifulSoup(client.get("/documents/blog").get_data(as_text=True), "html.parser")
+    meta = soup.select_one(".document-meta")
+    assert meta.select_one(".author").get_text() == "by Sarah Gooding"
+    assert meta.select_one("time")["datetime"] == "2017-03-09"
+    # Its furniture is shown apart from the passages; its comments are labelled.
+    between = " ".join(e.get_text() for e in soup.select(".passages .between"))
+    assert "Click to email this to a friend" in between
+    assert soup.select(".passage .comment-by")
