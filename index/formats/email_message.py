@@ -16,7 +16,7 @@ def extract(data: bytes, max_chars: int) -> Extracted:
     try:
         message = BytesParser(policy=policy.default).parsebytes(data)
         assert isinstance(message, EmailMessage)  # what policy.default makes
-        text = _body_text(message, max_chars)
+        text = _body_text(message)
         attachments = tuple(
             collapse(part.get_filename() or "") or f"part {number} ({part.get_content_type()})"
             for number, part in enumerate(message.iter_attachments(), 1)
@@ -28,7 +28,7 @@ def extract(data: bytes, max_chars: int) -> Extracted:
     return Extracted(text, title, attachments=attachments)
 
 
-def _body_text(message: EmailMessage, max_chars: int) -> str:
+def _body_text(message: EmailMessage) -> str:
     """The plain-text body, else the HTML body's visible text; "" when there is neither."""
     body = message.get_body(preferencelist=("plain", "html"))
     if not isinstance(body, EmailMessage):
@@ -37,5 +37,5 @@ def _body_text(message: EmailMessage, max_chars: int) -> str:
     if not isinstance(content, str):
         return ""
     if body.get_content_subtype() == "html":
-        return html.extract(content.encode(), max_chars).text
+        return html.visible_text(content.encode())
     return clean(content).strip()

@@ -84,6 +84,14 @@ def extract(data: bytes, max_chars: int) -> Extracted:
     return Extracted(text, title, structure=structure, date=date, author=author)
 
 
+def visible_text(data: bytes) -> str:
+    """The visible text of HTML, block by block, and nothing else (a mail's HTML body, raw
+    HTML in Markdown): no main-content extraction, no title."""
+    built = TextBuilder()
+    add_text(data, built)
+    return built.text
+
+
 def add_text(data: bytes, built: TextBuilder) -> None:
     """Add the visible text of an HTML page to ``built``, block by block (an e-book's chapter)."""
     soup = _soup(_markup(data))

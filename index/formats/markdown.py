@@ -110,4 +110,4 @@ def _inline_text(token: Token) -> str:
 
 def _without_tags(html: str) -> str:
     """Raw HTML in Markdown: its text, never its tags."""
-    return html_format.extract(html.encode(), len(html)).text
+    return html_format.visible_text(html.encode())
