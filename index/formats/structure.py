@@ -1,8 +1,10 @@
-"""A document's structure beside its plain text: headings, list items, code, table rows, pages.
+"""A document's structure beside its plain text: headings, list items, code, table rows, pages,
+OCR'd text, and a web page's parts (comments, furniture).
 
 Formats build their text with ``TextBuilder``, which records where each block and page
-starts; chunking uses the headings (a passage never spans two sections), code (kept whole)
-and pages (a passage knows its page), and the document page shows the blocks as they are.
+starts; chunking uses the headings (a passage never spans two sections), code, lists and
+tables (kept whole), pages (a passage knows its page) and parts (nor two parts; furniture
+makes no passage), and the document page shows the blocks as they are.
 """
 
 from __future__ import annotations
@@ -134,7 +136,7 @@ class TextBuilder:
     """A document's text built block by block, blocks separated by a blank line."""
 
     page_kind: str = "page"
-    _parts: list[str] = field(default_factory=list)
+    _pieces: list[str] = field(default_factory=list)
     _length: int = 0
     _blocks: list[Block] = field(default_factory=list)
     _pages: list[tuple[int, int]] = field(default_factory=list)
@@ -156,12 +158,12 @@ class TextBuilder:
         if not text:
             return
         if self._length:
-            self._parts.append("\n\n")
+            self._pieces.append("\n\n")
             self._length += 2
         start = self._length
         if self._page is not None and (not self._pages or self._pages[-1][1] != self._page):
             self._pages.append((start, self._page))
-        self._parts.append(text)
+        self._pieces.append(text)
         self._length += len(text)
         self._spans.append((start, self._length))
         if kind != "paragraph":
@@ -180,7 +182,7 @@ class TextBuilder:
 
     @property
     def text(self) -> str:
-        return "".join(self._parts)
+        return "".join(self._pieces)
 
     @property
     def structure(self) -> Structure:
