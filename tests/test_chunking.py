@@ -18,7 +18,7 @@ from index.chunking import (
 )
 from index.documents import load_document
 from index.formats.page_parts import page_parts
-from index.formats.structure import Structure, TextBuilder
+from index.formats.structure import Part, Structure, TextBuilder
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -319,3 +319,44 @@ def test_passages_never_span_two_parts_of_a_page() -> None:
         ("Jane says A comment that agrees with it.", "comment", "Jane"),
         ("Bob says Another comment here.", "comment", "Bob"),
     ]
+
+
+_block = st.tuples(st.sampled_from(["paragraph", "heading", "item", "code", "row"]),
+                   st.integers(1, 3), _document, st.booleans())
+
+
+@settings(max_examples=150, deadline=None)
+@given(blocks=st.lists(_block, max_size=25), max_tokens=st.integers(8, 60),
+       comments_at=st.integers(0, 30))
+def test_properties_with_structure(
+    blocks: list[tuple[str, int, str, bool]], max_tokens: int, comments_at: int
+) -> None:
+    """Offsets, token limit, order and coverage hold with headings, whole blocks, pages and
+    parts too; no passage spans a section or a part; furniture becomes no passage."""
+    builder = TextBuilder()
+    for page, (kind, level, text, new_page) in enumerate(blocks, 1):
+        if new_page:
+            builder.page(page)
+        builder.add(text, kind, level)
+    text, structure = builder.text, builder.structure
+    spans = builder.spans
+    # The blocks from ``comments_at`` on are comments, but every third is furniture.
+    parts = tuple(
+        Part(start, end, "furniture" if i % 3 == 0 else "comment", f"author {i}")
+        for i, (start, end) in enumerate(spans) if i >= comments_at
+    )
+    structure = Structure(structure.blocks, structure.pages, "page", (), parts)
+    passages = split_passages(text, words_count, max_tokens, structure=structure)
+    furniture = [(p.start, p.end) for p in parts if p.kind == "furniture"]
+    kept = "".join(" " if any(s <= i < e for s, e in furniture) else c
+                   for i, c in enumerate(text))
+    check_invariants(kept, passages, words_count, max_tokens)
+    bounds = {start for start, _, _, _ in structure.regions(text)}
+    for passage in passages:
+        assert not any(passage.start < bound < passage.end for bound in bounds)
+        region = [r for r in structure.regions(text) if r[0] <= passage.start < r[1]][0]
+        assert passage.section == region[2]
+        assert (passage.part, passage.author) == (
+            (region[3].kind, region[3].author) if region[3] else ("article", None))
+        assert passage.pages == structure.pages_of(passage.start, passage.end)
+    assert passages == split_passages(text, words_count, max_tokens, structure=structure)
