@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePath
 
 import pytest
+from watchfiles import Change
 
-from index import Embedder, IndexFolder, Searcher, SearchRequest
-from index.watch import filesystem_type, ignored, polling_reason
+from index import Config, Embedder, IndexFolder, Searcher, SearchRequest
+from index.watch import FolderWatcher, filesystem_type, ignored, polling_reason
 from tests.processes import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,9 +96,9 @@ def start(tmp_path: Path, exported_env: dict[str, str]) -> Iterator[StartWatcher
     """Starts watchers; every one still running at the end is stopped."""
     started: list[Watcher] = []
 
-    def start(docs: Path, index: Path | None = None) -> Watcher:
+    def start(docs: Path, index: Path | None = None, **env: str) -> Watcher:
         log = tmp_path / f"watch-{len(started)}.log"
-        watcher = Watcher(docs, index or tmp_path / "index", exported_env, log)
+        watcher = Watcher(docs, index or tmp_path / "index", {**exported_env, **env}, log)
         started.append(watcher)
         return watcher
 
@@ -291,6 +292,18 @@ def test_a_file_written_slowly_is_indexed_whole(start: StartWatcher, docs: Path,
     assert watcher.stop() == 0
 
 
+@pytest.mark.slow
+def test_polling_where_notifications_do_not_serve(start: StartWatcher, docs: Path,
+                                                  embedder: Embedder) -> None:
+    watcher = start(docs, WATCHFILES_FORCE_POLLING="1")
+    watcher.wait_for_build(1)
+    assert "(polling every 0.5 s: WATCHFILES_FORCE_POLLING is set)" in watcher.text()
+    write(docs / "notes" / "owl.txt", "Owl nights", "An owl hunts over the meadow at night.")
+    assert counts(watcher.wait_for_build(2)) == (1, 0, 0, 1)
+    assert sources(watcher.index, embedder, "owl") == ["notes/owl.txt"]
+    assert watcher.stop() == 0
+
+
 # ---------------------------------------------------------------- what goes wrong
 
 
@@ -404,3 +417,13 @@ def test_network_file_systems_are_polled(tmp_path: Path, monkeypatch: pytest.Mon
     assert polling_reason(tmp_path) is None  # a local disk here
     monkeypatch.setenv("WATCHFILES_FORCE_POLLING", "1")
     assert "WATCHFILES_FORCE_POLLING" in (polling_reason(tmp_path) or "")
+
+
+def test_the_index_inside_the_docs_folder_starts_no_build(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    watcher = FolderWatcher(Config(docs_dir=docs, index_dir=docs / "var" / "index",
+                                   cache_dir=docs / "var" / "cache"))
+    assert not watcher._wanted(Change.added, str(docs / "var" / "index" / "CURRENT"))
+    assert not watcher._wanted(Change.modified, str(docs / "var" / "cache" / "onnx" / "m.onnx"))
+    assert watcher._wanted(Change.modified, str(docs / "var" / "notes.txt"))
+    assert watcher._wanted(Change.deleted, str(docs))
