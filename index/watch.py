@@ -321,12 +321,16 @@ class FolderWatcher:
             return True
         if now - pending.last < timing.quiet and now - pending.first < timing.max_delay:
             return False
-        snapshot = {path: _size_and_mtime(path) for path in pending.paths}
-        if snapshot != self._snapshot:
-            self._snapshot, self._snapshot_at = snapshot, now
-            settled = timing.settle <= 0
-        else:
+        # The paths changed by the time of the last look must have held still since then;
+        # in a steady trickle, paths whose first event came after it are read as they are.
+        again = ({path: _size_and_mtime(path) for path in self._snapshot}
+                 if self._snapshot is not None else None)
+        if again is not None and again == self._snapshot:
             settled = now - self._snapshot_at >= timing.settle
+        else:
+            self._snapshot = {path: _size_and_mtime(path) for path in pending.paths}
+            self._snapshot_at = now
+            settled = timing.settle <= 0
         if settled:
             return True
         if now - pending.first < timing.max_unsettled:
@@ -424,8 +428,12 @@ def describe(report: BuildReport, events: int) -> str:
 
 
 def _size_and_mtime(path: str) -> tuple[int, int] | None:
+    """A file's size and mtime; None for what is gone, (0, 0) for a folder (whose mtime moves
+    with every file made in it: that is no file being written)."""
     try:
         status = os.stat(path)
     except OSError:
         return None
+    if stat.S_ISDIR(status.st_mode):
+        return 0, 0
     return status.st_size, status.st_mtime_ns

@@ -124,6 +124,14 @@ def settled(watcher: Watcher, expected: int | None, seconds: float = 2) -> list[
     return builds
 
 
+def wait_for_added(watcher: Watcher, total: int) -> None:
+    """Wait until the builds after the first have added ``total`` documents."""
+    deadline = time.monotonic() + TIMEOUT
+    while sum(counts(b)[0] for b in watcher.builds()[1:]) < total:
+        assert time.monotonic() < deadline, watcher.text()
+        time.sleep(0.1)
+
+
 def write(path: Path, title: str, *paragraphs: str) -> Path:
     """A small text document whose title is its first line (so a rename keeps its content)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -237,14 +245,26 @@ def test_a_burst_of_200_files_makes_few_builds(start: StartWatcher, docs: Path,
     for n in range(200):
         write(burst / f"note-{n:03}.txt", f"Burst note {n}",
               f"Note number {n} of the burst mentions the word zeppelin{n} once.")
-    deadline = time.monotonic() + TIMEOUT
-    while sum(counts(b)[0] for b in watcher.builds()[1:]) < 200:
-        assert time.monotonic() < deadline, watcher.text()
-        time.sleep(0.1)
+    wait_for_added(watcher, 200)
     builds = settled(watcher, None)[1:]
     assert 1 <= len(builds) <= 3, watcher.text()
     assert sum(counts(b)[0] for b in builds) == 200
     assert sources(watcher.index, embedder, "zeppelin137") == ["burst/note-137.txt"]
+    assert watcher.stop() == 0
+
+
+@pytest.mark.slow
+def test_a_steady_trickle_still_builds_while_it_lasts(start: StartWatcher, docs: Path,
+                                                      embedder: Embedder) -> None:
+    watcher = running(start, docs)
+    for n in range(32):  # a file every 0.25 s for 8 s: never half a second without an event
+        write(docs / "trickle" / f"t{n:02}.txt", f"Trickle note {n}",
+              f"Trickle note {n} names the marker word kestrel{n} once.")
+        time.sleep(0.25)
+    during = len(watcher.builds()) - 1
+    assert during >= 1, watcher.text()  # at most 5 s after the first change
+    wait_for_added(watcher, 32)
+    assert sources(watcher.index, embedder, "kestrel31") == ["trickle/t31.txt"]
     assert watcher.stop() == 0
 
 
