@@ -78,6 +78,7 @@ class Watcher:
         return IndexFolder(self.index).current().name
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Signal the watcher and wait for its exit code."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
         try:
@@ -406,6 +407,26 @@ def test_sigterm_during_a_build_lets_it_publish_then_exits(start: StartWatcher,
     assert watcher.stop() == 0
     assert len(watcher.builds()) == 2 and "stopping once the build" in watcher.text()
     assert watcher.live() == watcher.builds()[1][5]
+    assert not list((watcher.index / "generations").glob(".building-*"))
+
+
+@pytest.mark.slow
+def test_a_second_signal_aborts_the_build_and_keeps_the_live_generation(
+    start: StartWatcher, docs: Path
+) -> None:
+    watcher = running(start, docs)
+    live = watcher.live()
+    for n in range(120):  # some 600 passages: seconds of embedding
+        write(docs / "more" / f"m{n}.txt", f"More notes {n}",
+              *[f"Paragraph {p} of note {n} is about the number {n * 100 + p} and nothing "
+                "else of interest." for p in range(5)])
+    watcher.wait_for("loaded 123 documents")
+    watcher.process.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    assert watcher.stop() == 0
+    assert "SIGTERM: build aborted; the live generation stays as it was" in watcher.text()
+    assert "Traceback" not in watcher.text()
+    assert len(watcher.builds()) == 1 and watcher.live() == live
     assert not list((watcher.index / "generations").glob(".building-*"))
 
 
