@@ -25,7 +25,7 @@ import signal
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
@@ -235,15 +235,17 @@ class FolderWatcher:
         """Watch the folder until it is gone or replaced, or ``stop`` is set."""
         polling = polling_reason(self.root)
         while not self.stop.is_set():
-            changes = watchfiles.watch(
-                self.root, watch_filter=self._wanted, debounce=400, step=50,
-                rust_timeout=int(self.timing.tick * 1000), yield_on_timeout=True,
-                stop_event=self.stop, raise_interrupt=False, force_polling=polling is not None,
-                poll_delay_ms=int(self.timing.poll_interval * 1000),
-                ignore_permission_denied=True,
-            )
+            changes: Iterator[set[tuple[watchfiles.Change, str]]] | None = None
             started = False
             try:
+                changes = watchfiles.watch(
+                    self.root, watch_filter=self._wanted, debounce=400, step=50,
+                    rust_timeout=int(self.timing.tick * 1000), yield_on_timeout=True,
+                    stop_event=self.stop, raise_interrupt=False,
+                    force_polling=polling is not None,
+                    poll_delay_ms=int(self.timing.poll_interval * 1000),
+                    ignore_permission_denied=True,
+                )
                 for batch in changes:
                     if not started:
                         started = True
@@ -269,7 +271,8 @@ class FolderWatcher:
                                  self.timing.max_retry)
                     self.stop.wait(self.timing.max_retry)
             finally:
-                changes.close()
+                if isinstance(changes, Generator):
+                    changes.close()
 
     def _wanted(self, change: watchfiles.Change, path: str) -> bool:
         """watchfiles' filter: whether a change may change the index."""

@@ -8,20 +8,24 @@ generation for the text they wrote.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePath
+from typing import Any
 
 import pytest
+import watchfiles
 from watchfiles import Change
 
-from index import Config, Embedder, IndexFolder, Searcher, SearchRequest
-from index.watch import FolderWatcher, filesystem_type, ignored, polling_reason
+from index import BuildReport, Config, Embedder, IndexFolder, Searcher, SearchRequest
+from index.watch import FolderWatcher, Timing, filesystem_type, ignored, polling_reason
 from tests.processes import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -323,6 +327,48 @@ def test_polling_where_notifications_do_not_serve(start: StartWatcher, docs: Pat
     assert counts(watcher.wait_for_build(2)) == (1, 0, 0, 1)
     assert sources(watcher.index, embedder, "owl") == ["notes/owl.txt"]
     assert watcher.stop() == 0
+
+
+@pytest.mark.slow
+def test_refused_notifications_fall_back_to_polling_in_a_thread(
+    docs: Path, tmp_path: Path, model_cache: Path, embedder: Embedder,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The watcher as a library runs it beside other work: in a thread, stopped by an event.
+    The kernel refusing a watch (inotify's limit) makes it poll, and say so."""
+    real_watch = watchfiles.watch
+
+    def refusing(*args: Any, force_polling: bool, **kwargs: Any) -> Any:
+        if not force_polling:
+            raise OSError(28, "OS file watch limit reached")
+        return real_watch(*args, force_polling=force_polling, **kwargs)
+
+    monkeypatch.setattr(watchfiles, "watch", refusing)
+    monkeypatch.delenv("WATCHFILES_FORCE_POLLING", raising=False)
+    caplog.set_level(logging.INFO)
+    reports: list[BuildReport] = []
+    config = Config(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=model_cache)
+    watcher = FolderWatcher(config, embedder=embedder, on_build=reports.append,
+                            timing=Timing(quiet=0.2, settle=0.1, poll_interval=0.2))
+    thread = threading.Thread(target=watcher.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while len(reports) < 1:
+            assert thread.is_alive() and time.monotonic() < deadline, caplog.text
+            time.sleep(0.05)
+        write(docs / "heron.txt", "Heron", "A grey heron waits in the reeds by the river.")
+        while len(reports) < 2:
+            assert thread.is_alive() and time.monotonic() < deadline, caplog.text
+            time.sleep(0.05)
+    finally:
+        watcher.stop.set()
+        thread.join(TIMEOUT)
+    assert not thread.is_alive()
+    assert "file notifications are unavailable (" in caplog.text
+    assert "polling every 0.2 s: file notifications are unavailable" in caplog.text
+    assert [len(r.added) for r in reports] == [3, 1] and reports[1].embedded == 1
+    assert sources(config.index_dir, embedder, "heron") == ["heron.txt"]
 
 
 # ---------------------------------------------------------------- what goes wrong
