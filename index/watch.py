@@ -352,6 +352,10 @@ class FolderWatcher:
                                  progress=self._progress and first,
                                  embedder=self._embedder, ray_address=self._ray_address)
         except SearchError as e:
+            if self._folder_identity() is None:  # gone meanwhile: run() waits for it
+                pending.reason = pending.reason or "folder back"
+                self._pending = pending
+                return
             self._failed(pending, str(e))
             return
         except Exception as e:  # a bug in one build must not end the watcher
