@@ -12,11 +12,13 @@ import click
 from index import (
     SUPPORTED_SUFFIXES,
     BuildReport,
+    Config,
     IndexFolder,
     SearchError,
     build_index,
     load_config,
 )
+from index.watch import FolderWatcher
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,6 +40,9 @@ from index import (
 @click.option("--full", is_flag=True, help="Re-embed every document instead of reusing vectors.")
 @click.option("--rollback", is_flag=True,
               help="Make the previous generation live again, then exit.")
+@click.option("--watch", is_flag=True,
+              help="Build, then keep watching the docs folder and publish a new generation "
+                   "after each change, until SIGINT or SIGTERM.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or log lines; summary only.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug log lines.")
 def main(
@@ -49,6 +54,7 @@ def main(
     ray_address: str | None,
     full: bool,
     rollback: bool,
+    watch: bool,
     quiet: bool,
     verbose: bool,
 ) -> None:
@@ -57,6 +63,8 @@ def main(
     Unchanged documents keep their vectors; the new index replaces the live one only
     once it is complete, so a failed or interrupted rebuild changes nothing.
     """
+    if watch and rollback:
+        raise click.UsageError("--watch and --rollback cannot be used together")
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(stream=sys.stderr, level=level, format="%(levelname)s %(message)s")
     try:
@@ -69,10 +77,27 @@ def main(
             live = IndexFolder(config.index_dir).rollback()
             click.echo(f"Rolled back {config.index_dir} to generation {live.name}.")
             return
+        if watch:
+            _watch(config, full, quiet, ray_address)
+            return
         report = build_index(config, full=full, progress=not quiet, ray_address=ray_address)
     except SearchError as e:
         raise click.ClickException(str(e)) from e
     click.echo(_summary(report, config.docs_dir, config.index_dir))
+
+
+def _watch(config: Config, full: bool, quiet: bool, ray_address: str | None) -> None:
+    """Build, print the summary of the first build that succeeds, and keep the index current
+    (a log line per build) until stopped by a signal."""
+
+    def summarise(report: BuildReport) -> None:
+        if watcher.builds == 1:
+            click.echo(_summary(report, config.docs_dir, config.index_dir))
+            sys.stdout.flush()
+
+    watcher = FolderWatcher(config, ray_address=ray_address, progress=not quiet, full=full,
+                            on_build=summarise)
+    watcher.run_until_signalled()
 
 
 def _summary(report: BuildReport, docs_dir: Path, index_dir: Path) -> str:
