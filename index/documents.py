@@ -5,6 +5,7 @@ What a file's bytes say (text and title) is each format's business, in ``index.f
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -38,11 +39,19 @@ __all__ = [
     "LoadReport",
     "SkippedFile",
     "UnreadableDocumentError",
+    "is_temporary",
     "load_document",
     "load_documents",
 ]
 
 _MB = 1024 * 1024
+# Files that are not documents but an editor's or a download's working copies: swap, backup
+# and lock files, partial downloads, macOS folder metadata, vim's write test ("4913"), Office
+# owner files ("~$a.docx"). Skipped without a word, as hidden files are.
+TEMPORARY_NAMES = (
+    "*.swp", "*.swx", "*.swo", "*~", "#*#", ".#*", ".DS_Store", "*.part", "*.crdownload",
+    "*.tmp", "~$*", "4913",
+)
 MAX_AUTHOR_CHARS = 200
 # O_NONBLOCK makes opening a FIFO return at once instead of waiting for a writer.
 _OPEN_FLAGS: int = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
@@ -148,10 +157,16 @@ def load_document(path: Path, root: Path) -> Document:
     return _load(path, root, root.resolve(), Limits(max_bytes=None, seconds=None), None)[0]
 
 
+def is_temporary(name: str) -> bool:
+    """Whether a file name is an editor's or a download's working copy (``TEMPORARY_NAMES``)."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in TEMPORARY_NAMES)
+
+
 def _walk(root: Path, real_root: Path) -> tuple[list[Path], list[SkippedFile]]:
-    """Non-hidden files under root, following symlinks that stay inside it, entering each real
-    directory once. A link out of root is skipped: whoever made the folder (a git clone, an
-    archive) could otherwise have the service serve any file the process can read."""
+    """Files under root, hidden and temporary ones left out, following symlinks that stay
+    inside it, entering each real directory once. A link out of root is skipped: whoever
+    made the folder (a git clone, an archive) could otherwise have the service serve any
+    file the process can read."""
     files: list[Path] = []
     problems: list[SkippedFile] = []
     root_stat = root.stat()
@@ -170,7 +185,7 @@ def _walk(root: Path, real_root: Path) -> tuple[list[Path], list[SkippedFile]]:
             continue
         subdirectories: list[Path] = []
         for entry in entries:
-            if entry.name.startswith("."):
+            if entry.name.startswith(".") or (not entry.is_dir() and is_temporary(entry.name)):
                 continue
             path = Path(entry.path)
             try:

@@ -8,7 +8,7 @@ kernel that refuses them) and publishes an incremental generation once the chang
   and no longer than ``max_delay`` after the first, so a steady trickle still builds;
 - a file still being written is not read half-way: the size and mtime of every changed path
   must hold for ``settle`` seconds (for at most ``max_unsettled``);
-- editor and system temp files and hidden paths cause no build (``IGNORED``);
+- editor and system temp files and hidden paths cause no build (``index.documents.is_temporary``);
 - the docs folder vanishing keeps the live generation: the watcher waits for it to return;
 - a failed build keeps the live generation and is tried again after a growing delay;
 - one watcher per index folder (its ``.watch.lock``): a second one waits for the first to stop.
@@ -17,7 +17,6 @@ kernel that refuses them) and publishes an incremental generation once the chang
 from __future__ import annotations
 
 import fcntl
-import fnmatch
 import logging
 import os
 import re
@@ -35,20 +34,13 @@ import watchfiles
 
 from index.build import BuildReport, build_index
 from index.config import Config
+from index.documents import is_temporary
 from index.embedding import Embedder, find_model
 from index.errors import BuildError, SearchError
 from index.generations import IndexFolder
 
 logger = logging.getLogger(__name__)
 
-# File names whose changes start no build: editor swap, backup and lock files, partial
-# downloads, macOS folder metadata, vim's write test ("4913"), Office owner files ("~$a.docx").
-# Hidden names (".git/", ".notes.md.swp") are ignored everywhere in a path, as the loader
-# ignores them.
-IGNORED = (
-    "*.swp", "*.swx", "*.swo", "*~", "#*#", ".#*", ".DS_Store", "*.part", "*.crdownload",
-    "*.tmp", "~$*", "4913",
-)
 WATCH_LOCK = ".watch.lock"  # in the index folder, held by the watcher for its whole life
 # File systems where the kernel only sees the changes made through this machine.
 NETWORK_FILE_SYSTEMS = frozenset({
@@ -73,11 +65,11 @@ class Timing:
 
 def ignored(relative: PurePath) -> bool:
     """Whether a change to this path (relative to the docs folder) is no reason to build."""
+    # Hidden names (".git/", ".notes.md.swp") anywhere in a path, and temporary files: the
+    # loader reads neither.
     if any(part.startswith(".") for part in relative.parts):
         return True
-    return bool(relative.parts) and any(
-        fnmatch.fnmatchcase(relative.name, pattern) for pattern in IGNORED
-    )
+    return bool(relative.parts) and is_temporary(relative.name)
 
 
 def polling_reason(folder: Path) -> str | None:

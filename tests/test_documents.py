@@ -473,6 +473,17 @@ def test_hidden_files_and_folders_ignored_silently(tmp_path: Path) -> None:
     assert [doc.id for doc in only_report_documents(tmp_path)] == ["visible"]
 
 
+def test_editor_and_download_temp_files_ignored_silently(tmp_path: Path) -> None:
+    for name in ("notes.md~", "notes.md.swp", "#notes.md#", "~$report.docx", "paper.pdf.part",
+                 "book.epub.crdownload", "draft.tmp", "4913"):
+        write(tmp_path, name, "a working copy")
+    write(tmp_path, "notes.md", "# Notes")
+    write(tmp_path, "old~/kept.txt", "a folder's name is not a file's")
+    report = load_documents(tmp_path)
+    assert [doc.id for doc in report.documents] == ["notes", "old~/kept"]
+    assert report.skipped == []
+
+
 def test_unsupported_files_reported(tmp_path: Path) -> None:
     write(tmp_path, "image.PNG", b"\x89PNG")
     write(tmp_path, "Makefile", "all:")
