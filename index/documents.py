@@ -185,7 +185,7 @@ def _walk(root: Path, real_root: Path) -> tuple[list[Path], list[SkippedFile]]:
             continue
         subdirectories: list[Path] = []
         for entry in entries:
-            if entry.name.startswith(".") or (not entry.is_dir() and is_temporary(entry.name)):
+            if entry.name.startswith("."):
                 continue
             path = Path(entry.path)
             try:
@@ -203,7 +203,8 @@ def _walk(root: Path, real_root: Path) -> tuple[list[Path], list[SkippedFile]]:
                     problems.append(SkippedFile(name, exc.reason))
                     continue
             if not stat.S_ISDIR(entry_stat.st_mode):
-                files.append(path)
+                if not is_temporary(entry.name):
+                    files.append(path)
                 continue
             key = (entry_stat.st_dev, entry_stat.st_ino)
             if key in visited:
