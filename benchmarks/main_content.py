@@ -127,6 +127,19 @@ def _article(fallback: bool) -> Callable[[], Extractor]:
     return load
 
 
+def _indexed() -> Extractor:
+    """The article as the index takes it: the page's blocks that ``page_parts`` labels the
+    article's (neither a comment's nor furniture), from ``html.extract``."""
+    from index.formats.html import extract
+
+    def run(data: bytes, markup: str) -> str | None:
+        read = extract(data, 10**7)
+        regions = read.structure.regions(read.text)
+        return "\n".join(read.text[start:end] for start, end, _, part in regions if part is None)
+
+    return run
+
+
 EXTRACTORS: dict[str, Callable[[], Extractor]] = {
     "whole-page": _whole_page,
     "trafilatura": _trafilatura(),
@@ -138,6 +151,7 @@ EXTRACTORS: dict[str, Callable[[], Extractor]] = {
     "resiliparse": _resiliparse,
     "article": _article(fallback=False),
     "article+fallback": _article(fallback=True),
+    "indexed": _indexed,
 }
 
 
