@@ -390,7 +390,7 @@ def measure_burst(watcher: Watcher, reader: Reader, docs: Path, burst: int, skip
         "all_searchable_seconds": round(searchable, 2),
         "builds": builds,
         "words_found": found,
-        "documents_after": reader.refresh().document_count if reader.refresh() else 0,
+        "documents_after": searcher.document_count,
     }
 
 
@@ -494,7 +494,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scifact", type=Path, default=SCIFACT,
                         help="BEIR SciFact folder (corpus.jsonl)")
     parser.add_argument("--work-dir", type=Path,
-                        help="where docs, index and logs go (default: a temporary folder, removed)")
+                        help="an empty folder for docs, index and logs (default: a temporary "
+                             "folder, removed)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
     return parser.parse_args(argv)
