@@ -199,6 +199,27 @@ def test_a_service_waits_while_another_watcher_holds_the_index(config: Config,
                        == "watching", "watching once the other one stops")
 
 
+def test_polling_and_a_missing_folder_are_reported(config: Config, docs: Path,
+                                                   embedder: Embedder,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCHFILES_FORCE_POLLING", "1")
+    app = create_app(config, embedder=embedder, watch=False)
+    client = app.test_client()
+    with watching(app, config):
+        status = wait_until(lambda: (s := client.get("/api/status").get_json())["watch"][
+            "state"] == "polling" and s["index"] and s, "polling, and built")
+        assert status["watch"]["detail"] == "WATCHFILES_FORCE_POLLING is set"
+        live = status["index"]["generation"]
+        away = docs.with_name("away")
+        docs.rename(away)
+        status = wait_until(lambda: (s := client.get("/api/status").get_json())["watch"][
+            "state"] == "folder missing" and s, "folder missing")
+        assert status["index"]["generation"] == live
+        away.rename(docs)
+        wait_until(lambda: client.get("/api/status").get_json()["watch"]["state"] == "polling",
+                   "polling again")
+
+
 # ---------------------------------------------------------------- python -m service --watch
 
 
@@ -210,18 +231,39 @@ def get(port: int, path: str) -> tuple[int, Any]:
         return e.code, json.loads(e.read())
 
 
+def start_service(tmp_path: Path, docs: Path, env: dict[str, str],
+                  *hold: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """``python -m service --watch`` (through tests/hold.py, if ``hold`` names a point); its
+    stderr goes to a file."""
+    port = free_ports(1)[0]
+    log = tmp_path / "service.log"
+    program = [str(ROOT / "tests" / "hold.py"), *hold, str(ROOT / "service" / "__main__.py")] \
+        if hold else ["-m", "service"]
+    with open(log, "wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, *program, "--watch", "--docs", str(docs),
+             "--index-dir", str(tmp_path / "index"), "--port", str(port)],
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=err, preexec_fn=die_with_parent,
+        )
+    return process, port, log
+
+
+def stop_service(process: subprocess.Popen[bytes]) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+
+
 @pytest.mark.slow
 def test_service_with_watch_follows_the_folder(tmp_path: Path, docs: Path,
                                                exported_env: dict[str, str]) -> None:
-    port = free_ports(1)[0]
-    log = tmp_path / "service.log"
-    with open(log, "wb") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service", "--watch", "--docs", str(docs),
-             "--index-dir", str(tmp_path / "index"), "--port", str(port)],
-            cwd=ROOT, env=exported_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=err, preexec_fn=die_with_parent,
-        )
+    process, port, log = start_service(tmp_path, docs, exported_env)
     try:
         def ready() -> bool:
             assert process.poll() is None, log.read_text()
@@ -251,14 +293,7 @@ def test_service_with_watch_follows_the_folder(tmp_path: Path, docs: Path,
         assert status["index"]["age_seconds"] < 10
         print(f"startup {startup:.1f} s, save to searchable {latency:.2f} s")
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise
+        code = stop_service(process)
     text = log.read_text()
     assert code == 0, text
     assert re.search(r"stopped watching", text), text
@@ -270,3 +305,27 @@ def test_openapi_describes_status(client: FlaskClient) -> None:
     assert "/api/status" in spec["paths"]
     assert "Status" in spec["components"]["schemas"]
 
+
+@pytest.mark.slow
+def test_sigterm_during_a_build_lets_it_publish_then_the_service_exits(
+    tmp_path: Path, docs: Path, exported_env: dict[str, str]
+) -> None:
+    (docs / "held.txt").write_text("")  # skipped, and logged so: where the build is held
+    process, _port, log = start_service(tmp_path, docs, exported_env,
+                                        "stderr:skipped held.txt")
+    try:
+        wait_until(lambda: process.poll() is not None or "held at" in log.read_text(),
+                   "held in the first build", timeout=120)
+        assert process.poll() is None, log.read_text()
+        assert IndexFolder(tmp_path / "index").current_or_none() is None
+        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGCONT)
+        code = process.wait(TIMEOUT)
+    finally:
+        stop_service(process)
+    text = log.read_text()
+    assert code == 0, text
+    assert "waiting for the build under way to publish" in text
+    live = IndexFolder(tmp_path / "index").current_or_none()
+    assert live is not None, text
+    assert [s["source"] for s in read_manifest(live)["skipped"]] == ["held.txt"]
