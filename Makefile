@@ -3,6 +3,9 @@ VENV   := .venv
 PYTHON := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 INDEX  ?= var/index
+DOCS   ?= corpus
+# `make run WATCH=` serves without following the docs folder.
+WATCH  ?= --watch
 
 .PHONY: setup tesseract browser test run rebuild lint bench clean
 
@@ -35,10 +38,12 @@ test: setup browser
 	$(PYTHON) -m pytest
 
 rebuild: setup
-	$(PYTHON) scripts/rebuild_index.py --docs corpus --index-dir $(INDEX)
+	$(PYTHON) scripts/rebuild_index.py --docs $(DOCS) --index-dir $(INDEX)
 
+# Serves the index and, with --watch, keeps it current: each change to $(DOCS) is indexed
+# and served within seconds.
 run: rebuild
-	$(PYTHON) -m service --index-dir $(INDEX)
+	$(PYTHON) -m service --index-dir $(INDEX) --docs $(DOCS) $(WATCH)
 
 # Benchmarks (not part of `make test`; about an hour on 2 cores): Markdown tables and JSON in
 # var/bench/, summarised in docs/benchmarks.md. They need the SciFact index that

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from index.chunking import Passage, split_passages
 from index.config import Config
-from index.documents import Document, Limits, SkippedFile, load_documents
+from index.documents import Document, Limits, SkippedFile, load_documents, skipped_records
 from index.embedding import Embedder, ModelInfo, find_model
 from index.errors import BuildError, IndexMismatchError
 from index.generations import IndexFolder, generation_name, write_manifest
@@ -218,6 +218,8 @@ def _write_generation(build: _Build, documents: list[Document]) -> None:
             "lexical": config.lexical_settings(),
             "counts": {"documents": plan.documents, "passages": plan.count},
             "docs_dir": str(Path(config.docs_dir).resolve()),
+            # The files left out, and why: the service lists them (its /skipped page).
+            "skipped": skipped_records(build.report.skipped),
         })
         build.report.generation = folder.publish(build_folder, config.keep_generations).name
         # Then the store's own pointer (Milvus's alias): readers follow CURRENT, so a kill

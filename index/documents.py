@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -78,6 +78,12 @@ class Document:
 class SkippedFile:
     source: str
     reason: str
+
+
+def skipped_records(skipped: Sequence[SkippedFile]) -> list[dict[str, str]]:
+    """Skipped files as a generation's manifest records them ("skipped"), by path."""
+    return [{"source": s.source, "reason": s.reason}
+            for s in sorted(skipped, key=lambda s: (s.source, s.reason))]
 
 
 @dataclass(frozen=True)

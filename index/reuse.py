@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from index.config import Config
-from index.documents import Document
+from index.documents import Document, skipped_records
 from index.embedding import ModelInfo
 from index.errors import IndexMismatchError
 from index.generations import IndexFolder, read_manifest
@@ -109,9 +109,11 @@ def same_documents_and_settings(
     manifest: dict[str, Any], config: Config, store: VectorStore, report: BuildReport
 ) -> bool:
     """Whether the live generation already holds what this rebuild would write, the passage
-    encoder aside (``report`` classified first)."""
+    encoder aside (``report`` classified first). A different list of skipped files is a
+    difference: the manifest records it (a generation without that record predates it)."""
     return (
         not (report.added or report.changed or report.removed)
+        and manifest.get("skipped") == skipped_records(report.skipped)
         and manifest["faiss_factory"] == config.faiss_factory
         and store_entry(manifest)["uri"] == store.uri
         and manifest.get("lexical") == config.lexical_settings()

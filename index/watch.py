@@ -12,6 +12,9 @@ kernel that refuses them) and publishes an incremental generation once the chang
 - the docs folder vanishing keeps the live generation: the watcher waits for it to return;
 - a failed build keeps the live generation and is tried again after a growing delay;
 - one watcher per index folder (its ``.watch.lock``): a second one waits for the first to stop.
+
+Its ``status`` (a WatchStatus) says what it is doing and how its last build went, for a
+service running it in a thread (``python -m service --watch``) to report.
 """
 
 from __future__ import annotations
@@ -27,14 +30,16 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path, PurePath
 from types import FrameType
+from typing import Any
 
 import watchfiles
 
 from index.build import BuildReport, build_index
 from index.config import Config
-from index.documents import is_temporary
+from index.documents import SkippedFile, is_temporary, skipped_records
 from index.embedding import Embedder, find_model
 from index.errors import BuildError, SearchError
 from index.generations import IndexFolder
@@ -61,6 +66,76 @@ class Timing:
     max_retry: float = 60.0
     poll_interval: float = 0.5  # polling: between scans; also checks for a missing folder
     tick: float = 0.25  # when nothing happens: checks that the folder is still there
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    """How a watcher's build went."""
+
+    finished_at: datetime
+    seconds: float
+    error: str | None = None  # why it failed; None: it succeeded
+    generation: str | None = None  # what it published; None: up to date, or failed
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    skipped: tuple[SkippedFile, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.error is None,
+            "error": self.error,
+            "finished_at": self.finished_at.isoformat(timespec="seconds"),
+            "seconds": round(self.seconds, 3),
+            "generation": self.generation,
+            "added": self.added, "changed": self.changed, "removed": self.removed,
+            "skipped": skipped_records(self.skipped),
+        }
+
+
+class WatchStatus:
+    """What a watcher is doing, written by its thread and read by any other.
+
+    ``state`` is one of "starting", "waiting" (another watcher holds the index folder),
+    "watching", "polling", "folder missing", "retrying" (after a failed build) and
+    "stopped"; ``detail`` says why, where there is a why (what polling is for, the error
+    and when the next try is).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: str = "starting"
+        self._detail: str | None = None
+        self._pending = False  # changes seen and not built yet
+        self._building = False
+        self._last_build: BuildOutcome | None = None
+
+    def set(self, state: str, detail: str | None = None) -> None:
+        with self._lock:
+            self._state, self._detail = state, detail
+
+    def update(self, *, pending: bool | None = None, building: bool | None = None,
+               last_build: BuildOutcome | None = None) -> None:
+        with self._lock:
+            if pending is not None:
+                self._pending = pending
+            if building is not None:
+                self._building = building
+            if last_build is not None:
+                self._last_build = last_build
+
+    @property
+    def last_build(self) -> BuildOutcome | None:
+        with self._lock:
+            return self._last_build
+
+    def as_json(self) -> dict[str, Any]:
+        """One consistent view: state, detail, pending, building, last_build (or null)."""
+        with self._lock:
+            last = self._last_build
+            return {"state": self._state, "detail": self._detail, "pending": self._pending,
+                    "building": self._building,
+                    "last_build": last.as_json() if last else None}
 
 
 def ignored(relative: PurePath) -> bool:
@@ -151,6 +226,9 @@ class FolderWatcher:
         self.stop = stop or threading.Event()
         self.building = False  # a build is under way
         self.builds = 0  # builds that succeeded
+        self.status = WatchStatus()
+        # The state it returns to after a failed build is retried: watching or polling.
+        self._mode: tuple[str, str | None] = ("watching", None)
         self._embedder = embedder
         self._ray_address = ray_address
         self._progress = progress
@@ -175,27 +253,35 @@ class FolderWatcher:
         level = logging.getLogger("watchfiles").level
         if level == logging.NOTSET:  # its "3 changes detected" on every event is noise
             logging.getLogger("watchfiles").setLevel(logging.WARNING)
-        with self._watch_lock():
-            if self.stop.is_set():
-                return
-            if self._embedder is None:
-                backend = self.config.passage_backend
-                self._embedder = Embedder.load(find_model(self.config.model), backend, backend,
-                                               self.config.cache_dir)
-            self._pending.reason = "start"
-            identity: tuple[int, int] | None = None
-            while not self.stop.is_set():
-                now = self._folder_identity()
-                if now is None:
-                    now = self._wait_for_folder()
-                    if now is None:
-                        break
-                elif identity is not None and now != identity:
-                    logger.warning("docs folder %s was replaced: watching the new one", self.root)
-                    self._pending.reason = self._pending.reason or "folder replaced"
-                identity = now
-                self._watch(identity)
+        try:
+            with self._watch_lock():
+                if self.stop.is_set():
+                    return
+                self._run()
+        finally:
+            self.status.set("stopped")
         logger.info("stopped watching %s", self.root)
+
+    def _run(self) -> None:
+        self.status.set("starting")
+        if self._embedder is None:
+            backend = self.config.passage_backend
+            self._embedder = Embedder.load(find_model(self.config.model), backend, backend,
+                                           self.config.cache_dir)
+        self._pending.reason = "start"
+        self.status.update(pending=True)
+        identity: tuple[int, int] | None = None
+        while not self.stop.is_set():
+            now = self._folder_identity()
+            if now is None:
+                now = self._wait_for_folder()
+                if now is None:
+                    break
+            elif identity is not None and now != identity:
+                logger.warning("docs folder %s was replaced: watching the new one", self.root)
+                self._pending.reason = self._pending.reason or "folder replaced"
+            identity = now
+            self._watch(identity)
 
     def run_until_signalled(self) -> None:
         """``run`` in the main thread until SIGINT or SIGTERM. The first signal lets a build
@@ -244,9 +330,14 @@ class FolderWatcher:
                         how = ("file notifications" if polling is None else
                                f"polling every {self.timing.poll_interval:g} s: {polling}")
                         logger.info("watching %s for changes (%s)", self.root, how)
+                        self._mode = ("watching", None) if polling is None else ("polling",
+                                                                                  polling)
+                        if not self._failures:
+                            self.status.set(*self._mode)
                     now = time.monotonic()
                     for _change, path in batch:
                         self._pending.add(path, now)
+                    self.status.update(pending=bool(self._pending))
                     if self._folder_identity() != identity:
                         return
                     if self._due(now):
@@ -297,6 +388,7 @@ class FolderWatcher:
         """Wait for a missing docs folder to appear; None if stopped first."""
         logger.warning("docs folder %s is missing; %s; waiting for the folder to come back",
                        self.root, self._live_state())
+        self.status.set("folder missing", f"waiting for {self.root} to come back")
         while not self.stop.wait(self.timing.poll_interval):
             identity = self._folder_identity()
             if identity is not None:
@@ -338,6 +430,8 @@ class FolderWatcher:
         pending, self._pending = self._pending, _Pending()
         self._snapshot = None
         self.building = True
+        self.status.update(building=True, pending=False)
+        started = time.monotonic()
         try:
             first = self.builds == 0 and pending.reason == "start"
             report = build_index(self.config, full=self._full and first,
@@ -348,27 +442,37 @@ class FolderWatcher:
                 pending.reason = pending.reason or "folder back"
                 self._pending = pending
                 return
-            self._failed(pending, str(e))
+            self._failed(pending, str(e), started)
             return
         except Exception as e:  # a bug in one build must not end the watcher
             logger.exception("build failed unexpectedly")
-            self._failed(pending, f"{type(e).__name__}: {e}")
+            self._failed(pending, f"{type(e).__name__}: {e}", started)
             return
         finally:
             self.building = False
+            self.status.update(building=False, pending=bool(self._pending))
         self._failures, self._retry_at = 0, 0.0
         self.builds += 1
+        self.status.update(last_build=BuildOutcome(
+            datetime.now(UTC), report.seconds, generation=report.generation,
+            added=len(report.added), changed=len(report.changed), removed=len(report.removed),
+            skipped=tuple(report.skipped)))
+        self.status.set(*self._mode)
         logger.info("%s", describe(report, pending.events))
         if self._on_build:
             self._on_build(report)
 
-    def _failed(self, pending: _Pending, message: str) -> None:
+    def _failed(self, pending: _Pending, message: str, started: float) -> None:
         """Keep the changes for a retry after a delay that doubles with each failure."""
         self._failures += 1
         delay = min(self.timing.first_retry * 2 ** (self._failures - 1), self.timing.max_retry)
         self._retry_at = time.monotonic() + delay
         pending.reason = pending.reason or "retry"
         self._pending = pending
+        self.status.update(last_build=BuildOutcome(
+            datetime.now(UTC), time.monotonic() - started, error=message))
+        self.status.set("retrying", f"build failed ({self._failures} in a row): {message}; "
+                                    f"trying again in {delay:g} s")
         logger.error("build failed (%d in a row): %s; %s; trying again in %g s",
                      self._failures, message, self._live_state(), delay)
 
@@ -401,6 +505,8 @@ class FolderWatcher:
                         holder = handle.read().strip() or "?"
                         logger.warning("another watcher (pid %s) is watching %s: waiting until "
                                        "it stops", holder, self.folder.root)
+                        self.status.set("waiting", f"another watcher (pid {holder}) is "
+                                                   f"watching {self.folder.root}")
                         said = True
                     self.stop.wait(self.timing.poll_interval)
                     continue

@@ -29,7 +29,8 @@ def create_app(config: Config | None = None, embedder: Embedder | None = None,
 
     Args:
         embedder: an already loaded model for ``config.model`` (tests share one).
-        watch: check for newly published generations in the background.
+        watch: check for newly published generations in the background. (Watching the
+            docs folder, to publish them, is ``service.watching``: ``--watch``.)
     """
     from service import admission, api, errors, headers, state, web
     from service.state import LiveIndex

@@ -1,4 +1,5 @@
-"""The JSON API: /api/search, /api/documents/<id>, health, readiness and the OpenAPI document."""
+"""The JSON API: /api/search, /api/documents/<id>, /api/status, health, readiness and the
+OpenAPI document."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from service.admission import admitted
 from service.errors import error_response
 from service.openapi import openapi_document
 from service.state import get_live_index, get_searcher, index_info
+from service.watching import watch_status
 
 bp = Blueprint("api", __name__)
 
@@ -64,6 +66,17 @@ def readyz() -> Response:
     if searcher is None:
         return error_response(503, "no index is loaded yet: run rebuild-index")
     return jsonify({"status": "ready", "index": index_info(searcher)})
+
+
+@bp.get("/api/status")
+def status() -> Response:
+    """How fresh the index is: the live generation and its age, and the folder watcher's
+    state and last build (``state`` "off" when this service runs no watcher)."""
+    searcher = get_live_index().searcher
+    watcher = watch_status()
+    watch = watcher.as_json() if watcher else {
+        "state": "off", "detail": None, "pending": None, "building": False, "last_build": None}
+    return jsonify({"index": index_info(searcher) if searcher else None, "watch": watch})
 
 
 @bp.get("/openapi.json")

@@ -41,8 +41,12 @@ def openapi_document() -> dict[str, Any]:
             },
             "/healthz": {"get": {"summary": "The process is alive",
                                  "responses": {"200": {"description": "alive"}}}},
+            "/api/status": {"get": {
+                "summary": "How fresh the index is: its age, the folder watcher's state and "
+                           "last build",
+                "responses": {"200": _ok("Status")}}},
             "/readyz": {"get": {"summary": "An index is loaded",
-                                "responses": {"200": {"description": "ready"}, "503": error}}},
+                                "responses": {"200": _ok("Ready"), "503": error}}},
         },
         "components": {"schemas": _schemas(), "responses": {"Error": {
             "description": "An error",
@@ -98,6 +102,31 @@ def _schemas() -> dict[str, Any]:
             "author": {"type": "string", "nullable": True},
             "passages": {"type": "array", "items": {"type": "object", "properties": {
                 "id": string, "start": integer, "end": integer, **place}}}}},
+        "IndexInfo": {"type": "object", "properties": {
+            "generation": string, "model": string, "built_at": string,
+            "age_seconds": number,  # since built_at
+            "documents": integer, "passages": integer,
+            # Files the generation left out (listed at /skipped); null: not recorded.
+            "skipped": nullable_integer}},
+        "Ready": {"type": "object", "properties": {
+            "status": string, "index": {"$ref": "#/components/schemas/IndexInfo"}}},
+        "Status": {"type": "object", "properties": {
+            # null: no index is loaded yet.
+            "index": {"allOf": [{"$ref": "#/components/schemas/IndexInfo"}], "nullable": True},
+            "watch": {"type": "object", "properties": {
+                "state": {"type": "string", "enum": [
+                    "off", "starting", "waiting", "watching", "polling", "folder missing",
+                    "retrying", "stopped"]},
+                "detail": {"type": "string", "nullable": True},  # why polling, the error
+                "pending": {"type": "boolean", "nullable": True},  # null when off
+                "building": {"type": "boolean"},
+                "last_build": {"type": "object", "nullable": True, "properties": {
+                    "ok": {"type": "boolean"}, "error": {"type": "string", "nullable": True},
+                    "finished_at": string, "seconds": number,
+                    "generation": {"type": "string", "nullable": True},
+                    "added": integer, "changed": integer, "removed": integer,
+                    "skipped": {"type": "array", "items": {"type": "object", "properties": {
+                        "source": string, "reason": string}}}}}}}}},
         "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
             "code": string, "message": string}}}},
     }

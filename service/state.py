@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -221,11 +222,29 @@ def init_app(app: Flask) -> None:
 
 
 def index_info(searcher: Searcher) -> dict[str, Any]:
-    """What the API and the page footer say about the index being served."""
+    """What the API and the page footer say about the index being served: its age is
+    seconds since it was built, and ``skipped`` how many files it left out (None: its
+    manifest predates that record)."""
+    skipped = skipped_files(searcher)
     return {
         "generation": searcher.generation,
         "model": searcher.manifest["model"]["name"],
         "built_at": searcher.manifest["built_at"],
+        "age_seconds": generation_age(searcher),
         "documents": searcher.document_count,
         "passages": searcher.passage_count,
+        "skipped": None if skipped is None else len(skipped),
     }
+
+
+def generation_age(searcher: Searcher) -> float:
+    """Seconds since the generation was built (its manifest's built_at)."""
+    built = datetime.fromisoformat(searcher.manifest["built_at"])
+    return round(max((datetime.now(UTC) - built).total_seconds(), 0.0), 1)
+
+
+def skipped_files(searcher: Searcher) -> list[dict[str, str]] | None:
+    """The files the generation left out, ``{"source", "reason"}`` by path; None when its
+    manifest does not record them (built before it did)."""
+    skipped: list[dict[str, str]] | None = searcher.manifest.get("skipped")
+    return skipped

@@ -13,7 +13,7 @@ from service import params
 from service.admission import admitted
 from service.document_view import layout
 from service.highlight import Highlighter
-from service.state import get_live_index, get_searcher, index_info
+from service.state import get_live_index, get_searcher, index_info, skipped_files
 
 bp = Blueprint("web", __name__)
 
@@ -23,6 +23,17 @@ def footer() -> dict[str, Any]:
     """What every page's footer shows, error pages too: the index served, or None."""
     searcher = get_live_index().searcher
     return {"index": index_info(searcher) if searcher else None}
+
+
+@bp.app_template_filter()
+def ago(seconds: float) -> str:
+    """An age in words: "just now", "1 minute ago", "3 minutes ago", "2 hours ago", "4 days
+    ago"."""
+    for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        count = int(seconds // length)
+        if count:
+            return f"{count} {unit}{'s' if count > 1 else ''} ago"
+    return "just now"
 
 
 @bp.app_template_global()
@@ -90,6 +101,17 @@ def document(doc_id: str) -> str:
         highlight=Highlighter(query),
         alternate=url_for("api.document", doc_id=found.id),
     )
+
+
+@bp.get("/skipped")
+def skipped() -> str:
+    """The files the live index left out, each with the reason.
+
+    :raise 503: no index is loaded.
+    """
+    searcher = get_searcher()
+    return render_template("skipped.html", skipped=skipped_files(searcher),
+                           generation=searcher.generation)
 
 
 def _search_url(
