@@ -146,7 +146,11 @@ class Searcher:
             dense = self._dense_search(self._embedder.embed_query(query), allowed)
         if mode != "dense":
             # "Chinese" also finds "China": the stemmer cannot join a place and its adjective.
-            lexical = store.lexical_search(query_terms(query), CANDIDATES, allowed, request.part)
+            # A part alone is a subquery to SQLite, not its rowids sent along as JSON.
+            lexical = store.lexical_search(
+                query_terms(query), CANDIDATES, allowed if request.document_ids else None,
+                request.part,
+            )
         if mode == "hybrid":
             weight = self.alpha if request.alpha is None else request.alpha
             ranked = fuse(dense, lexical, request.fusion or self.fusion, weight)
