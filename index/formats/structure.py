@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 # What a block of text is to a reader; text that no block covers is plain paragraphs.
@@ -86,11 +87,15 @@ class Structure:
             heading_end = block.end
         return starts
 
+    @cached_property
+    def _page_offsets(self) -> list[int]:
+        return [offset for offset, _ in self.pages]
+
     def pages_of(self, start: int, end: int) -> tuple[int, int] | None:
         """The first and last page (or slide) numbers of text[start:end]; None if unpaged."""
         if not self.pages:
             return None
-        offsets = [offset for offset, _ in self.pages]
+        offsets = self._page_offsets  # asked for every passage: made once
         first = max(bisect.bisect_right(offsets, start) - 1, 0)
         last = max(bisect.bisect_right(offsets, max(end - 1, start)) - 1, 0)
         return self.pages[first][1], self.pages[last][1]
