@@ -96,7 +96,6 @@ def document(doc_id: str) -> str:
         "document.html",
         document=found,
         sections=layout(found, passages),
-        page_kind=found.structure.page_kind,
         query=query,
         highlight=Highlighter(query),
         alternate=url_for("api.document", doc_id=found.id),
