@@ -54,8 +54,9 @@ def main(docs_dir: Path | None, index_dir: Path | None, host: str | None, port: 
     watcher = ServiceWatcher(app, config) if watch else None
     try:
         # Until SIGTERM, SIGHUP or SIGINT, then a drain of the requests in flight.
-        serve(app, config.host, config.port, threads, on_listening=lambda url: _listening(
-            url, watcher))
+        serve(app, config.host, config.port, threads,
+              on_listening=lambda url: _listening(url, watcher),
+              on_drain=watcher.stop_watching if watcher is not None else None)
     except ListenError as e:
         raise click.ClickException(str(e)) from e
     finally:

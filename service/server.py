@@ -181,8 +181,10 @@ class Server:
         ListenError: the address cannot be listened on.
     """
 
-    def __init__(self, app: WSGIApplication, host: str, port: int, threads: int) -> None:
+    def __init__(self, app: WSGIApplication, host: str, port: int, threads: int,
+                 on_drain: Callable[[], None] | None = None) -> None:
         first = create_server(app, host, port, threads)
+        self._on_drain = on_drain
         self.adj: Adjustments = first.adj
         self._map: dict[int, Any] = first._map
         self._listeners = [d for d in self._map.values() if isinstance(d, Listener)]
@@ -213,6 +215,8 @@ class Server:
 
     def _drain(self, reason: str) -> None:
         started = time.monotonic()
+        if self._on_drain is not None:
+            self._on_drain()
         logger.info("draining on %s: no longer accepting connections, finishing %d in flight "
                     "(at most %g s)", reason,
                     sum(c.in_flight(started) for c in self._channels()), DRAIN_TIMEOUT)
@@ -272,13 +276,15 @@ class Server:
 
 
 def serve(app: WSGIApplication, host: str, port: int, threads: int,
-          on_listening: Callable[[str], None] | None = None) -> None:
-    """Serve `app` on HOST:PORT until SIGTERM, SIGHUP or SIGINT, then drain and return.
+          on_listening: Callable[[str], None] | None = None,
+          on_drain: Callable[[], None] | None = None) -> None:
+    """Serve `app` on HOST:PORT until SIGTERM, SIGHUP or SIGINT, then drain and return;
+    `on_drain` is called (in this thread) as the drain starts.
 
     Raises:
         ListenError: the address cannot be listened on.
     """
-    server = Server(app, host, port, threads)
+    server = Server(app, host, port, threads, on_drain)
     if on_listening is not None:
         on_listening(server.url)
 

@@ -57,11 +57,21 @@ class ServiceWatcher:
             except Exception:  # the reload check tries again
                 logger.exception("loading the new generation failed")
 
+    def stop_watching(self) -> None:
+        """Start no new build; said as the service's drain starts, so that a build under way
+        then is known to be waited for, however quickly it ends during the drain."""
+        if self.watcher.stop.is_set():
+            return
+        self.watcher.stop.set()
+        if self._thread.is_alive() and self.watcher.building:
+            logger.warning("waiting for the build under way to publish (signal again "
+                           "to abandon it)")
+
     def stop(self) -> None:
         """Stop watching; a build under way is let publish first, unless a stop signal comes
         while it runs (then it is abandoned: the live generation stays, and the next build
         removes what it left). Call from the main thread, as the service's drain ends."""
-        self.watcher.stop.set()
+        self.stop_watching()
         if not self._thread.is_alive():
             return
         abandon = threading.Event()
@@ -74,12 +84,7 @@ class ServiceWatcher:
             previous = {s: signal.signal(s, on_signal) for s in _STOP_SIGNALS
                         if signal.getsignal(s) != signal.SIG_IGN}
         try:
-            said = False
             while self._thread.is_alive() and not abandon.is_set():
-                if self.watcher.building and not said:
-                    logger.warning("waiting for the build under way to publish (signal again "
-                                   "to abandon it)")
-                    said = True
                 self._thread.join(0.1)
             if self._thread.is_alive():
                 logger.warning("build abandoned; the live generation stays as it was")
