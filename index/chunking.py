@@ -4,11 +4,12 @@ A passage never spans two sections (a heading starts one) or two parts of a web 
 article, each reader comment; furniture becomes no passage), and knows its section's heading
 trail, its page numbers, its part and whether OCR read it. Paragraphs are separated by blank
 lines; in a text without any blank line, each line is a paragraph; a code block, a list or a
-table is one. Fragments too short to mean anything alone (an author line) and short lead-ins
-ending in ":" are merged into the paragraph they introduce, and a paragraph that repeats an
-earlier one (a repeated title) is dropped. A paragraph over the token limit is cut at line
-breaks, then at sentence ends (with ``overlap_sentences`` sentences repeated at the start of
-the next passage), then between words, so the model never truncates a passage.
+table is one. Fragments too short to mean anything alone (an author line), headings, the
+title line and short lead-ins ending in ":" are merged into the paragraph they introduce, and
+a paragraph that repeats an earlier one (a repeated title) is dropped. A paragraph over the
+token limit is cut at line breaks, then at sentence ends (with ``overlap_sentences``
+sentences repeated at the start of the next passage), then between words, so the model
+never truncates a passage.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def split_passages(
     max_characters = max_tokens * MAX_CHARACTERS_PER_TOKEN
 
     separator = _BLANK_LINE if _BLANK_LINE.search(text) else _LINE_BREAK
-    headings = {b.start for b in structure.blocks if b.kind == "heading"}
+    headings = {b.start for b in structure.blocks if b.kind in ("heading", "title")}
     whole = _whole_blocks(text, structure)
     seen: set[str] = set()
     passages: list[Passage] = []
@@ -173,9 +174,12 @@ def _paragraph_groups(
         fragment = (len(normalised.split()) < min_words or span.start in headings
                     or not _WORD_CHARACTER.search(normalised) or _is_lead_in(normalised))
         # Any repeat of a full paragraph goes; a fragment (an author line, "Reply") repeats
-        # legitimately, so only a run of the same fragment (a doubled title) is dropped.
-        if normalised in seen and (not fragment or (kept and kept[-1][2] == normalised)):
+        # legitimately, so only a run of the same fragment (a doubled title) loses its first:
+        # the last leads into what follows.
+        if normalised in seen and not fragment:
             continue
+        if kept and kept[-1][2] == normalised and fragment:
+            kept.pop()
         seen.add(normalised)
         kept.append((position, span, normalised, fragment))
 

@@ -22,7 +22,8 @@ ENV_PREFIX = "SEARCH_"
 LEXICAL_ANALYZER = 1
 # Bumped whenever index.chunking cuts text differently: every document is split again.
 # 2: passages are bounded in characters too. 3: never across sections; code blocks whole.
-CHUNKER = 3
+# 4: of a run of one short line (a doubled title), the last is kept: it leads into the text.
+CHUNKER = 4
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("openvino", "onnx-int8", "onnx", "torch")
 

@@ -56,7 +56,7 @@ _FURNITURE = re.compile(
         r"read more|continue reading|click here.*|loading\.*)",
         # Legal notices.
         r"(?:©|\(c\)|copyright\b).*", r".*\ball rights reserved\b.*",
-        r".*\b(?:privacy policy|terms of (?:use|service))\b.*",
+        r".*\b(?:(?:privacy|comment|cookie) policy|policy notice|terms of (?:use|service))\b.*",
         # A bare address or domain: the site's name, not the article's.
         r"(?:https?://|www\.)\S*", r"[\w-]+(?:\.[\w-]+)*\.(?:com|org|net|info|co\.uk|ru|de)",
     ]),

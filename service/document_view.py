@@ -108,6 +108,8 @@ class _View:
         i = bisect.bisect_right(self._block_starts, offset) - 1
         if i >= 0 and offset < self._blocks[i].end:
             kind, level = self._blocks[i].kind, self._blocks[i].level
+            if kind == "title":  # shown as the top heading it is
+                kind = "heading"
         page = self._pages.get(offset)
         if page is not None and (repeated or page in self._marked):
             page = None

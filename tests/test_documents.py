@@ -87,10 +87,12 @@ def test_txt_fields_and_verbatim_text(tmp_path: Path) -> None:
     assert doc.text == "My   Title  \nBody  line\n\n\n  Indented\nlast"
 
 
-def test_content_hash_is_sha256_of_title_and_text(tmp_path: Path) -> None:
+def test_content_hash_is_sha256_of_title_text_and_structure(tmp_path: Path) -> None:
     write(tmp_path, "a.txt", "Title\nbody")
     first = only_document(tmp_path)
-    expected = hashlib.sha256(b"Title\n\0Title\nbody").hexdigest()
+    structure = (b'{"blocks": [[0, 5, "title", 1]], "ocr": [], "page_kind": "page", '
+                 b'"pages": [], "parts": []}')  # the title line, a "title" block
+    expected = hashlib.sha256(b"Title\n\0Title\nbody\0" + structure).hexdigest()
     assert first.content_hash == expected
     assert only_document(tmp_path).content_hash == expected
     write(tmp_path, "a.txt", "Title\nbody changed")

@@ -67,10 +67,33 @@ def test_numbered_author_lines_begin_comments_without_a_header() -> None:
     assert all(p.start >= first for p in document.structure.parts)
 
 
-def test_closed_comments_are_furniture_and_teasers_are_not() -> None:
+def test_a_numbered_comment_list_before_closed_comments_is_comments(embedder: Embedder) -> None:
     document = sample("004_b6556f2a56b03e86")
-    assert [(p.kind, document.text[p.start : p.end]) for p in document.structure.parts] == [
+    parts = [(p.kind, p.author, document.text[p.start : p.end]) for p in document.structure.parts]
+    assert [(kind, author, text[:12]) for kind, author, text in parts] == [
+        ("furniture", None, "About VT - R"),  # a policy line, between article and comments
+        ("comment", None, "1. JoeTV , P"),
+        ("comment", None, "2. Who knows"),  # with the reply to it ("• Hey joe, ...")
+        ("comment", None, "3. Smart obs"),
+        ("comment", None, "4. Maliki ca"),
+        ("furniture", None, "Comments are"),
+    ]
+    found = passages(document, embedder)
+    assert holding(found, "800 billion US$").part == "comment"
+    # A teaser line names a story people search for: it stays the article's.
+    assert holding(found, "READ MORE: Iraqi PM congratulates").part == "article"
+
+
+def test_a_numbered_list_of_the_article_stays_the_article() -> None:
+    steps = ("How to moor a boat\n\nDo this:\n\n1. Approach into the wind.\n\n"
+             "2. Drop the anchor.\n\n3. Let out the chain.\n\nComments are closed.")
+    assert [(p.kind, steps[p.start : p.end]) for p in page_parts(steps)] == [
         ("furniture", "Comments are closed.")]
+    # Below furniture, the same list up to the closed comments is the comments.
+    page = steps.replace("Do this:", "Do this: go slowly.\n\nShare this")
+    kinds = [(p.kind, page[p.start : p.start + 2]) for p in page_parts(page)]
+    assert kinds == [("furniture", "Sh"), ("comment", "1."), ("comment", "2."),
+                     ("comment", "3."), ("furniture", "Co")]
 
 
 @pytest.mark.parametrize("stem", ["001_e4d6116a5cfa59ae", "003_4783bc61b2fd86ea"])

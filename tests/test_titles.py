@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from index import Embedder
+from index.chunking import split_passages
 from index.documents import load_documents
 from index.formats import EXTRACTORS
 from index.titles import is_furniture, page_title, text_title
@@ -30,6 +32,26 @@ SAMPLE_TITLES = {
 def test_every_sample_document_gets_its_articles_title() -> None:
     report = load_documents(CORPUS)
     assert {doc.id: doc.title for doc in report.documents} == SAMPLE_TITLES
+
+
+def test_the_title_line_leads_into_the_text_after_it(embedder: Embedder) -> None:
+    """No passage is the title alone: a dozen words that match every query about the article
+    would crowd out the passage that answers (the title of 002 did, for "what did Trump
+    threaten"). The title line joins what follows it, and opens no section."""
+    for document in load_documents(CORPUS).documents:
+        titles = [b for b in document.structure.blocks if b.kind == "title"]
+        assert titles and all(document.text[b.start : b.end] == document.title for b in titles)
+        found = split_passages(document.text, embedder.count_tokens, embedder.max_tokens,
+                               structure=document.structure)
+        assert not [p for p in found if p.text == document.title], document.id
+        assert all(p.section == () for p in found)
+        [first] = [p for p in found if p.start <= titles[-1].start < p.end]
+        assert first.text.startswith(document.title) or document.id.startswith("000")
+    # 000: a site's name stands above its title, and both lead into the subtitle.
+    [document] = [d for d in load_documents(CORPUS).documents if d.id.startswith("000")]
+    found = split_passages(document.text, embedder.count_tokens, embedder.max_tokens,
+                           structure=document.structure)
+    assert found[0].text.startswith("The Jehoshua Novels Russia To Send Troops To Iraq? 40,000")
 
 
 # --- plain text ---------------------------------------------------------------------------

@@ -431,7 +431,9 @@ def test_comments_are_labelled_and_the_parts_can_be_chosen(client: FlaskClient) 
     soup = page(client, "/search?q=Russian+soldiers+in+Iraq+Bush+needs&part=comment")
     hits = soup.select(".hit")
     labels = [h.select_one(".hit-place .comment").get_text() for h in hits]
-    assert labels and all(label.startswith("comment by ") for label in labels)
+    # Named by the page, or not (004's numbered comments).
+    assert labels and all(label.startswith("comment by ") or label == "a reader's comment"
+                          for label in labels)
     assert labels[0] == "comment by Anonymous"
     current = soup.select_one(".parts .current").get_text()
     assert current == "comments"

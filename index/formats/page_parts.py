@@ -24,6 +24,8 @@ _AUTHOR_SAYS = re.compile(
     r"(?:\d{1,3}\.\s+|[•·*▪◦‣-]\s+)?(?P<name>[^\s.!?].{0,60}?)\s+(?:says|said|wrote|writes):?",
     re.IGNORECASE,
 )
+# A numbered comment list ("1. text", as WordPress's <ol class="commentlist"> saves).
+_NUMBERED = re.compile(r"(?P<number>\d{1,3})\.\s+\S.*")
 _BULLETED_NAME = re.compile(r"[•·*▪◦‣]\s+(?P<name>[^\s.!?,;:].{0,40}?)")
 _MAX_NAME_WORDS = 5
 _REPLY_FORM = re.compile(
@@ -48,6 +50,7 @@ def page_parts(text: str) -> tuple[Part, ...]:
     lines = [text[start:end] for start, end in spans]
     labels: list[tuple[str, str | None, int]] = []  # (kind, author, comment number) a line
     start = _comments_start(lines)
+    numbered = start is not None and start == _numbered_comments_start(lines)
     comment: tuple[str | None, int] | None = None
     in_form = False
     for i, line in enumerate(lines):
@@ -59,7 +62,7 @@ def page_parts(text: str) -> tuple[Part, ...]:
         if _is_furniture(line):
             labels.append(_FURNITURE)
         elif start is not None and i >= start:
-            comment = _next_comment(line, comment)
+            comment = _next_comment(line, comment, numbered)
             labels.append(("comment", *comment))
         else:
             labels.append(_ARTICLE)
@@ -133,11 +136,12 @@ def _is_furniture(line: str) -> bool:
     return starts_comments(line) or is_furniture(line) or bool(_COMMENT_BUTTONS.fullmatch(line))
 
 
-def _next_comment(line: str, comment: tuple[str | None, int] | None
+def _next_comment(line: str, comment: tuple[str | None, int] | None, numbered: bool = False
                   ) -> tuple[str | None, int]:
-    """The comment a line of the comments is part of: a new one if it names an author."""
+    """The comment a line of the comments is part of: a new one if it names an author or,
+    in a numbered comment list, if it starts with the next number."""
     name = _author(line.strip(), bulleted=True)
-    if name is not None or comment is None:
+    if name is not None or comment is None or (numbered and _NUMBERED.fullmatch(line)):
         return name, (comment[1] + 1) if comment else 0
     return comment
 
@@ -160,7 +164,30 @@ def _comments_start(lines: list[str]) -> int | None:
         if starts_comments(line) and not _REPLY_FORM.fullmatch(line):
             return i + 1
     authors = [i for i, line in enumerate(lines) if _author(line, bulleted=False)]
-    return authors[0] if len(authors) >= 2 else None
+    return authors[0] if len(authors) >= 2 else _numbered_comments_start(lines)
+
+
+def _numbered_comments_start(lines: list[str]) -> int | None:
+    """The "1." line of a numbered list (two items or more) that stands between furniture
+    and the reply form's last line ("Comments are closed."): a page's unsigned comments.
+    Both ends are asked for, so that a numbered list of the article's is never taken."""
+    end = next((i for i in range(len(lines) - 1, -1, -1) if _REPLY_FORM.fullmatch(lines[i])),
+               None)
+    if end is None:
+        return None
+    numbers = [(i, int(m.group("number"))) for i, line in enumerate(lines[:end])
+               if (m := _NUMBERED.fullmatch(line))]
+    # The list runs 1, 2, ... n up to the end; find where its "1." is.
+    expected, first = None, None
+    for i, number in reversed(numbers):
+        if expected is not None and number != expected:
+            break
+        expected, first = number - 1, i
+        if number == 1:
+            break
+    if first is None or expected != 0 or first == numbers[-1][0] or first == 0:
+        return None
+    return first if _is_furniture(lines[first - 1]) else None
 
 
 def _author(line: str, bulleted: bool) -> str | None:

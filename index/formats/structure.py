@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-# What a block of text is to a reader; text that no block covers is plain paragraphs.
-BLOCK_KINDS = ("heading", "item", "code", "row")
+# What a block of text is to a reader; text that no block covers is plain paragraphs. A
+# "title" is the document's title where its text states it (a saved page's heading line in a
+# .txt): it leads into what follows, as a heading does, but opens no section.
+BLOCK_KINDS = ("heading", "title", "item", "code", "row")
 PAGE_KINDS = ("page", "slide")
 # What a stretch of a web page is; text that no part covers is the article. Furniture (notices,
 # menus, share lines, the reply form) is shown but never made into passages.
