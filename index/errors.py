@@ -8,6 +8,7 @@ SearchError
 ├── IndexMismatchError    a generation was built with another model, or is corrupt
 ├── VectorStoreUnavailableError  the vector server (Milvus) does not answer
 ├── DocumentNotFoundError no document with that id
+│   └── PassageNotFoundError  no passage with that id
 ├── InvalidQueryError     a query or its parameters are out of range
 └── QueryTimeoutError     a query's full-text search ran past its time limit
 """
@@ -45,6 +46,10 @@ class VectorStoreUnavailableError(SearchError):
 
 class DocumentNotFoundError(SearchError):
     pass
+
+
+class PassageNotFoundError(DocumentNotFoundError):
+    """Also a 404 wherever a missing document is one."""
 
 
 class InvalidQueryError(SearchError):

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from index.config import Config
 from index.documents import Document
 from index.embedding import Embedder
-from index.errors import DocumentNotFoundError, IndexMismatchError
+from index.errors import DocumentNotFoundError, IndexMismatchError, PassageNotFoundError
 from index.fusion import FUSIONS, fuse
 from index.generations import read_manifest
 from index.lexical import lexical_terms, query_terms
@@ -173,6 +173,35 @@ class Searcher:
         took_ms = (time.perf_counter() - started) * 1000
         logger.debug("search mode=%s k=%d took %.1f ms", mode, k, took_ms)
         return SearchResults(query, mode, k, offset, hits, weak, took_ms)
+
+    def similar(self, passage_id: str, k: int = 10, offset: int = 0,
+                same_document: bool = False) -> tuple[Hit, SearchResults]:
+        """The passages nearest in meaning to a stored one, by its stored vector (nothing is
+        embedded), itself left out and, unless ``same_document``, its document's too; and
+        that passage, as a hit of rank 0 (for its document's title and source).
+
+        Raises:
+            PassageNotFoundError: no passage with that id in this generation.
+        """
+        started = time.perf_counter()
+        store = self._store()
+        like = store.passage_by_id(passage_id)
+        if like is None:
+            raise PassageNotFoundError(f"no passage with id {passage_id!r}")
+        vector = self._vectors.vectors(np.asarray([like.rowid], dtype=np.int64))[0]
+        left_out = {like.rowid} if same_document else set(store.rowids_of([like.document_id]))
+        # Deep enough that offset + k remain once the left-out passages are taken away.
+        depth = min(offset + k + len(left_out), self.passage_count)
+        ranked = [(rowid, score) for rowid, score in self._vectors.search(vector, depth)
+                  if rowid not in left_out]
+        page = ranked[offset : offset + k]
+        passages = store.get_passages([rowid for rowid, _ in page])
+        titles = store.document_titles({p.document_id for p in [like, *passages]})
+        hits = [Hit(offset + i + 1, score, passage, *titles[passage.document_id])
+                for i, ((_, score), passage) in enumerate(zip(page, passages, strict=True))]
+        took_ms = (time.perf_counter() - started) * 1000
+        return (Hit(0, 1.0, like, *titles[like.document_id]),
+                SearchResults(like.text, "dense", k, offset, hits, False, took_ms))
 
     def _is_weak(
         self, query: str, dense: list[tuple[int, float]], lexical: list[tuple[int, float]],

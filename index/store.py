@@ -180,6 +180,13 @@ class PassageStore:
         by_rowid = {row[0]: StoredPassage.from_row(row) for row in rows}
         return [by_rowid[r] for r in rowids if r in by_rowid]
 
+    def passage_by_id(self, passage_id: str) -> StoredPassage | None:
+        """The passage with this id (its ``rowid`` the vector's id), or None."""
+        row = self._db.execute(
+            f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE id = ?", (passage_id,)
+        ).fetchone()
+        return StoredPassage.from_row(row) if row else None
+
     def document_titles(
         self, document_ids: Iterable[str]
     ) -> dict[str, tuple[str, str, str | None]]:

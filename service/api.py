@@ -53,6 +53,17 @@ def document(doc_id: str) -> Response:
     })
 
 
+@bp.get("/api/passages/<passage_id>/similar")
+def similar(passage_id: str) -> Response:
+    """The passages nearest in meaning to one passage, by its stored vector."""
+    wanted = params.similar_from_query_string(request.args, request.query_string)
+    searcher = get_searcher()
+    like, results = searcher.similar(passage_id, wanted.k, wanted.offset, wanted.same_document)
+    body = _results_json(results, index_info(searcher))
+    del body["query"], body["weak"]
+    return jsonify({"like": _hit_json(like), **body})
+
+
 @bp.get("/healthz")
 def healthz() -> Response:
     """The process is alive."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.params import PARAMETERS, QUERY
+from service.params import PARAMETERS, QUERY, SIMILAR_PARAMETERS
 
 
 def openapi_document() -> dict[str, Any]:
@@ -37,6 +37,18 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [{"name": "id", "in": "path", "required": True,
                                     "schema": {"type": "string"}}],
                     "responses": {"200": _ok("Document"), "404": error, "503": error},
+                },
+            },
+            "/api/passages/{passage_id}/similar": {
+                "get": {
+                    "summary": "More like this: passages nearest in meaning to a passage, by "
+                               "its stored vector, itself and (unless same_document) its "
+                               "document's passages left out",
+                    "parameters": [{"name": "passage_id", "in": "path", "required": True,
+                                    "schema": {"type": "string"}},
+                                   *(p.query_parameter() for p in SIMILAR_PARAMETERS)],
+                    "responses": {"200": _ok("SimilarResults"), "400": error, "404": error,
+                                  "503": error},
                 },
             },
             "/healthz": {"get": {"summary": "The process is alive",
@@ -79,6 +91,13 @@ def _schemas() -> dict[str, Any]:
         "SearchResults": {"type": "object", "properties": {
             "query": string, "mode": string, "k": integer, "offset": integer, "took_ms": number,
             "weak": {"type": "boolean"},
+            "index": {"type": "object", "properties": {
+                "generation": string, "model": string, "built_at": string}},
+            "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}}}},
+        # The passage asked about (rank 0, score 1) and its nearest, ranked by cosine.
+        "SimilarResults": {"type": "object", "properties": {
+            "like": {"$ref": "#/components/schemas/Hit"}, "mode": string, "k": integer,
+            "offset": integer, "took_ms": number,
             "index": {"type": "object", "properties": {
                 "generation": string, "model": string, "built_at": string}},
             "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}}}},

@@ -205,6 +205,11 @@ PARAMETERS: tuple[Parameter, ...] = (
     Flag("explain", "Add each hit's dense and lexical scores and ranks."),
     Choice("group", "One hit per document: its best passage.", choices=("doc",)),
 )
+SIMILAR_PARAMETERS: tuple[Parameter, ...] = (
+    Integer("k", default=DEFAULT_K, minimum=1, maximum=MAX_K),
+    Integer("offset", default=0, minimum=0, maximum=MAX_OFFSET),
+    Flag("same_document", "Also passages of the passage's own document."),
+)
 _NAMES = frozenset(p.name for p in PARAMETERS)
 _REPEATABLE = frozenset(p.name for p in PARAMETERS if isinstance(p, DocumentIds))
 
@@ -232,6 +237,36 @@ def from_query_string(
             raise InvalidQueryError(f"{name} must be given once")
         values[name] = given if name in _REPEATABLE else given[0]
     return _request(values)
+
+
+@dataclass(frozen=True)
+class SimilarRequest:
+    k: int = DEFAULT_K
+    offset: int = 0
+    same_document: bool = False
+
+
+def similar_from_query_string(
+    args: MultiDict[str, str], raw: bytes, strict: bool = True
+) -> SimilarRequest:
+    """What a "more like this" request asks for: k, offset and same_document.
+
+    Raises:
+        InvalidQueryError: a parameter is unknown (if strict), repeated, malformed or out
+            of range, or the query string is not valid UTF-8.
+    """
+    _check_encoding(raw)
+    names = {p.name: p for p in SIMILAR_PARAMETERS}
+    unknown = set(args) - set(names)
+    if strict and unknown:
+        raise InvalidQueryError(f"unknown parameter {sorted(unknown)[0]!r}")
+    values: dict[str, Any] = {}
+    for name, parameter in names.items():
+        given = args.getlist(name)
+        if len(given) > 1:
+            raise InvalidQueryError(f"{name} must be given once")
+        values[name] = parameter.read(given[0]) if given else parameter.default
+    return SimilarRequest(**values)
 
 
 def from_json(body: Any) -> SearchRequest:

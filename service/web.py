@@ -102,6 +102,34 @@ def document(doc_id: str) -> str:
     )
 
 
+@bp.get("/passages/<passage_id>/similar")
+def similar(passage_id: str) -> str:
+    """More like this: the passages nearest in meaning to one, other documents' only.
+
+    :raise 400: a malformed parameter.
+    :raise 404: no passage with that id.
+    """
+    wanted = params.similar_from_query_string(request.args, request.query_string, strict=False)
+    like, results = get_searcher().similar(passage_id, wanted.k, wanted.offset)
+    offset, k = results.offset, results.k
+
+    def page_url(at: int) -> str:
+        args: dict[str, Any] = {"k": k, "offset": at} if at else {"k": k}
+        return url_for("web.similar", passage_id=passage_id, **args)
+
+    return render_template(
+        "similar.html",
+        like=like,
+        results=results,
+        query="",
+        highlight=Highlighter(""),
+        previous_url=page_url(max(offset - k, 0)) if offset > 0 else None,
+        next_url=page_url(offset + k) if len(results.hits) == k and offset + k <= MAX_OFFSET
+        else None,
+        alternate=url_for("api.similar", passage_id=passage_id, k=k),
+    )
+
+
 @bp.get("/skipped")
 def skipped() -> str:
     """The files the live index left out, each with the reason.

@@ -291,3 +291,26 @@ def test_the_first_page_for_a_broad_query_shows_real_titles_and_labels_comments(
     assert all(labels[i] == ["comment by Anonymous"] for i in comments if "•" in hits[i].text)
     shown = " ".join(hit.text for hit in hits)
     assert "Adobe Flash" not in shown and "21 comments to" not in shown
+
+
+def test_more_like_this_opens_other_documents_passages_like_the_hit(
+    browser: Any, base_url: str
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(base_url + "/search?q=S-300+air+defence+systems")
+    first = browser.find_element(By.CSS_SELECTOR, "li.hit")
+    title = first.find_element(By.CSS_SELECTOR, ".hit-title a").text
+    text = first.find_element(By.CSS_SELECTOR, ".hit-text").text
+    first.find_element(By.LINK_TEXT, "more like this").click()
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        lambda b: urlsplit(b.current_url).path.endswith("/similar"))
+    assert browser.find_element(By.CSS_SELECTOR, ".like blockquote").text == text
+    hits = browser.find_elements(By.CSS_SELECTOR, "li.hit")
+    assert len(hits) == 10
+    assert title not in {h.find_element(By.CSS_SELECTOR, ".hit-title a").text for h in hits}
+    # The link sits at the end of its hit's line, apart from what describes the hit.
+    link = hits[0].find_element(By.LINK_TEXT, "more like this")
+    meta = hits[0].find_element(By.CSS_SELECTOR, ".hit-meta")
+    assert link.rect["x"] + link.rect["width"] > meta.rect["x"] + meta.rect["width"] - 2
