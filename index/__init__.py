@@ -43,7 +43,7 @@ from index.request import (
     PARTS,
     SearchRequest,
 )
-from index.search import Hit, Searcher, SearchResults
+from index.search import Facets, Hit, Searcher, SearchResults
 from index.store import StoredPassage
 
 __all__ = [
@@ -77,6 +77,7 @@ __all__ = [
     "SearchError",
     "SearchRequest",
     "SearchResults",
+    "Facets",
     "Searcher",
     "StoredPassage",
     "VectorStoreUnavailableError",

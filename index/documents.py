@@ -13,7 +13,8 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from index.config import Config
@@ -72,6 +73,13 @@ class Document:
     structure: Structure = Structure()  # its headings, code, pages (offsets into text)
     date: str | None = None  # of publication (YYYY-MM-DD), as the file states it
     author: str | None = None  # as the file states it
+    size: int = 0  # the file's bytes
+    modified: str | None = None  # the file's modification time, UTC, "2026-03-01T09:30:00Z"
+
+    @property
+    def type(self) -> str:
+        """The file's type as its extension says it, lowercase without the dot: "pdf"."""
+        return PurePosixPath(self.source).suffix.lower().lstrip(".")
 
 
 @dataclass(frozen=True)
@@ -258,10 +266,13 @@ def _load(
         raise UnreadableDocumentError(
             f"unsupported file type {suffix}" if suffix else "unsupported file type (no extension)"
         )
-    data = _read(real, limits.max_bytes)
+    data, file_stat = _read(real, limits.max_bytes)
     file_sha256, reader = hashlib.sha256(data).hexdigest(), reader_of(suffix, limits)
+    # Metadata, not content: a file touched but not changed is not read again, yet filters
+    # by modification time see its new one.
+    size, modified = file_stat.st_size, iso_utc(file_stat.st_mtime)
     if read_before and (known := read_before(source, file_sha256, reader)):
-        return known, True
+        return replace(known, size=size, modified=modified), True
     extracted = EXTRACTORS[suffix](data, limits.max_chars)
     text = extracted.text
     if not text:
@@ -277,8 +288,14 @@ def _load(
     author = collapse(extracted.author or "")[:MAX_AUTHOR_CHARS] or None
     document = Document(_doc_id(source), title, source, text, content_hash(title, text, structure),
                         file_sha256, reader, cut, extracted.attachments, structure,
-                        extracted.date, author)
+                        extracted.date, author, size, modified)
     return document, False
+
+
+def iso_utc(timestamp: float) -> str:
+    """A POSIX time as ISO 8601 in UTC to the second, "2026-03-01T09:30:00Z": such strings
+    sort as the times do, so SQLite compares them as text."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def content_hash(title: str, text: str, structure: Structure) -> str:
@@ -312,8 +329,9 @@ def _printable(source: str) -> str:
     return source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def _read(real: Path, max_bytes: int | None) -> bytes:
-    """The bytes of a file by its real path, checked to be inside the docs folder."""
+def _read(real: Path, max_bytes: int | None) -> tuple[bytes, os.stat_result]:
+    """The bytes of a file by its real path, checked to be inside the docs folder, and its
+    status as it was read."""
     try:
         # O_NOFOLLOW refuses the path if its last part has been swapped for a link since.
         with os.fdopen(os.open(real, _OPEN_FLAGS | os.O_NOFOLLOW), "rb") as file:
@@ -324,7 +342,7 @@ def _read(real: Path, max_bytes: int | None) -> bytes:
                 raise UnreadableDocumentError(
                     f"too large ({file_stat.st_size / _MB:.1f} MB > {max_bytes / _MB:g} MB limit)"
                 )
-            return file.read()
+            return file.read(), file_stat
     except OSError as exc:
         raise UnreadableDocumentError(f"unreadable: {exc.strerror or exc}") from exc
 

@@ -31,8 +31,8 @@ from index.errors import BuildError, IndexMismatchError, IndexNotBuiltError
 
 logger = logging.getLogger(__name__)
 
-# 2: the full-text table holds index.lexical terms.
-FORMAT_VERSION = 2
+# 2: the full-text table holds index.lexical terms. 3: documents record type, size, modified.
+FORMAT_VERSION = 3
 MANIFEST_FILE = "manifest.json"
 _CURRENT = "CURRENT"
 _GENERATIONS = "generations"

@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 WEAK_COSINE = 0.25
 # Every ranked list is cut at this depth: the deepest page a request may ask for.
 CANDIDATES = MAX_OFFSET + MAX_K
+# Allowed passages up to which a filtered search scores their vectors exactly (all of them
+# read); above it the index is searched instead (docs/benchmarks.md, "Filters").
+EXACT_SUBSET = 50_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,14 @@ class Explanation:
 
 
 @dataclass(frozen=True)
+class Facets:
+    """How many documents the ranked candidates come from, by folder and by type, most first."""
+
+    folders: dict[str, int]  # "" is the docs folder itself, else "notes/2024/"
+    types: dict[str, int]  # "pdf": 3
+
+
+@dataclass(frozen=True)
 class SearchResults:
     query: str
     mode: str
@@ -72,6 +83,7 @@ class SearchResults:
     hits: list[Hit]
     weak: bool  # even the best hit is a poor match
     took_ms: float
+    facets: Facets | None = None  # when asked for
 
 
 class Searcher:
@@ -148,7 +160,7 @@ class Searcher:
             # "Chinese" also finds "China": the stemmer cannot join a place and its adjective.
             # A part alone is a subquery to SQLite, not its rowids sent along as JSON.
             lexical = store.lexical_search(
-                query_terms(query), CANDIDATES, allowed if request.document_ids else None,
+                query_terms(query), CANDIDATES, allowed if request.filters_documents else None,
                 request.part,
             )
         if mode == "hybrid":
@@ -170,9 +182,11 @@ class Searcher:
             for i, ((_, score), passage) in enumerate(zip(page, passages, strict=True))
         ]
         weak = self._is_weak(query, dense, lexical, store)
+        facets = Facets(*store.documents_by_folder_and_type(
+            [rowid for rowid, _ in ranked])) if request.facets else None
         took_ms = (time.perf_counter() - started) * 1000
         logger.debug("search mode=%s k=%d took %.1f ms", mode, k, took_ms)
-        return SearchResults(query, mode, k, offset, hits, weak, took_ms)
+        return SearchResults(query, mode, k, offset, hits, weak, took_ms, facets)
 
     def similar(self, passage_id: str, k: int = 10, offset: int = 0,
                 same_document: bool = False) -> tuple[Hit, SearchResults]:
@@ -231,26 +245,41 @@ class Searcher:
 
     def _allowed(self, request: SearchRequest, store: PassageStore) -> list[int] | None:
         """The rowids a request may rank, ascending; None for all."""
+        if request.filters_documents:
+            return store.rowids_where(request.document_ids, request.paths, request.types,
+                                      request.modified_after, request.modified_before,
+                                      request.part)
         if request.part is None:
-            return store.rowids_of(request.document_ids) if request.document_ids else None
+            return None
         of_part = self._part_rowids.get(request.part)
         if of_part is None:  # the same for every search of this generation: read once
             of_part = self._part_rowids[request.part] = store.rowids_of_part(request.part)
-        if not request.document_ids:
-            return of_part
-        wanted = set(of_part)
-        return [rowid for rowid in store.rowids_of(request.document_ids) if rowid in wanted]
+        return of_part
 
     def _dense_search(
         self, query_vector: NDArray[np.float32], allowed: list[int] | None
     ) -> list[tuple[int, float]]:
-        """(rowid, cosine) best first; an allowed subset is scored exactly from the vectors."""
-        if allowed is not None:
+        """(rowid, cosine) best first, CANDIDATES of them if there are that many. A small
+        allowed subset is scored exactly from its vectors; a large one is searched in the
+        index, deeper until enough of it is found (docs/benchmarks.md, "Filters")."""
+        if allowed is not None and len(allowed) <= EXACT_SUBSET:
             rowids = np.asarray(allowed, dtype=np.int64)
             scores = self._vectors.vectors(rowids) @ query_vector
             order = np.lexsort((rowids, -scores))[:CANDIDATES]
             return [(int(rowids[i]), float(scores[i])) for i in order]
-        return self._vectors.search(query_vector, min(CANDIDATES, self.passage_count))
+        count = self.passage_count
+        if allowed is None:
+            return self._vectors.search(query_vector, min(CANDIDATES, count))
+        wanted = min(CANDIDATES, len(allowed))
+        kept = set(allowed)
+        # As deep as the subset's share says, then twice as deep each time it falls short.
+        depth = min(count, CANDIDATES * -(-count // len(allowed)))
+        while True:
+            found = [(rowid, score) for rowid, score in self._vectors.search(query_vector, depth)
+                     if rowid in kept]
+            if len(found) >= wanted or depth == count:
+                return found[:CANDIDATES]
+            depth = min(count, depth * 2)
 
     def close(self) -> None:
         """Close every thread's SQLite connection and the vector index, once no search

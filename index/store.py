@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -36,7 +37,10 @@ CREATE TABLE documents (
     attachments  TEXT NOT NULL,     -- JSON list of the names of files attached, not read
     structure    TEXT NOT NULL,     -- JSON of index.formats.structure.Structure
     date         TEXT,              -- of publication, YYYY-MM-DD, if the file states it
-    author       TEXT               -- as the file states it
+    author       TEXT,              -- as the file states it
+    type         TEXT NOT NULL,     -- the file's extension, lowercase, no dot: "pdf"
+    size         INTEGER NOT NULL,  -- the file's bytes
+    modified     TEXT               -- the file's mtime, UTC, 2026-03-01T09:30:00Z
 );
 CREATE TABLE passages (
     rowid        INTEGER PRIMARY KEY,  -- FAISS id; row rowid - 1 of vectors.npy
@@ -217,6 +221,55 @@ class PassageStore:
         )
         return [rowid for (rowid,) in rows]
 
+    def rowids_where(
+        self, document_ids: Sequence[str] = (), paths: Sequence[str] = (),
+        types: Sequence[str] = (), modified_after: str | None = None,
+        modified_before: str | None = None, part: str | None = None,
+    ) -> list[int]:
+        """Rowids, ascending, of the passages (of ``part``, if given) of the documents that
+        pass every filter given: one of these ids, in one of these folders ("notes/"), of one
+        of these types, modified at or after / before these UTC times."""
+        where: list[str] = []
+        values: list[Any] = []
+        if document_ids:
+            where.append("id IN (SELECT value FROM json_each(?))")
+            values.append(json.dumps(list(document_ids)))
+        if paths:  # a prefix compared exactly: LIKE would ignore case and read "%" and "_"
+            where.append("(" + " OR ".join(["substr(source, 1, ?) = ?"] * len(paths)) + ")")
+            values.extend(v for path in paths for v in (len(path), path))
+        if types:
+            where.append("type IN (SELECT value FROM json_each(?))")
+            values.append(json.dumps(list(types)))
+        if modified_after is not None:
+            where.append("modified >= ?")
+            values.append(modified_after)
+        if modified_before is not None:
+            where.append("modified < ?")
+            values.append(modified_before)
+        documents = f"SELECT id FROM documents WHERE {' AND '.join(where) or '1'}"
+        sql = f"SELECT rowid FROM passages WHERE document_id IN ({documents})"
+        if part is not None:
+            sql += " AND part = ?"
+            values.append(part)
+        return [rowid for (rowid,) in self._db.execute(sql + " ORDER BY rowid", values)]
+
+    def documents_by_folder_and_type(
+        self, rowids: Sequence[int]
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        """How many distinct documents the passages with these rowids come from, by folder
+        ("" for the docs folder itself, else "notes/2024/") and by type, most first."""
+        rows = self._db.execute(
+            "SELECT source, type FROM documents WHERE id IN (SELECT DISTINCT document_id"
+            " FROM passages WHERE rowid IN (SELECT value FROM json_each(?)))",
+            (json.dumps(list(rowids)),),
+        )
+        folders: Counter[str] = Counter()
+        types: Counter[str] = Counter()
+        for source, kind in rows:
+            folders[source.rpartition("/")[0] + "/" if "/" in source else ""] += 1
+            types[kind] += 1
+        return _most_first(folders), _most_first(types)
+
     def rowids_of_part(self, part: str) -> list[int]:
         """Rowids of every passage of this part ("article", "comment"), ascending."""
         rows = self._db.execute(
@@ -273,16 +326,20 @@ class PassageStore:
 
     def get_document(self, document_id: str) -> Document | None:
         row = self._db.execute(
-            "SELECT id, title, source, text, content_hash, structure, date, author"
-            " FROM documents WHERE id = ?",
+            "SELECT id, title, source, text, content_hash, structure, date, author, size,"
+            " modified FROM documents WHERE id = ?",
             (document_id,),
         ).fetchone()
         if row is None:
             return None
-        doc_id, title, source, text, content_hash, structure, date, author = row
+        doc_id, title, source, text, content_hash, structure, date, author, size, modified = row
         return Document(doc_id, title, source, text, content_hash,
                         structure=Structure.from_json(json.loads(structure)), date=date,
-                        author=author)
+                        author=author, size=size, modified=modified)
+
+
+def _most_first(counts: Counter[str]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 _PASSAGE_COLUMNS = ("rowid, id, document_id, position, char_start, char_end, text, section,"
@@ -335,11 +392,12 @@ class PassageStoreWriter:
         ]
         with self._writing():
             self._db.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (document.id, document.title, document.source, document.text,
                  document.content_hash, document.file_sha256, document.reader, document.cut,
                  json.dumps(document.attachments), json.dumps(document.structure.to_json()),
-                 document.date, document.author),
+                 document.date, document.author, document.type, document.size,
+                 document.modified),
             )
             self._db.executemany(
                 f"INSERT INTO passages({_PASSAGE_COLUMNS}) VALUES ({', '.join('?' * 13)})", rows

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from index import Hit, InvalidQueryError, SearchResults, StoredPassage
+from index import Facets, Hit, InvalidQueryError, SearchResults, StoredPassage
 from service import params
 from service.admission import admitted
 from service.errors import error_response
@@ -47,6 +47,9 @@ def document(doc_id: str) -> Response:
         "source": found.source,
         "date": found.date,
         "author": found.author,
+        "type": found.type,
+        "size": found.size,
+        "modified": found.modified,
         "text": found.text,
         "passages": [{"id": p.id, "start": p.start, "end": p.end, **_place(p)}
                      for p in passages],
@@ -105,7 +108,13 @@ def _results_json(results: SearchResults, info: dict[str, Any]) -> dict[str, Any
         "weak": results.weak,
         "index": {key: info[key] for key in ("generation", "model", "built_at")},
         "results": [_hit_json(hit) for hit in results.hits],
+        **({"facets": _facets_json(results.facets)} if results.facets else {}),
     }
+
+
+def _facets_json(facets: Facets) -> dict[str, Any]:
+    return {"folder": [{"value": f, "documents": n} for f, n in facets.folders.items()],
+            "type": [{"value": t, "documents": n} for t, n in facets.types.items()]}
 
 
 def _hit_json(hit: Hit) -> dict[str, Any]:

@@ -93,7 +93,13 @@ def _schemas() -> dict[str, Any]:
             "weak": {"type": "boolean"},
             "index": {"type": "object", "properties": {
                 "generation": string, "model": string, "built_at": string}},
-            "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}}}},
+            "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+            # With facets=true: the documents of every candidate the ranking considered
+            # (not only this page's), counted by folder ("" is the docs folder) and type.
+            "facets": {"type": "object", "properties": {
+                "folder": {"type": "array", "items": {"$ref": "#/components/schemas/Count"}},
+                "type": {"type": "array", "items": {"$ref": "#/components/schemas/Count"}}}}}},
+        "Count": {"type": "object", "properties": {"value": string, "documents": integer}},
         # The passage asked about (rank 0, score 1) and its nearest, ranked by cosine.
         "SimilarResults": {"type": "object", "properties": {
             "like": {"$ref": "#/components/schemas/Hit"}, "mode": string, "k": integer,
@@ -119,6 +125,9 @@ def _schemas() -> dict[str, Any]:
             # As the file states them (a web page's metadata): date of publication YYYY-MM-DD.
             "date": {"type": "string", "nullable": True},
             "author": {"type": "string", "nullable": True},
+            # Of the file: its extension ("pdf"), bytes and modification time (UTC,
+            # 2026-03-01T09:30:00Z; null in an index built before it was recorded).
+            "type": string, "size": integer, "modified": {"type": "string", "nullable": True},
             "passages": {"type": "array", "items": {"type": "object", "properties": {
                 "id": string, "start": integer, "end": integer, **place}}}}},
         "IndexInfo": {"type": "object", "properties": {

@@ -154,6 +154,20 @@ class Choice(Parameter):
 
 
 @dataclass(frozen=True)
+class Time(Parameter):
+    """A date or an ISO 8601 time (the request makes it UTC)."""
+
+    def read(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise InvalidQueryError(f"{self.name} must be a date such as 2024-03-01")
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        # "date": what people give, and what generated tests may send; a time is also taken.
+        return {"type": "string", "format": "date", "example": "2024-03-01"}
+
+
+@dataclass(frozen=True)
 class Flag(Parameter):
     default: Any = False
 
@@ -169,16 +183,17 @@ class Flag(Parameter):
 
 
 @dataclass(frozen=True)
-class DocumentIds(Parameter):
-    """Document ids, repeated in a query string; one id or a list of them in a JSON body."""
+class Repeated(Parameter):
+    """Strings, repeated in a query string; one string or a list of them in a JSON body."""
 
     default: Any = ()
+    one: str = "a string"  # what one value is, for the error message
 
     def read(self, value: Any) -> tuple[str, ...]:
-        ids = [value] if isinstance(value, str) else value
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise InvalidQueryError(f"{self.name} must be a document id or a list of them")
-        return tuple(dict.fromkeys(ids))
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise InvalidQueryError(f"{self.name} must be {self.one} or a list of them")
+        return tuple(dict.fromkeys(values))
 
     def schema(self) -> dict[str, Any]:
         return {"type": "array", "items": {"type": "string"}}
@@ -198,12 +213,20 @@ PARAMETERS: tuple[Parameter, ...] = (
     Integer("k", default=DEFAULT_K, minimum=1, maximum=MAX_K),
     Integer("offset", default=0, minimum=0, maximum=MAX_OFFSET),
     Choice("mode", default=DEFAULT_MODE, choices=MODES),
-    DocumentIds("doc", "Only passages of these document ids."),
+    Repeated("doc", "Only passages of these document ids.", one="a document id"),
+    Repeated("path", "Only passages of documents in these folders of the docs folder (and "
+             "below them), e.g. notes/2024.", one="a folder"),
+    Repeated("type", "Only passages of documents of these file types, e.g. pdf.",
+             one="a file type"),
+    Time("modified_after", "Only passages of files modified at or after this date or time "
+         "(a date is its midnight UTC; a time without an offset is UTC)."),
+    Time("modified_before", "Only passages of files modified before this date or time."),
     Choice("part", "Only passages of this part of their pages: the article or its comments.",
            choices=PARTS),
     Fraction("alpha", "Hybrid mode: weight of the dense ranking (lexical gets 1 - alpha)."),
     Flag("explain", "Add each hit's dense and lexical scores and ranks."),
     Choice("group", "One hit per document: its best passage.", choices=("doc",)),
+    Flag("facets", "Count the documents of the ranked candidates by folder and by type."),
 )
 SIMILAR_PARAMETERS: tuple[Parameter, ...] = (
     Integer("k", default=DEFAULT_K, minimum=1, maximum=MAX_K),
@@ -211,7 +234,7 @@ SIMILAR_PARAMETERS: tuple[Parameter, ...] = (
     Flag("same_document", "Also passages of the passage's own document."),
 )
 _NAMES = frozenset(p.name for p in PARAMETERS)
-_REPEATABLE = frozenset(p.name for p in PARAMETERS if isinstance(p, DocumentIds))
+_REPEATABLE = frozenset(p.name for p in PARAMETERS if isinstance(p, Repeated))
 
 
 def from_query_string(
@@ -314,6 +337,11 @@ def _request(values: Mapping[str, Any]) -> SearchRequest:
         alpha=read["alpha"],
         explain=read["explain"],
         group_by_document=read["group"] == "doc",
+        paths=read["path"],
+        types=read["type"],
+        modified_after=read["modified_after"],
+        modified_before=read["modified_before"],
+        facets=read["facets"],
     )
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+
+from index.documents import iso_utc
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def search(client: FlaskClient, **params: Any) -> dict[str, Any]:
@@ -165,8 +171,13 @@ def test_document_endpoint(client: FlaskClient) -> None:
     response = client.get("/api/documents/001_e4d6116a5cfa59ae")
     assert response.status_code == 200
     document = response.get_json()
-    assert list(document) == ["id", "title", "source", "date", "author", "text", "passages"]
+    assert list(document) == ["id", "title", "source", "date", "author", "type", "size",
+                              "modified", "text", "passages"]
     assert (document["date"], document["author"]) == (None, None)  # plain text states none
+    path = ROOT / "corpus" / "001_e4d6116a5cfa59ae.txt"
+    assert (document["type"], document["size"]) == ("txt", path.stat().st_size)
+    assert document["modified"] == iso_utc(path.stat().st_mtime)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", document["modified"])
     assert document["title"].startswith("Russia Is Ready To Provide Iraq With Syria-like")
     starts = [p["start"] for p in document["passages"]]
     assert starts == sorted(starts) and len(starts) > 10
@@ -186,7 +197,8 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     assert spec["openapi"].startswith("3.")
     assert {"/api/search", "/api/documents/{id}", "/healthz", "/readyz"} <= set(spec["paths"])
     names = [p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]]
-    assert names == ["q", "k", "offset", "mode", "doc", "part", "alpha", "explain", "group"]
+    assert names == ["q", "k", "offset", "mode", "doc", "path", "type", "modified_after",
+                     "modified_before", "part", "alpha", "explain", "group", "facets"]
 
 
 # Bad requests, one row per case: tests/test_bad_requests.py.
