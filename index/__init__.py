@@ -36,6 +36,7 @@ from index.lexical import matched_spans, query_terms
 from index.request import (
     DEFAULT_K,
     DEFAULT_MODE,
+    MAX_FILTER_VALUES,
     MAX_K,
     MAX_OFFSET,
     MAX_QUERY_CHARS,
@@ -51,6 +52,7 @@ __all__ = [
     "DEFAULT_MODE",
     "DEFAULT_MODEL",
     "FUSIONS",
+    "MAX_FILTER_VALUES",
     "MAX_K",
     "MAX_OFFSET",
     "MAX_QUERY_CHARS",

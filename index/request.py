@@ -58,6 +58,10 @@ class SearchRequest:
     modified_before: str | None = None
     # Count the candidates' documents by folder and by type.
     facets: bool = False
+    # Each must be in the passage (case and spacing aside, whole words: index.query_syntax).
+    phrases: tuple[str, ...] = ()
+    # None may be in the passage.
+    excluded: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Frozen, so the stripped query is set the way dataclasses set fields themselves.

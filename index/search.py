@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from index.errors import DocumentNotFoundError, IndexMismatchError, PassageNotFo
 from index.fusion import FUSIONS, fuse
 from index.generations import read_manifest
 from index.lexical import lexical_terms, query_terms
+from index.query_syntax import holds
 from index.request import MAX_K, MAX_OFFSET, SearchRequest
 from index.store import STORE_FILE, PassageStore, StoredPassage
 from index.vectors import VectorIndex, open_vector_index
@@ -155,7 +157,7 @@ class Searcher:
         dense: list[tuple[int, float]] = []
         lexical: list[tuple[int, float]] = []
         if mode != "lexical":
-            dense = self._dense_search(self._embedder.embed_query(query), allowed)
+            dense = dense_candidates(self._vectors, self._embedder.embed_query(query), allowed)
         if mode != "dense":
             # "Chinese" also finds "China": the stemmer cannot join a place and its adjective.
             # A part alone is a subquery to SQLite, not its rowids sent along as JSON.
@@ -168,6 +170,9 @@ class Searcher:
             ranked = fuse(dense, lexical, request.fusion or self.fusion, weight)
         else:
             ranked = dense or lexical
+        if request.phrases or request.excluded:
+            ranked = _holding(ranked, store.texts_of([rowid for rowid, _ in ranked]),
+                              request.phrases, request.excluded)
         others: dict[int, int] = {}
         if request.group_by_document:
             ranked, others = _best_per_document(ranked, store.document_ids_of(ranked))
@@ -256,31 +261,6 @@ class Searcher:
             of_part = self._part_rowids[request.part] = store.rowids_of_part(request.part)
         return of_part
 
-    def _dense_search(
-        self, query_vector: NDArray[np.float32], allowed: list[int] | None
-    ) -> list[tuple[int, float]]:
-        """(rowid, cosine) best first, CANDIDATES of them if there are that many. A small
-        allowed subset is scored exactly from its vectors; a large one is searched in the
-        index, deeper until enough of it is found (docs/benchmarks.md, "Filters")."""
-        if allowed is not None and len(allowed) <= EXACT_SUBSET:
-            rowids = np.asarray(allowed, dtype=np.int64)
-            scores = self._vectors.vectors(rowids) @ query_vector
-            order = np.lexsort((rowids, -scores))[:CANDIDATES]
-            return [(int(rowids[i]), float(scores[i])) for i in order]
-        count = self.passage_count
-        if allowed is None:
-            return self._vectors.search(query_vector, min(CANDIDATES, count))
-        wanted = min(CANDIDATES, len(allowed))
-        kept = set(allowed)
-        # As deep as the subset's share says, then twice as deep each time it falls short.
-        depth = min(count, CANDIDATES * -(-count // len(allowed)))
-        while True:
-            found = [(rowid, score) for rowid, score in self._vectors.search(query_vector, depth)
-                     if rowid in kept]
-            if len(found) >= wanted or depth == count:
-                return found[:CANDIDATES]
-            depth = min(count, depth * 2)
-
     def close(self) -> None:
         """Close every thread's SQLite connection and the vector index, once no search
         uses this searcher any more (a later search raises RuntimeError)."""
@@ -302,6 +282,41 @@ class Searcher:
                 self._stores.append(store)
             self._local.store = store
         return store
+
+
+def dense_candidates(
+    vectors: VectorIndex, query_vector: NDArray[np.float32], allowed: list[int] | None
+) -> list[tuple[int, float]]:
+    """(rowid, cosine) best first, CANDIDATES of them if there are that many (of ``allowed``,
+    ascending rowids, if given). A small allowed subset is scored exactly from its vectors;
+    a large one is searched in the index, deeper until enough of it is found: reading
+    every vector of a large subset costs more (docs/benchmarks.md, "Filters")."""
+    if allowed is not None and len(allowed) <= EXACT_SUBSET:
+        rowids = np.asarray(allowed, dtype=np.int64)
+        scores = vectors.vectors(rowids) @ query_vector
+        order = np.lexsort((rowids, -scores))[:CANDIDATES]
+        return [(int(rowids[i]), float(scores[i])) for i in order]
+    count = vectors.count
+    if allowed is None:
+        return vectors.search(query_vector, min(CANDIDATES, count))
+    wanted = min(CANDIDATES, len(allowed))
+    kept = set(allowed)
+    # As deep as the subset's share says, then twice as deep each time it falls short.
+    depth = min(count, CANDIDATES * -(-count // len(allowed)))
+    while True:
+        found = [(rowid, score) for rowid, score in vectors.search(query_vector, depth)
+                 if rowid in kept]
+        if len(found) >= wanted or depth == count:
+            return found[:CANDIDATES]
+        depth = min(count, depth * 2)
+
+
+def _holding(ranked: list[tuple[int, float]], texts: dict[int, str], phrases: Sequence[str],
+             excluded: Sequence[str]) -> list[tuple[int, float]]:
+    """The candidates whose text holds every phrase and none of the excluded words."""
+    return [(rowid, score) for rowid, score in ranked
+            if all(holds(texts[rowid], p) for p in phrases)
+            and not any(holds(texts[rowid], e) for e in excluded)]
 
 
 class _Explainer:

@@ -221,6 +221,12 @@ class PassageStore:
         )
         return [rowid for (rowid,) in rows]
 
+    def texts_of(self, rowids: Sequence[int]) -> dict[int, str]:
+        """Rowid -> text of these passages."""
+        return dict(self._db.execute(
+            "SELECT rowid, text FROM passages WHERE rowid IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(rowids)),)))
+
     def rowids_where(
         self, document_ids: Sequence[str] = (), paths: Sequence[str] = (),
         types: Sequence[str] = (), modified_after: str | None = None,
@@ -301,11 +307,14 @@ class PassageStore:
         # FTS5's bm25() is lower-is-better; negate it so every score here is higher-is-better.
         sql = "SELECT rowid, -bm25(passages_fts) FROM passages_fts WHERE passages_fts MATCH ?"
         params: list[object] = [fts_query]
+        # "+rowid": the subset is a filter on what the MATCH finds. As a bare "rowid IN" the
+        # planner looks each allowed rowid up and runs the MATCH once per rowid: 700 ms for
+        # 10,000 allowed passages instead of 8 ms, and slower even for ten.
         if allowed is not None:
-            sql += " AND rowid IN (SELECT value FROM json_each(?))"
+            sql += " AND +rowid IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(allowed))
         elif part is not None:
-            sql += " AND rowid IN (SELECT rowid FROM passages WHERE part = ?)"
+            sql += " AND +rowid IN (SELECT rowid FROM passages WHERE part = ?)"
             params.append(part)
         sql += " ORDER BY bm25(passages_fts), rowid LIMIT ?"
         params.append(limit)

@@ -14,6 +14,7 @@ from werkzeug.datastructures import MultiDict
 from index import (
     DEFAULT_K,
     DEFAULT_MODE,
+    MAX_FILTER_VALUES,
     MAX_K,
     MAX_OFFSET,
     MAX_QUERY_CHARS,
@@ -22,6 +23,7 @@ from index import (
     InvalidQueryError,
     SearchRequest,
 )
+from index.query_syntax import ParsedQuery, parse_query
 
 # ASCII digits only; the length cap keeps int() cheap (the range check rejects big ones).
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
@@ -188,15 +190,19 @@ class Repeated(Parameter):
 
     default: Any = ()
     one: str = "a string"  # what one value is, for the error message
+    max_items: int | None = None  # how many the request takes, if it limits them
 
     def read(self, value: Any) -> tuple[str, ...]:
         values = [value] if isinstance(value, str) else value
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             raise InvalidQueryError(f"{self.name} must be {self.one} or a list of them")
+        if self.max_items is not None and len(values) > self.max_items:
+            raise InvalidQueryError(f"{self.name} may be given at most {self.max_items} times")
         return tuple(dict.fromkeys(values))
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "array", "items": {"type": "string"}}
+        schema: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+        return {**schema, "maxItems": self.max_items} if self.max_items else schema
 
     def query_parameter(self) -> dict[str, Any]:
         return {**super().query_parameter(), "style": "form", "explode": True}
@@ -215,9 +221,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Choice("mode", default=DEFAULT_MODE, choices=MODES),
     Repeated("doc", "Only passages of these document ids.", one="a document id"),
     Repeated("path", "Only passages of documents in these folders of the docs folder (and "
-             "below them), e.g. notes/2024.", one="a folder"),
+             "below them), e.g. notes/2024.", one="a folder", max_items=MAX_FILTER_VALUES),
     Repeated("type", "Only passages of documents of these file types, e.g. pdf.",
-             one="a file type"),
+             one="a file type", max_items=MAX_FILTER_VALUES),
     Time("modified_after", "Only passages of files modified at or after this date or time "
          "(a date is its midnight UTC; a time without an offset is UTC)."),
     Time("modified_before", "Only passages of files modified before this date or time."),
@@ -227,6 +233,8 @@ PARAMETERS: tuple[Parameter, ...] = (
     Flag("explain", "Add each hit's dense and lexical scores and ranks."),
     Choice("group", "One hit per document: its best passage.", choices=("doc",)),
     Flag("facets", "Count the documents of the ranked candidates by folder and by type."),
+    Flag("syntax", "Read the search box's syntax in q: type:pdf, in:notes/, "
+         "after:2024-03-01, before:2024-04-01, \"exact phrase\", -word."),
 )
 SIMILAR_PARAMETERS: tuple[Parameter, ...] = (
     Integer("k", default=DEFAULT_K, minimum=1, maximum=MAX_K),
@@ -238,13 +246,14 @@ _REPEATABLE = frozenset(p.name for p in PARAMETERS if isinstance(p, Repeated))
 
 
 def from_query_string(
-    args: MultiDict[str, str], raw: bytes, strict: bool = True
+    args: MultiDict[str, str], raw: bytes, strict: bool = True, syntax: bool = False
 ) -> SearchRequest:
     """The search a GET request asks for; ``raw`` is the undecoded query string.
 
     Args:
         strict: refuse parameters this does not know, as a POST body's unknown fields are
             (the API); pages ignore them, since links people share collect tracking tags.
+        syntax: read the query syntax in q whatever ``syntax`` says (the page).
     Raises:
         InvalidQueryError: a parameter is unknown (if strict), repeated, malformed, out of
             range, or not valid UTF-8.
@@ -259,7 +268,7 @@ def from_query_string(
         if name not in _REPEATABLE and len(given) > 1:
             raise InvalidQueryError(f"{name} must be given once")
         values[name] = given if name in _REPEATABLE else given[0]
-    return _request(values)
+    return _request({**values, "syntax": True} if syntax else values)
 
 
 @dataclass(frozen=True)
@@ -327,8 +336,11 @@ def _request(values: Mapping[str, Any]) -> SearchRequest:
         p.name: p.default if values.get(p.name) is None else p.read(values[p.name])
         for p in PARAMETERS
     }
+    parsed = parse_query(read["q"]) if read["syntax"] else ParsedQuery(read["q"])
+    if read["syntax"] and not parsed.text.strip():
+        raise InvalidQueryError("q needs words to search for besides its filters")
     return SearchRequest(
-        query=read["q"],
+        query=parsed.text,
         k=read["k"],
         offset=read["offset"],
         mode=read["mode"],
@@ -337,12 +349,22 @@ def _request(values: Mapping[str, Any]) -> SearchRequest:
         alpha=read["alpha"],
         explain=read["explain"],
         group_by_document=read["group"] == "doc",
-        paths=read["path"],
-        types=read["type"],
-        modified_after=read["modified_after"],
-        modified_before=read["modified_before"],
+        paths=read["path"] + parsed.paths,
+        types=read["type"] + parsed.types,
+        modified_after=_one(read["modified_after"], parsed.modified_after, "modified_after"),
+        modified_before=_one(read["modified_before"], parsed.modified_before,
+                             "modified_before"),
         facets=read["facets"],
+        phrases=parsed.phrases,
+        excluded=parsed.excluded,
     )
+
+
+def _one(given: str | None, typed: str | None, name: str) -> str | None:
+    """A time given as a parameter or typed in q, not both."""
+    if given is not None and typed is not None:
+        raise InvalidQueryError(f"{name} is given both as a parameter and in q")
+    return given if given is not None else typed
 
 
 def _check_encoding(raw: bytes) -> None:

@@ -6,9 +6,12 @@ from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from index import MAX_OFFSET, MODES, PARTS, SearchResults
+from index.query_syntax import parse_query
+from index.request import file_type, folder_prefix
 from service import params
 from service.admission import admitted
 from service.document_view import layout
@@ -53,34 +56,99 @@ def index() -> str:
 
 @bp.get("/search")
 def search() -> str | Response:
-    """One page of ranked passages; an empty query goes back to the search box.
+    """One page of ranked passages; an empty query goes back to the search box. The box's
+    syntax (type:pdf, in:notes/, "phrase", -word) is read; facets narrow the search.
 
-    :raise 400: a malformed parameter.
+    :raise 400: a malformed parameter or query syntax.
     :raise 503: no index is loaded.
     """
-    if not request.args.get("q", "").strip():
+    typed = request.args.get("q", "")
+    if not typed.strip():
         return redirect(url_for("web.index"))
-    wanted = params.from_query_string(request.args, request.query_string, strict=False)
+    wanted = params.from_query_string(request.args, request.query_string, strict=False,
+                                      syntax=True)
     with admitted(wanted):
         # The page has no controls for these, and its own links do not carry them.
         results = get_searcher().search(
-            replace(wanted, alpha=None, explain=False, group_by_document=False)
+            replace(wanted, alpha=None, explain=False, group_by_document=False, facets=True)
         )
-    offset, k, doc, part = results.offset, results.k, wanted.document_ids, wanted.part
-    has_previous = offset > 0
+    page = _Page(typed.strip(), results, request.args)
+    offset, k = results.offset, results.k
     has_next = len(results.hits) == k and offset + k <= MAX_OFFSET
     return render_template(
         "search.html",
         results=results,
-        query=results.query,
-        part=part,
+        query=page.typed,
+        part=page.part,
+        filters=page.given,
         highlight=Highlighter(results.query),
-        previous_url=_search_url(results, doc, part, max(offset - k, 0)) if has_previous else None,
-        next_url=_search_url(results, doc, part, offset + k) if has_next else None,
-        mode_urls={mode: _search_url(results, doc, part, mode=mode) for mode in MODES},
-        part_urls={shown: _search_url(results, doc, shown) for shown in (None, *PARTS)},
-        alternate=_search_url(results, doc, part, offset, endpoint="api.search"),
+        previous_url=page.url(offset=max(offset - k, 0)) if offset > 0 else None,
+        next_url=page.url(offset=offset + k) if has_next else None,
+        mode_urls={mode: page.url(mode=mode) for mode in MODES},
+        part_urls={shown: page.url(part=shown or "") for shown in (None, *PARTS)},
+        facet_urls=page.facet_urls(),
+        active=page.active(),
+        alternate=page.url(offset=offset, endpoint="api.search", syntax="true"),
     )
+
+
+# The filters a page's link keeps, as URL parameters (the box's syntax stays in q).
+_FILTER_PARAMETERS = ("doc", "path", "type", "modified_after", "modified_before")
+
+
+class _Page:
+    """A results page's links: the same search at another offset, in another mode or part,
+    with one filter more or one less."""
+
+    def __init__(self, typed: str, results: SearchResults, args: MultiDict[str, str]) -> None:
+        self.typed, self.results = typed, results
+        self.part = args.get("part") or None
+        self.given = {name: args.getlist(name) for name in _FILTER_PARAMETERS if name in args}
+
+    def url(self, offset: int = 0, mode: str | None = None, part: str | None = None,
+            endpoint: str = "web.search", q: str | None = None,
+            given: dict[str, list[str]] | None = None, **extra: str) -> str:
+        args: dict[str, Any] = {"q": self.typed if q is None else q, "k": self.results.k,
+                                "mode": mode or self.results.mode,
+                                **(self.given if given is None else given), **extra}
+        if offset:
+            args["offset"] = offset
+        chosen = self.part if part is None else part
+        if chosen:
+            args["part"] = chosen
+        return url_for(endpoint, **args)
+
+    def facet_urls(self) -> dict[str, list[tuple[str, int, str]]]:
+        """For each facet, (value, documents, the link that adds it as a filter), leaving
+        out the values already filtered on."""
+        facets = self.results.facets
+        shown: dict[str, list[tuple[str, int, str]]] = {"path": [], "type": []}
+        if facets is None:
+            return shown
+        for name, counts, same in (("path", facets.folders, folder_prefix),
+                                   ("type", facets.types, file_type)):
+            taken = self.given.get(name, [])
+            values = [value for value in counts if value not in map(same, taken)]
+            if len(values) > 1:  # one value alone would narrow nothing
+                shown[name] = [(value, counts[value],
+                                self.url(given={**self.given, name: [*taken, value]}))
+                               for value in values if value]  # "": the docs folder itself
+        return shown
+
+    def active(self) -> list[tuple[str, str]]:
+        """(what a filter says, the link that removes it) for each active filter, whether
+        given as a parameter or typed in the box."""
+        labels = {"doc": "document", "path": "in", "type": "type",
+                  "modified_after": "modified after", "modified_before": "modified before"}
+        active = []
+        for name, values in self.given.items():
+            for value in values:
+                rest = {**self.given, name: [v for v in values if v != value]}
+                active.append((f"{labels[name]} {value}", self.url(given=rest)))
+        for token, rest_of_query in parse_query(self.typed).parts:
+            if parse_query(rest_of_query).text:  # a query of filters alone is refused
+                active.append((token, self.url(q=rest_of_query)))
+        return active
 
 
 @bp.get("/documents/<path:doc_id>")
@@ -139,19 +207,3 @@ def skipped() -> str:
     searcher = get_searcher()
     return render_template("skipped.html", skipped=skipped_files(searcher),
                            generation=searcher.generation)
-
-
-def _search_url(
-    results: SearchResults, doc: tuple[str, ...], part: str | None, offset: int = 0,
-    mode: str | None = None, endpoint: str = "web.search",
-) -> str:
-    """The same search (query, k, mode, documents) of ``part`` (None: all) at another offset
-    or in another mode."""
-    args: dict[str, Any] = {"q": results.query, "k": results.k, "mode": mode or results.mode}
-    if offset:
-        args["offset"] = offset
-    if part:
-        args["part"] = part
-    if doc:
-        args["doc"] = list(doc)
-    return url_for(endpoint, **args)

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from index import DEFAULT_MODEL, Config, Embedder, find_model
+from index import DEFAULT_MODEL, Config, Embedder, build_index, find_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -70,3 +70,39 @@ def app(sample_index: Config, embedder: Embedder) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+MARCH = 1_709_251_200  # 2024-03-01T00:00:00Z
+DAY = 86_400
+
+# Each file: its text, and how many days after March 1st 2024 it was last modified.
+FILES = {
+    "notes/tides.md": ("# Tides\n\nHigh water at the harbour comes twice a day; the neap "
+                       "tide is the smallest.", -10),
+    "notes/2024/anchoring.txt": ("Anchoring\n\nDrop the anchor in sand, never on weed; let "
+                                 "out five times the depth of chain.", 5),
+    "notes/2024/knots.md": ("# Knots\n\nThe bowline makes a fixed loop that will not slip "
+                            "when the rope is loaded.", 20),
+    "papers/harbour.html": ("<html><head><title>Harbour report</title></head><body><h1>"
+                            "Harbour report</h1><p>The harbour wall was rebuilt after the "
+                            "winter storms; mooring fees rose.</p></body></html>", 40),
+    "notebook.txt": ("Notebook\n\nA grey heron waits in the reeds by the harbour at low "
+                     "tide.", 60),
+}
+
+
+@pytest.fixture(scope="session")
+def folder_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Config:
+    """A folder of notes in subfolders, several formats, known modification times and the
+    sample articles in articles/, indexed once per session."""
+    root = tmp_path_factory.mktemp("filters")
+    docs = root / "docs"
+    for name, (text, days) in FILES.items():
+        path = docs / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        os.utime(path, (MARCH + days * DAY, MARCH + days * DAY))
+    shutil.copytree(CORPUS, docs / "articles")  # five more .txt, modified now
+    config = Config(docs_dir=docs, index_dir=root / "index")
+    build_index(config, embedder=embedder)
+    return config

@@ -198,7 +198,8 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     assert {"/api/search", "/api/documents/{id}", "/healthz", "/readyz"} <= set(spec["paths"])
     names = [p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]]
     assert names == ["q", "k", "offset", "mode", "doc", "path", "type", "modified_after",
-                     "modified_before", "part", "alpha", "explain", "group", "facets"]
+                     "modified_before", "part", "alpha", "explain", "group", "facets",
+                     "syntax"]
 
 
 # Bad requests, one row per case: tests/test_bad_requests.py.

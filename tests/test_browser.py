@@ -314,3 +314,40 @@ def test_more_like_this_opens_other_documents_passages_like_the_hit(
     link = hits[0].find_element(By.LINK_TEXT, "more like this")
     meta = hits[0].find_element(By.CSS_SELECTOR, ".hit-meta")
     assert link.rect["x"] + link.rect["width"] > meta.rect["x"] + meta.rect["width"] - 2
+
+
+@pytest.fixture
+def folder_url(folder_index: Any, embedder: Any) -> Iterator[str]:
+    from service import create_app
+
+    with serve(create_app(folder_index, embedder=embedder, watch=False)) as url:
+        yield url
+
+
+def test_a_facet_narrows_typed_syntax_filters_and_both_come_off(
+    browser: Any, folder_url: str
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    def sources() -> set[str]:
+        return {e.text for e in browser.find_elements(By.CSS_SELECTOR, "li.hit .source")}
+
+    browser.get(folder_url + "/")
+    browser.find_element(By.CSS_SELECTOR, 'main input[name="q"]').send_keys(
+        "harbour tide", Keys.ENTER)
+    everything = sources()
+    assert len({s.split("/")[0] for s in everything}) >= 3
+    browser.find_element(By.PARTIAL_LINK_TEXT, "notes/2024/").click()
+    assert sources() == {"notes/2024/anchoring.txt", "notes/2024/knots.md"}
+    # Typed in the header's box, the syntax narrows further; the facet's filter stays.
+    box = browser.find_element(By.CSS_SELECTOR, 'header input[name="q"]')
+    box.clear()
+    box.send_keys("harbour tide type:md", Keys.ENTER)
+    assert sources() == {"notes/2024/knots.md"}
+    chips = {e.text: e for e in browser.find_elements(By.CSS_SELECTOR, ".filters.active a")}
+    assert set(chips) == {"in notes/2024/ ×", "type:md ×"}
+    chips["type:md ×"].click()
+    assert sources() == {"notes/2024/anchoring.txt", "notes/2024/knots.md"}
+    browser.find_element(By.CSS_SELECTOR, ".filters.active a").click()
+    assert sources() == everything

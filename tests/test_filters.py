@@ -4,51 +4,14 @@ folder with subfolders and several formats."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from index import Config, Embedder, IndexFolder, Searcher, SearchRequest, build_index
+from index import Config, Embedder, IndexFolder, Searcher, SearchRequest
 from index.search import EXACT_SUBSET
-
-CORPUS = Path(__file__).resolve().parent.parent / "corpus"
-MARCH = 1_709_251_200  # 2024-03-01T00:00:00Z
-DAY = 86_400
-
-# Each file: its text, and how many days after March 1st 2024 it was last modified.
-FILES = {
-    "notes/tides.md": ("# Tides\n\nHigh water at the harbour comes twice a day; the neap "
-                       "tide is the smallest.", -10),
-    "notes/2024/anchoring.txt": ("Anchoring\n\nDrop the anchor in sand, never on weed; let "
-                                 "out five times the depth of chain.", 5),
-    "notes/2024/knots.md": ("# Knots\n\nThe bowline makes a fixed loop that will not slip "
-                            "when the rope is loaded.", 20),
-    "papers/harbour.html": ("<html><head><title>Harbour report</title></head><body><h1>"
-                            "Harbour report</h1><p>The harbour wall was rebuilt after the "
-                            "winter storms; mooring fees rose.</p></body></html>", 40),
-    "notebook.txt": ("Notebook\n\nA grey heron waits in the reeds by the harbour at low "
-                     "tide.", 60),
-}
-
-
-@pytest.fixture(scope="module")
-def folder_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Config:
-    root = tmp_path_factory.mktemp("filters")
-    docs = root / "docs"
-    for name, (text, days) in FILES.items():
-        path = docs / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        os.utime(path, (MARCH + days * DAY, MARCH + days * DAY))
-    shutil.copytree(CORPUS, docs / "articles")  # five more .txt, modified now
-    config = Config(docs_dir=docs, index_dir=root / "index")
-    build_index(config, embedder=embedder)
-    return config
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +112,11 @@ def test_facets_count_the_candidates_documents_by_folder_and_type(
     ({"modified_after": "March 2024"}, "modified_after must be a date"),
     ({"modified_before": "2024-13-01"}, "modified_before must be a date"),
     ({"facets": "maybe"}, "facets must be true or false"),
+    # Ten folders as parameters and eleven typed in q: more than the request takes.
+    ({"path": [f"f{i}" for i in range(10)], "syntax": True,
+      "q": " ".join(f"in:g{i}" for i in range(11)) + " harbour"}, "at most 20 folders and types"),
     ({"type": ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o",
-               "p", "q", "r", "s", "t", "u"]}, "at most 20 folders and types"),
+               "p", "q", "r", "s", "t", "u"]}, "type may be given at most 20 times"),
 ])
 def test_bad_filters_are_400_json_errors(
     folder_client: FlaskClient, params: dict[str, Any], message: str
@@ -166,3 +132,85 @@ def test_a_json_body_takes_the_same_filters(folder_client: FlaskClient) -> None:
         "modified_before": "2024-03-01"})
     assert [h["document"]["source"] for h in response.get_json()["results"]] == [
         "notes/tides.md"]
+
+
+# --- the query syntax, in the API (syntax=true) and on the page -----------------------------
+
+
+def api_sources(client: FlaskClient, q: str, **params: Any) -> list[str]:
+    response = client.get("/api/search", query_string={"q": q, "k": 50, **params})
+    assert response.status_code == 200, response.get_json()
+    return [hit["document"]["source"] for hit in response.get_json()["results"]]
+
+
+def test_the_syntax_is_read_only_when_asked(folder_client: FlaskClient) -> None:
+    assert set(api_sources(folder_client, "harbour type:md", syntax="true")) == {
+        "notes/tides.md", "notes/2024/knots.md"}
+    assert set(api_sources(folder_client, "harbour in:notes/2024 after:2024-03-10",
+                           syntax="true")) == {"notes/2024/knots.md"}
+    # Without syntax=true "type:md" is two more words to rank, as it always was.
+    assert len(set(api_sources(folder_client, "harbour type:md"))) > 2
+
+
+def test_a_phrase_must_be_held_and_an_excluded_word_must_not(folder_client: FlaskClient) -> None:
+    body = folder_client.get("/api/search", query_string={
+        "q": '"neap tide" harbour', "syntax": "true", "k": 50}).get_json()
+    assert [h["document"]["source"] for h in body["results"]] == ["notes/tides.md"]
+    assert body["query"] == "neap tide harbour"  # the phrase's words are ranked too
+    texts = [h["text"] for h in folder_client.get("/api/search", query_string={
+        "q": "harbour -tide", "syntax": "true", "k": 50}).get_json()["results"]]
+    assert texts and not [t for t in texts if "tide" in t.lower().split()]
+    assert any("tidewater" not in t and "harbour" in t.lower() for t in texts)
+
+
+@pytest.mark.parametrize(("q", "message"), [
+    ('"neap tide harbour', "a quote in the query is not closed"),
+    ("harbour type:", "type: needs a value"),
+    ("harbour after:March", "after: must be a date"),
+    ("type:md", "q needs words to search for besides its filters"),
+])
+def test_bad_syntax_is_a_400_with_its_reason(
+    folder_client: FlaskClient, q: str, message: str
+) -> None:
+    response = folder_client.get("/api/search", query_string={"q": q, "syntax": "true"})
+    assert response.status_code == 400 and message in response.get_json()["error"]["message"]
+    shown = folder_client.get("/search", query_string={"q": q})
+    assert shown.status_code == 400 and message in shown.get_data(as_text=True)
+
+
+def test_the_page_offers_facets_that_narrow_and_filters_that_come_off(
+    folder_client: FlaskClient,
+) -> None:
+    from bs4 import BeautifulSoup
+
+    def soup(url: str) -> BeautifulSoup:
+        response = folder_client.get(url)
+        assert response.status_code == 200
+        return BeautifulSoup(response.get_data(as_text=True), "html.parser")
+
+    def shown_sources(page: BeautifulSoup) -> set[str]:
+        return {s.get_text() for s in page.select(".hit .source")}
+
+    first = soup("/search?q=harbour+tide")
+    facets = {a.get_text(" ", strip=True): a["href"] for a in first.select(".facets a")}
+    assert "notes/2024/ 2" in facets and "md 2" in facets
+    narrowed = soup(facets["notes/2024/ 2"])
+    assert shown_sources(narrowed) == {"notes/2024/anchoring.txt", "notes/2024/knots.md"}
+    # The filter is shown, kept by the box (a hidden field) and by the mode links.
+    [chip] = narrowed.select(".filters.active a")
+    assert chip.get_text(" ", strip=True) == "in notes/2024/ ×"
+    assert narrowed.select_one('header input[name="path"]')["value"] == "notes/2024/"
+    assert all("path=notes" in a["href"] for a in narrowed.select(".modes a"))
+    twice = soup(next(a["href"] for a in narrowed.select(".facets a")
+                      if a.get_text().startswith("md")))
+    assert shown_sources(twice) == {"notes/2024/knots.md"}
+    # Taking the filter off: the first search again.
+    removed = soup(chip["href"])
+    assert shown_sources(removed) == shown_sources(first)
+    # A filter typed in the box comes off the same way, and the box keeps the rest.
+    typed = soup("/search?q=harbour+type:md+-bowline")
+    assert shown_sources(typed) == {"notes/tides.md"}
+    chips = {a.get_text(" ", strip=True): a["href"] for a in typed.select(".filters.active a")}
+    assert set(chips) == {"type:md ×", "-bowline ×"}
+    assert shown_sources(soup(chips["-bowline ×"])) == {"notes/tides.md", "notes/2024/knots.md"}
+    assert typed.select_one('header input[name="q"]')["value"] == "harbour type:md -bowline"

@@ -17,6 +17,7 @@ import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from service.openapi import openapi_document
 
@@ -46,7 +47,12 @@ def test_generated_requests_pass_every_check(
     @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     def check(case: Any) -> None:
-        response = case.call_and_validate()
+        # With syntax=true, q's text has rules no schema states (a closed quote, words besides
+        # filters, real dates): a valid-looking q may be refused, with a 400 that says why.
+        syntax = str((case.query or {}).get("syntax", (case.body or {}).get("syntax")
+                                            if isinstance(case.body, dict) else None))
+        excluded = [positive_data_acceptance] if syntax.lower() in ("true", "1", "yes") else []
+        response = case.call_and_validate(excluded_checks=excluded)
         answered.append(response.status_code)
 
     check()
