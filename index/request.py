@@ -46,6 +46,9 @@ class SearchRequest:
     fusion: str | None = None
     # Give each hit its dense and lexical scores and ranks.
     explain: bool = False
+    # Give each hit the spans of its passage's sentences nearest the query in meaning
+    # (index.answer_sentences); off by default here, as ranking alone does not need them.
+    highlights: bool = False
 
     def __post_init__(self) -> None:
         # Frozen, so the stripped query is set the way dataclasses set fields themselves.

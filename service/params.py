@@ -204,6 +204,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Fraction("alpha", "Hybrid mode: weight of the dense ranking (lexical gets 1 - alpha)."),
     Flag("explain", "Add each hit's dense and lexical scores and ranks."),
     Choice("group", "One hit per document: its best passage.", choices=("doc",)),
+    Flag("highlights", "Give each hit the sentences of its text nearest the query in "
+         "meaning, as offsets. They are embedded per query (tens of ms for k=10), so the API "
+         "gives them only when asked; the results page, unless highlights=false."),
 )
 SIMILAR_PARAMETERS: tuple[Parameter, ...] = (
     Integer("k", default=DEFAULT_K, minimum=1, maximum=MAX_K),
@@ -314,6 +317,7 @@ def _request(values: Mapping[str, Any]) -> SearchRequest:
         alpha=read["alpha"],
         explain=read["explain"],
         group_by_document=read["group"] == "doc",
+        highlights=read["highlights"],
     )
 
 

@@ -61,6 +61,8 @@ def search() -> str | Response:
     if not request.args.get("q", "").strip():
         return redirect(url_for("web.index"))
     wanted = params.from_query_string(request.args, request.query_string, strict=False)
+    # The page marks the sentences that answer unless told not to (the API only when asked).
+    wanted = replace(wanted, highlights=wanted.highlights or "highlights" not in request.args)
     with admitted(wanted):
         # The page has no controls for these, and its own links do not carry them.
         results = get_searcher().search(
