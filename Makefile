@@ -67,6 +67,8 @@ bench: setup $(SCIFACT_INDEX)/index/CURRENT
 	$(PYTHON) benchmarks/load.py --markdown $(BENCH)/load.md --json $(BENCH)/load.json
 	$(PYTHON) benchmarks/scaling.py --scifact-index $(SCIFACT_INDEX)/index \
 	  --markdown $(BENCH)/scaling.md --json $(BENCH)/scaling.json
+	$(PYTHON) benchmarks/answer_sentences.py --scifact-index $(SCIFACT_INDEX)/index \
+	  --markdown $(BENCH)/answer_sentences.md --json $(BENCH)/answer_sentences.json
 
 lint: setup
 	$(VENV)/bin/ruff check index service scripts tests

@@ -25,11 +25,12 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import click
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub is reachable from here
@@ -48,6 +49,7 @@ from index import (  # noqa: E402
 )
 
 logger = logging.getLogger("bench")
+F = TypeVar("F", bound=Callable[..., Any])
 
 EVAL_DIR = REPO.parent / "shared" / "eval"
 SAMPLE_CORPUS = REPO / "corpus"
@@ -110,6 +112,16 @@ class QueryPool:
 def distinct(texts: Iterable[str]) -> list[str]:
     """``texts`` without repeats, first occurrence kept, in order."""
     return list(dict.fromkeys(texts))
+
+
+def query_sources() -> dict[str, list[list[str]]]:
+    """Per dataset ("sample", "scifact"), the query lists a ``QueryPool`` draws from, in
+    order: for the sample corpus its questions, then SciFact's from the end, then NFCorpus's;
+    for SciFact its own, then NFCorpus's."""
+    sample = distinct(q for f in SAMPLE_QUERY_FILES for q in read_queries(f))
+    scifact = distinct(read_queries(SCIFACT_QUERIES))
+    nfcorpus = distinct(read_queries(NFCORPUS_QUERIES))
+    return {"sample": [sample, scifact[::-1], nfcorpus], "scifact": [scifact, nfcorpus]}
 
 
 # --- indexes and the in-process searcher ---------------------------------------------------
@@ -367,6 +379,24 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> s
 
 def fmt(value: float, digits: int = 1) -> str:
     return "n/a" if value != value else f"{value:.{digits}f}"  # NaN != NaN
+
+
+def report_options(json_help: str = "Also write the results as JSON here.",
+                   verbose_help: str = "Debug logging.") -> Callable[[F], F]:
+    """The options of a benchmark that reports: --markdown, --json and -v, passed to its
+    main as ``markdown_out``, ``json_out`` and ``verbose``."""
+    def add(command: F) -> F:
+        for option in reversed((
+            click.option("--markdown", "markdown_out",
+                         type=click.Path(path_type=Path, dir_okay=False),
+                         help="Also write the Markdown report here."),
+            click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False),
+                         help=json_help),
+            click.option("-v", "--verbose", is_flag=True, help=verbose_help),
+        )):
+            command = option(command)
+        return command
+    return add
 
 
 def write_outputs(markdown: str, results: dict[str, Any], markdown_out: Path | None,

@@ -51,23 +51,20 @@ from typing import Any
 
 import click
 from common import (
-    NFCORPUS_QUERIES,
-    SAMPLE_QUERY_FILES,
     SCIFACT_INDEX,
-    SCIFACT_QUERIES,
     HttpClient,
     QueryPool,
     Service,
     build_sample_index,
     copy_index,
     describe_backend,
-    distinct,
     fmt,
     load_like_service,
     machine_state,
     markdown_table,
     percentile,
-    read_queries,
+    query_sources,
+    report_options,
     search_path,
     service_embedder,
     setup_logging,
@@ -105,11 +102,7 @@ TARGET_RATIO = 0.6
                    "[default: torch's own, one per core]")
 @click.option("--gap-ms", type=click.FloatRange(0), default=5.0, show_default=True,
               help="Pause before each measured call.")
-@click.option("--markdown", "markdown_out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write the Markdown report here.")
-@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write the results (raw latencies included) as JSON here.")
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@report_options(json_help="Also write the results (raw latencies included) as JSON here.")
 def main(n_queries: int, warmup: int, datasets: tuple[str, ...], k: int, scifact_index: Path,
          server_threads: int | None, torch_threads: int | None, gap_ms: float,
          markdown_out: Path | None, json_out: Path | None, verbose: bool) -> None:
@@ -122,13 +115,7 @@ def main(n_queries: int, warmup: int, datasets: tuple[str, ...], k: int, scifact
         # waits for the slowest); 1 thread shows the model call without that effect.
         torch.set_num_threads(torch_threads)
     datasets = datasets or DATASETS
-    sample_queries = distinct(q for f in SAMPLE_QUERY_FILES for q in read_queries(f))
-    scifact_queries = distinct(read_queries(SCIFACT_QUERIES))
-    nfcorpus_queries = distinct(read_queries(NFCORPUS_QUERIES))
-    query_sources = {
-        "sample": [sample_queries, scifact_queries[::-1], nfcorpus_queries],
-        "scifact": [scifact_queries, nfcorpus_queries],
-    }
+    sources = query_sources()
     state_before = machine_state()
     with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
         tmp_dir = Path(tmp)
@@ -152,7 +139,7 @@ def main(n_queries: int, warmup: int, datasets: tuple[str, ...], k: int, scifact
         results: dict[str, Any] = {}
         for name in datasets:
             index_dir, searcher = indexes[name]
-            queries = pool.take(2 * (warmup + n_queries), query_sources[name])
+            queries = pool.take(2 * (warmup + n_queries), sources[name])
             with Service(index_dir, server_threads, log_dir=tmp_dir) as service:
                 http = HttpClient(service.port)
                 try:

@@ -58,6 +58,7 @@ from common import (
     machine_state,
     markdown_table,
     read_queries,
+    report_options,
     search_path,
     service_embedder,
     setup_logging,
@@ -182,11 +183,7 @@ class Wrk:
               help="wrk request timeout in seconds; a slower reply counts as an error.")
 @click.option("-k", "k", type=click.IntRange(1, 100), default=10, show_default=True,
               help="Results per search.")
-@click.option("--markdown", "markdown_out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write the Markdown report here.")
-@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write the results as JSON here.")
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging (wrk's own output too).")
+@report_options(verbose_help="Debug logging (wrk's own output too).")
 def main(concurrencies: tuple[int, ...], server_threads: tuple[int, ...], duration: int,
          rounds: int, warmup: int, inprocess_queries: int, wrk_threads: int, timeout: int,
          k: int, markdown_out: Path | None, json_out: Path | None, verbose: bool) -> None:

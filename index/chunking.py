@@ -265,6 +265,13 @@ def _split(text: str, start: int, end: int, pattern: re.Pattern[str], boundary: 
     return spans
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text``, in order, by the rules that cut passages:
+    whitespace around a sentence is left out, and an abbreviation's or an initial's period
+    ends none."""
+    return [(s.start, s.end) for s in _sentences(text, _Span(0, len(text), _PARAGRAPH))]
+
+
 def _sentences(text: str, span: _Span) -> list[_Span]:
     spans: list[_Span] = []
     cursor = span.start

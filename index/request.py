@@ -62,6 +62,9 @@ class SearchRequest:
     phrases: tuple[str, ...] = ()
     # None may be in the passage.
     excluded: tuple[str, ...] = ()
+    # Give each hit the spans of its passage's sentences nearest the query in meaning
+    # (index.answer_sentences); off by default here, as ranking alone does not need them.
+    highlights: bool = False
 
     def __post_init__(self) -> None:
         # Frozen, so the stripped query is set the way dataclasses set fields themselves.

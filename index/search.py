@@ -12,13 +12,14 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from index.answer_sentences import answer_sentences
 from index.config import Config
 from index.documents import Document
 from index.embedding import Embedder
@@ -55,6 +56,9 @@ class Hit:
     # With grouping by document: how many other candidate passages of the document matched.
     other_matches: int | None = None
     explanation: Explanation | None = None
+    # (start, end) in ``passage.text`` of the sentences that best answer the query, in order;
+    # () when not asked for (index.answer_sentences).
+    highlights: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,12 @@ class Searcher:
                 explained.explain(passage.rowid, score) if explained else None)
             for i, ((_, score), passage) in enumerate(zip(page, passages, strict=True))
         ]
+        if request.highlights and hits:
+            # In lexical mode too: the query vector is then made for this alone (cached).
+            marked = answer_sentences([hit.passage.text for hit in hits],
+                                      self._embedder.embed_query(query), self._embedder)
+            hits = [replace(hit, highlights=spans) for hit, spans in zip(hits, marked,
+                                                                         strict=True)]
         weak = self._is_weak(query, dense, lexical, store)
         facets = Facets(*store.documents_by_folder_and_type(
             [rowid for rowid, _ in ranked])) if request.facets else None

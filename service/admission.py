@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from flask import Flask, Response, current_app
 
-from index import QueryTimeoutError, SearchRequest
+from index import DEFAULT_K, QueryTimeoutError, SearchRequest
 from service.errors import error_response
 
 # What makes a search expensive: each of these multiplies the work of one request.
@@ -41,6 +41,8 @@ def is_heavy(wanted: SearchRequest) -> bool:
         len(wanted.query) > HEAVY_QUERY_CHARS or wanted.k > HEAVY_K
         or wanted.offset > HEAVY_OFFSET or wanted.group_by_document or wanted.explain
         or len(wanted.document_ids) > HEAVY_DOCUMENTS
+        # Marking embeds every sentence of the hits: more than a page's worth is heavy.
+        or (wanted.highlights and wanted.k > DEFAULT_K)
     )
 
 

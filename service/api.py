@@ -131,6 +131,8 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
         "text": passage.text,
         "start": passage.start,
         "end": passage.end,
+        # Offsets into "text" of the sentences nearest the query in meaning, if asked for.
+        "highlights": [{"start": start, "end": end} for start, end in hit.highlights],
         **_place(passage),
         "document": {
             "id": passage.document_id,

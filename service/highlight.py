@@ -2,10 +2,13 @@
 
 A page marks the words the full-text search matched: the query's terms and the text's words
 go through the one analysis of index.lexical (stemmed, stop words dropped, places' other
-forms added), so "running" marks "runs" and "Running", and "the" is never marked.
+forms added), so "running" marks "runs" and "Running", and "the" is never marked. A result
+also marks the sentences that answer the query by meaning (index.answer_sentences).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
@@ -29,9 +32,24 @@ class Highlighter:
         self.terms = frozenset(query_terms(query))
         self.budget = budget  # characters still to be searched on this page
 
-    def __call__(self, text: str) -> Markup:
-        """``text`` escaped, with the words that match the query's terms in <mark>; safe to
-        insert in HTML whatever ``text`` and the query hold."""
+    def __call__(self, text: str, answers: Sequence[tuple[int, int]] = ()) -> Markup:
+        """``text`` escaped, with the words that match the query's terms in <mark> and each
+        of ``answers`` (offsets of the sentences that answer the query, in order, apart) in
+        <span class="answer">; safe to insert in HTML whatever ``text`` and the query hold."""
+        if not answers:
+            return self._mark_words(text)
+        pieces: list[str] = []
+        shown = 0
+        for start, end in answers:
+            # A sentence is whole words, so no word is cut between two pieces.
+            pieces.append(self._mark_words(text[shown:start]))
+            pieces.append(Markup('<span class="answer">%s</span>')
+                          % self._mark_words(text[start:end]))
+            shown = end
+        pieces.append(self._mark_words(text[shown:]))
+        return Markup("").join(pieces)
+
+    def _mark_words(self, text: str) -> Markup:
         if not self.terms or self.budget <= 0:
             return escape(text)
         searched, rest = text[: self.budget], text[self.budget :]

@@ -110,6 +110,13 @@ def _schemas() -> dict[str, Any]:
         "Hit": {"type": "object", "properties": {
             "rank": integer, "score": number, "passage_id": string, "text": string,
             "start": integer, "end": integer, **place, "other_matches": integer,
+            # With highlights=true: the sentences of "text" nearest the query in meaning (the
+            # best, and the next best when it scores nearly as well), as offsets into "text"
+            # (end exclusive), in order; otherwise, and for similar passages, empty.
+            "highlights": {"type": "array", "items": {
+                "type": "object", "required": ["start", "end"], "additionalProperties": False,
+                "properties": {"start": {"type": "integer", "minimum": 0},
+                               "end": {"type": "integer", "minimum": 1}}}},
             # A rank and score are null when the hit was not among that ranking's candidates.
             "explain": {"type": "object", "properties": {
                 "dense_score": nullable_number, "dense_rank": nullable_integer,

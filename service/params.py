@@ -235,6 +235,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Flag("facets", "Count the documents of the ranked candidates by folder and by type."),
     Flag("syntax", "Read the search box's syntax in q: type:pdf, in:notes/, "
          "after:2024-03-01, before:2024-04-01, \"exact phrase\", -word."),
+    Flag("highlights", "Give each hit the sentences of its text nearest the query in "
+         "meaning, as offsets. They are embedded per query (tens of ms for k=10), so the API "
+         "gives them only when asked; the results page, unless highlights=false."),
 )
 SIMILAR_PARAMETERS: tuple[Parameter, ...] = (
     Integer("k", default=DEFAULT_K, minimum=1, maximum=MAX_K),
@@ -357,6 +360,7 @@ def _request(values: Mapping[str, Any]) -> SearchRequest:
         facets=read["facets"],
         phrases=parsed.phrases,
         excluded=parsed.excluded,
+        highlights=read["highlights"],
     )
 
 

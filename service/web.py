@@ -67,6 +67,8 @@ def search() -> str | Response:
         return redirect(url_for("web.index"))
     wanted = params.from_query_string(request.args, request.query_string, strict=False,
                                       syntax=True)
+    # The page marks the sentences that answer unless told not to (the API only when asked).
+    wanted = replace(wanted, highlights=wanted.highlights or "highlights" not in request.args)
     with admitted(wanted):
         # The page has no controls for these, and its own links do not carry them.
         results = get_searcher().search(

@@ -39,8 +39,9 @@ def test_search_response_has_the_documented_shape(client: FlaskClient) -> None:
     scores = [hit["score"] for hit in body["results"]]
     assert scores == sorted(scores, reverse=True)
     hit = body["results"][0]
-    assert list(hit) == ["rank", "score", "passage_id", "text", "start", "end", "section", "page",
-                         "last_page", "ocr", "part", "author", "document"]
+    assert list(hit) == ["rank", "score", "passage_id", "text", "start", "end", "highlights",
+                         "section", "page", "last_page", "ocr", "part", "author", "document"]
+    assert hit["highlights"] == []  # only when asked for
     # Plain-text articles have no headings and no pages. The answer is in a reader's comment
     # (quoting a news agency), under the page's "• Anonymous" line.
     assert (hit["section"], hit["page"], hit["last_page"], hit["ocr"]) == ([], None, None, False)
@@ -199,7 +200,9 @@ def test_openapi_document_describes_the_api(client: FlaskClient) -> None:
     names = [p["name"] for p in spec["paths"]["/api/search"]["get"]["parameters"]]
     assert names == ["q", "k", "offset", "mode", "doc", "path", "type", "modified_after",
                      "modified_before", "part", "alpha", "explain", "group", "facets",
-                     "syntax"]
+                     "syntax", "highlights"]
+    highlights = spec["components"]["schemas"]["Hit"]["properties"]["highlights"]
+    assert highlights["items"]["required"] == ["start", "end"]
 
 
 # Bad requests, one row per case: tests/test_bad_requests.py.
@@ -242,3 +245,58 @@ def test_part_filters_article_or_comment_passages(client: FlaskClient, mode: str
     bad = client.get("/api/search", query_string={"q": "troops", "part": "furniture"})
     assert bad.status_code == 400
     assert bad.get_json()["error"]["message"] == "part must be one of article, comment"
+
+
+# --- highlights: the sentences that answer ---------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_highlights_are_whole_sentences_of_each_hit(client: FlaskClient, mode: str) -> None:
+    from index.chunking import sentence_spans
+
+    body = search(client, q="Russian air defence systems for Syria", mode=mode, highlights="true")
+
+    assert body["results"]
+    for hit in body["results"]:
+        spans = [(h["start"], h["end"]) for h in hit["highlights"]]
+        assert set(hit["highlights"][0]) == {"start", "end"}
+        assert 1 <= len(spans) <= 2
+        assert spans == sorted(spans)
+        assert all(end < start for (_, end), (start, _) in zip(spans, spans[1:], strict=False))
+        assert all(0 <= start < end <= len(hit["text"]) for start, end in spans)
+        assert set(spans) <= set(sentence_spans(hit["text"]))
+
+
+def test_highlights_mark_the_sentence_that_answers(client: FlaskClient) -> None:
+    query = "commenter says US dollars were sent to Iraqi banks to be stolen and buy loyalty"
+    hit = search(client, q=query, highlights="true")["results"][0]
+
+    marked = [hit["text"][h["start"] : h["end"]] for h in hit["highlights"]]
+    assert marked == [sentence for sentence in marked if "wood pallets" in sentence]
+    assert len(marked) == 1 and len(marked[0]) < len(hit["text"]) / 2
+    # A passage of one sentence: that sentence.
+    body = search(client, q="who speaks for the Russian foreign ministry", highlights="true")
+    spokesman = next(h for h in body["results"] if "Alexander Yakovenko" in h["text"])
+    assert spokesman["highlights"] == [{"start": 0, "end": len(spokesman["text"])}]
+
+
+def test_highlights_are_off_unless_asked_for_and_can_be_turned_off(client: FlaskClient) -> None:
+    query = "who speaks for the Russian foreign ministry"
+    for off in ({}, {"highlights": "false"}, {"highlights": "0"}):
+        assert all(hit["highlights"] == [] for hit in search(client, q=query, **off)["results"])
+    posted = client.post("/api/search", json={"q": query, "k": 3, "highlights": True})
+    assert posted.status_code == 200
+    assert all(hit["highlights"] for hit in posted.get_json()["results"])
+    # The same hits either way: marking never changes the ranking.
+    assert ids(search(client, q=query, highlights="true")) == ids(search(client, q=query))
+
+
+@pytest.mark.parametrize("value", ["maybe", "", "2"])
+def test_a_bad_highlights_value_is_a_400(client: FlaskClient, value: str) -> None:
+    response = client.get("/api/search", query_string={"q": "iraq", "highlights": value})
+
+    assert response.status_code == 400
+    assert response.get_json()["error"]["message"] == "highlights must be true or false"
+    posted = client.post("/api/search", json={"q": "iraq", "highlights": "maybe"})
+    assert posted.status_code == 400
+    assert posted.get_json()["error"]["message"] == "highlights must be true or false"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from flask import Flask
@@ -351,3 +351,25 @@ def test_a_facet_narrows_typed_syntax_filters_and_both_come_off(
     assert sources() == {"notes/2024/anchoring.txt", "notes/2024/knots.md"}
     browser.find_element(By.CSS_SELECTOR, ".filters.active a").click()
     assert sources() == everything
+
+
+def test_the_sentence_that_answers_is_marked_apart_from_the_words(
+    browser: Any, base_url: str
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    query = "commenter says US dollars were sent to Iraqi banks to be stolen and buy loyalty"
+    browser.get(base_url + "/search?" + urlencode({"q": query}))
+    first = browser.find_element(By.CSS_SELECTOR, "li.hit .hit-text")
+    answer, = first.find_elements(By.CSS_SELECTOR, "span.answer")
+    assert answer.text.startswith("The amounts of cash, wood pallets stacked high")
+    assert len(answer.text) < len(first.text) / 2  # one of its sentences, not all
+    # Drawn apart: its own background and an underline, unlike the rest of the text and
+    # unlike the word marks inside it.
+    background = answer.value_of_css_property("background-color")
+    assert background != first.value_of_css_property("background-color")
+    assert answer.value_of_css_property("border-bottom-style") == "solid"
+    marks = answer.find_elements(By.CSS_SELECTOR, "mark")
+    assert marks and all(m.value_of_css_property("background-color") != background
+                         for m in marks)
+    assert answer.is_displayed() and answer.rect["width"] > 0

@@ -20,6 +20,8 @@ from service.highlight import MARKED_CHARS_PER_PAGE, Highlighter, highlight
 from service.state import get_searcher, index_info
 
 QUERY = "who speaks for the Russian foreign ministry"
+# Its answer is the third of a comment's ten sentences (eval/sample_queries.jsonl).
+DOLLARS = "commenter says US dollars were sent to Iraqi banks to be stolen and buy loyalty"
 
 
 def page(client: FlaskClient, url: str, status: int = 200) -> BeautifulSoup:
@@ -447,3 +449,51 @@ def test_comments_are_labelled_and_the_parts_can_be_chosen(client: FlaskClient) 
     document = page(client, link)
     linked = document.select_one(f"#{link.split('#')[1]}")
     assert linked.select_one(".comment-by").get_text() == "Comment by Anonymous"
+
+
+# --- the sentence that answers -------------------------------------------------------------
+
+
+def test_highlight_wraps_the_answer_sentences_around_the_word_marks() -> None:
+    text = 'The <b>pier</b> is old. The ferry leaves at "ten". Storms stop it.'
+    first, second = (0, 23), (24, 50)
+    assert text[first[0] : first[1]] == "The <b>pier</b> is old."
+
+    marked = Highlighter("ferry")(text, [second])
+
+    assert marked == ('The &lt;b&gt;pier&lt;/b&gt; is old. <span class="answer">The '
+                      '<mark>ferry</mark> leaves at &#34;ten&#34;.</span> Storms stop it.')
+    both = Highlighter("pier")(text, [first, second])
+    assert both.count('<span class="answer">') == 2 and "<b>" not in both
+    assert both.startswith('<span class="answer">The &lt;b&gt;<mark>pier</mark>')
+
+
+def test_the_results_page_marks_the_sentence_that_answers(client: FlaskClient) -> None:
+    soup = page(client, f"/search?q={DOLLARS}")
+
+    hits = soup.select("li.hit .hit-text")
+    assert hits and all(len(hit.select("span.answer")) in (1, 2) for hit in hits)
+    answer, = hits[0].select("span.answer")
+    assert answer.get_text().startswith("The amounts of cash, wood pallets stacked high")
+    assert hits[0].get_text().startswith("2. Who knows who is who? The amounts of cash")
+    # The query's words stay marked inside it.
+    assert {m.get_text() for m in answer.select("mark")} >= {"dollars", "banks", "loyalty"}
+    api = client.get(f"/api/search?q={DOLLARS}&highlights=true").get_json()
+    assert [[h["text"][m["start"] : m["end"]] for m in h["highlights"]] for h in api["results"]
+            ] == [[span.get_text() for span in hit.select("span.answer")] for hit in hits]
+
+
+def test_the_results_page_marks_no_sentence_when_told_not_to(client: FlaskClient) -> None:
+    soup = page(client, f"/search?q={QUERY}&highlights=false")
+
+    assert soup.select("li.hit") and not soup.select("span.answer")
+    assert soup.select("li.hit .hit-text mark")
+
+
+def test_the_stylesheet_sets_the_answer_sentences_apart(client: FlaskClient) -> None:
+    response = client.get("/static/style.css")
+    css = response.get_data(as_text=True)
+    response.close()
+
+    rule = css[css.index(".answer {") : css.index("}", css.index(".answer {"))]
+    assert "background: var(--answer)" in rule and "border-bottom" in rule
