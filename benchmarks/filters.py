@@ -18,7 +18,8 @@ should stop scoring its subset exactly and search the vector index instead.
    (384 dimensions, the default model's) built as "auto" builds it at that size (HNSW
    over 16-bit floats), and subsets of 1% to 100% of it. For each, the time of
    ``index.search.dense_candidates`` scoring the subset exactly and searching the index
-   deeper until CANDIDATES of the subset are found.
+   deeper until CANDIDATES of the subset are found, and as configured (EXACT_SUBSET and
+   INDEX_SHARE choose, the exact scoring taking over when the index gives too few).
 """
 
 from __future__ import annotations
@@ -122,8 +123,10 @@ def switch(count: int, repeats: int = 5) -> tuple[list[list[Any]], dict[str, Any
     for share in (0.01, 0.05, 0.1, 0.25, 0.5, 1.0):
         allowed = sorted(random.Random(share).sample(range(1, count + 1), int(count * share)))
         measured = {}
-        for way, limit in (("exact", count + 1), ("index", 0)):
-            search.EXACT_SUBSET = limit
+        defaults = search.EXACT_SUBSET, search.INDEX_SHARE
+        for way, limit, share_needed in (("exact", count + 1, 1.0), ("index", 0, 0.0),
+                                         ("default", *defaults)):
+            search.EXACT_SUBSET, search.INDEX_SHARE = limit, share_needed
             ms = []
             for query in queries:
                 started = time.perf_counter()
@@ -133,7 +136,8 @@ def switch(count: int, repeats: int = 5) -> tuple[list[list[Any]], dict[str, Any
         info["shares"][share] = {way: {"ms_p50": m, "found": n} for way, (m, n) in
                                  measured.items()}
         rows.append([f"{share:.0%} ({len(allowed):,})", fmt(measured["exact"][0], 1),
-                     fmt(measured["index"][0], 1), measured["index"][1]])
+                     fmt(measured["index"][0], 1), measured["index"][1],
+                     fmt(measured["default"][0], 1), measured["default"][1]])
     return rows, info
 
 
@@ -159,7 +163,8 @@ def main() -> None:
                    f"({switch_info['factory']}, built in {switch_info['build_seconds']:.0f} s),"
                    f" {CANDIDATES} candidates asked for, ms p50:", "",
                    markdown_table(["allowed subset", "scored exactly", "through the index",
-                                   "found through the index"], switch_rows)]
+                                   "found through the index", "as configured", "found"],
+                                  switch_rows)]
         results["switch"] = switch_info
     write_outputs("\n".join(report), results, args.markdown, args.json)
 

@@ -12,7 +12,7 @@ import os
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -176,6 +176,17 @@ class Embedder:
         """Run one query through the model, so the first real one pays no set-up cost."""
         self._queries.encode_query("warm up")
 
+    def _encode_query(self, text: str) -> NDArray[np.float32]:
+        """A query longer than the model's window (a pasted page) is never cut: each window
+        is encoded and the vectors averaged, then normalised again."""
+        windows = _query_windows(text, self.count_tokens, self.max_tokens)
+        if len(windows) == 1:
+            return np.array(self._queries.encode_query(text), dtype=np.float32)
+        vectors = np.array([self._queries.encode_query(w) for w in windows], dtype=np.float32)
+        pooled: NDArray[np.float32] = vectors.mean(axis=0)
+        norm = float(np.linalg.norm(pooled))
+        return pooled / np.float32(norm) if norm > 0 else pooled
+
     def embed_query(self, text: str) -> NDArray[np.float32]:
         """One normalised query vector, shape (dimension,); read-only, as it may be cached."""
         with self._cache_lock:
@@ -183,13 +194,24 @@ class Embedder:
             if cached is not None:
                 self._query_cache.move_to_end(text)
                 return cached
-        vector = np.array(self._queries.encode_query(text), dtype=np.float32)
+        vector = self._encode_query(text)
         vector.flags.writeable = False
         with self._cache_lock:
             self._query_cache[text] = vector
             if len(self._query_cache) > QUERY_CACHE_SIZE:
                 self._query_cache.popitem(last=False)
         return vector
+
+
+def _query_windows(text: str, count_tokens: Callable[[str], int], max_tokens: int) -> list[str]:
+    """``text`` as pieces the model reads whole: itself if it fits its window, else pieces
+    cut as passages are (at paragraphs, then sentences, then words)."""
+    if count_tokens(text) <= max_tokens:
+        return [text]
+    from index.chunking import split_passages
+
+    return [p.text for p in split_passages(text, count_tokens, max_tokens, overlap_sentences=0,
+                                           min_words=1)] or [text]
 
 
 def _load_encoder(

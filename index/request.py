@@ -15,7 +15,8 @@ from index.fusion import FUSIONS
 
 MODES = ("hybrid", "dense", "lexical")
 DEFAULT_MODE = "hybrid"
-MAX_QUERY_CHARS = 1000
+# A pasted page of text, to find passages like it: about what the 64 KB request body holds.
+MAX_QUERY_CHARS = 60_000
 DEFAULT_K = 10
 MAX_K = 100
 MAX_OFFSET = 1000

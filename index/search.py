@@ -39,8 +39,14 @@ WEAK_COSINE = 0.25
 # Every ranked list is cut at this depth: the deepest page a request may ask for.
 CANDIDATES = MAX_OFFSET + MAX_K
 # Allowed passages up to which a filtered search scores their vectors exactly (all of them
-# read); above it the index is searched instead (docs/benchmarks.md, "Filters").
-EXACT_SUBSET = 50_000
+# read); above it the index is searched instead (docs/benchmarks.md, "Filters")...
+EXACT_SUBSET = 30_000
+# ... and the share of the index a subset must be for the index to be searched instead: at
+# 200,000 vectors a 1% subset was not found in full even at full depth, 5% and up were.
+INDEX_SHARE = 0.05
+# With grouping by document, the other passages of a document a hit carries (the page lists
+# them under "N more passages in this document").
+MORE_SHOWN = 3
 
 
 @dataclass(frozen=True)
@@ -53,12 +59,14 @@ class Hit:
     document_title: str
     document_source: str
     page_kind: str | None  # what ``passage.pages`` count: "page", "slide"; None if unpaged
-    # With grouping by document: how many other candidate passages of the document matched.
+    # With grouping by document: how many other candidate passages of the document matched,
+    # and the best MORE_SHOWN of them, best first.
     other_matches: int | None = None
     explanation: Explanation | None = None
     # (start, end) in ``passage.text`` of the sentences that best answer the query, in order;
     # () when not asked for (index.answer_sentences).
     highlights: tuple[tuple[int, int], ...] = ()
+    more: tuple[StoredPassage, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,17 +185,20 @@ class Searcher:
         if request.phrases or request.excluded:
             ranked = _holding(ranked, store.texts_of([rowid for rowid, _ in ranked]),
                               request.phrases, request.excluded)
-        others: dict[int, int] = {}
+        others: dict[int, list[int]] = {}
         if request.group_by_document:
             ranked, others = _best_per_document(ranked, store.document_ids_of(ranked))
         page = ranked[offset : offset + k]
         passages = store.get_passages([rowid for rowid, _ in page])
         titles = store.document_titles({p.document_id for p in passages})
         explained = _Explainer(dense, lexical) if request.explain else None
+        shown = {p.rowid: p for p in store.get_passages(
+            [other for rowid, _ in page for other in others.get(rowid, [])[:MORE_SHOWN]])}
         hits = [
             Hit(offset + i + 1, score, passage, *titles[passage.document_id],
-                others.get(passage.rowid) if request.group_by_document else None,
-                explained.explain(passage.rowid, score) if explained else None)
+                len(others.get(passage.rowid, [])) if request.group_by_document else None,
+                explained.explain(passage.rowid, score) if explained else None,
+                more=tuple(shown[r] for r in others.get(passage.rowid, [])[:MORE_SHOWN]))
             for i, ((_, score), passage) in enumerate(zip(page, passages, strict=True))
         ]
         if request.highlights and hits:
@@ -298,27 +309,31 @@ def dense_candidates(
     vectors: VectorIndex, query_vector: NDArray[np.float32], allowed: list[int] | None
 ) -> list[tuple[int, float]]:
     """(rowid, cosine) best first, CANDIDATES of them if there are that many (of ``allowed``,
-    ascending rowids, if given). A small allowed subset is scored exactly from its vectors;
-    a large one is searched in the index, deeper until enough of it is found: reading
-    every vector of a large subset costs more (docs/benchmarks.md, "Filters")."""
-    if allowed is not None and len(allowed) <= EXACT_SUBSET:
-        rowids = np.asarray(allowed, dtype=np.int64)
-        scores = vectors.vectors(rowids) @ query_vector
-        order = np.lexsort((rowids, -scores))[:CANDIDATES]
-        return [(int(rowids[i]), float(scores[i])) for i in order]
+    ascending rowids, if given). An allowed subset is scored exactly from its vectors, unless
+    it is large and a large share of the index: then the index is searched, deeper until
+    enough of the subset is found, which costs less than reading every vector of it. An
+    index that cannot give enough (an HNSW graph returns no more nodes than it visits) is
+    left for the exact scoring (docs/benchmarks.md, "Filters")."""
     count = vectors.count
     if allowed is None:
         return vectors.search(query_vector, min(CANDIDATES, count))
     wanted = min(CANDIDATES, len(allowed))
-    kept = set(allowed)
-    # As deep as the subset's share says, then twice as deep each time it falls short.
-    depth = min(count, CANDIDATES * -(-count // len(allowed)))
-    while True:
-        found = [(rowid, score) for rowid, score in vectors.search(query_vector, depth)
-                 if rowid in kept]
-        if len(found) >= wanted or depth == count:
-            return found[:CANDIDATES]
-        depth = min(count, depth * 2)
+    if len(allowed) > EXACT_SUBSET and len(allowed) >= INDEX_SHARE * count:
+        kept = set(allowed)
+        # As deep as the subset's share says, then twice as deep each time it falls short.
+        depth = min(count, CANDIDATES * -(-count // len(allowed)))
+        while True:
+            found = [(rowid, score) for rowid, score in vectors.search(query_vector, depth)
+                     if rowid in kept]
+            if len(found) >= wanted:
+                return found[:CANDIDATES]
+            if depth == count:
+                break
+            depth = min(count, depth * 2)
+    rowids = np.asarray(allowed, dtype=np.int64)
+    scores = vectors.vectors(rowids) @ query_vector
+    order = np.lexsort((rowids, -scores))[:CANDIDATES]
+    return [(int(rowids[i]), float(scores[i])) for i in order]
 
 
 def _holding(ranked: list[tuple[int, float]], texts: dict[int, str], phrases: Sequence[str],
@@ -344,18 +359,19 @@ class _Explainer:
 
 def _best_per_document(
     ranked: list[tuple[int, float]], document_of: dict[int, str]
-) -> tuple[list[tuple[int, float]], dict[int, int]]:
-    """Keep each document's best passage; count the document's other passages per kept one."""
+) -> tuple[list[tuple[int, float]], dict[int, list[int]]]:
+    """Keep each document's best passage; list the document's other passages (best first)
+    under each kept one."""
     best: dict[str, int] = {}
     kept: list[tuple[int, float]] = []
-    others: dict[int, int] = {}
+    others: dict[int, list[int]] = {}
     for rowid, score in ranked:
         document_id = document_of[rowid]
         if document_id in best:
-            others[best[document_id]] += 1
+            others[best[document_id]].append(rowid)
             continue
         best[document_id] = rowid
-        others[rowid] = 0
+        others[rowid] = []
         kept.append((rowid, score))
     return kept, others
 

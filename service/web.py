@@ -71,9 +71,7 @@ def search() -> str | Response:
     wanted = replace(wanted, highlights=wanted.highlights or "highlights" not in request.args)
     with admitted(wanted):
         # The page has no controls for these, and its own links do not carry them.
-        results = get_searcher().search(
-            replace(wanted, alpha=None, explain=False, group_by_document=False, facets=True)
-        )
+        results = get_searcher().search(replace(wanted, alpha=None, explain=False, facets=True))
     page = _Page(typed.strip(), results, request.args)
     offset, k = results.offset, results.k
     has_next = len(results.hits) == k and offset + k <= MAX_OFFSET
@@ -87,13 +85,18 @@ def search() -> str | Response:
         previous_url=page.url(offset=max(offset - k, 0)) if offset > 0 else None,
         next_url=page.url(offset=offset + k) if has_next else None,
         mode_urls={mode: page.url(mode=mode) for mode in MODES},
-        part_urls={shown: page.url(part=shown or "") for shown in (None, *PARTS)},
+        part_urls={_PART_LABELS[shown]: page.url(part=shown or "") for shown in (None, *PARTS)},
+        part_label=_PART_LABELS[page.part],
+        by_document=wanted.group_by_document,
+        view_urls={"passages": page.url(group=""), "by document": page.url(group="doc")},
+        view="by document" if wanted.group_by_document else "passages",
         facet_urls=page.facet_urls(),
         active=page.active(),
         alternate=page.url(offset=offset, endpoint="api.search", syntax="true"),
     )
 
 
+_PART_LABELS = {None: "all", "article": "articles", "comment": "comments"}
 # The filters a page's link keeps, as URL parameters (the box's syntax stays in q).
 _FILTER_PARAMETERS = ("doc", "path", "type", "modified_after", "modified_before")
 
@@ -105,19 +108,21 @@ class _Page:
     def __init__(self, typed: str, results: SearchResults, args: MultiDict[str, str]) -> None:
         self.typed, self.results = typed, results
         self.part = args.get("part") or None
+        self.group = args.get("group") or None
         self.given = {name: args.getlist(name) for name in _FILTER_PARAMETERS if name in args}
 
     def url(self, offset: int = 0, mode: str | None = None, part: str | None = None,
-            endpoint: str = "web.search", q: str | None = None,
+            group: str | None = None, endpoint: str = "web.search", q: str | None = None,
             given: dict[str, list[str]] | None = None, **extra: str) -> str:
         args: dict[str, Any] = {"q": self.typed if q is None else q, "k": self.results.k,
                                 "mode": mode or self.results.mode,
                                 **(self.given if given is None else given), **extra}
         if offset:
             args["offset"] = offset
-        chosen = self.part if part is None else part
-        if chosen:
-            args["part"] = chosen
+        for name, value, default in (("part", part, self.part), ("group", group, self.group)):
+            chosen = default if value is None else value
+            if chosen:
+                args[name] = chosen
         return url_for(endpoint, **args)
 
     def facet_urls(self) -> dict[str, list[tuple[str, int, str]]]:

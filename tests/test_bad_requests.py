@@ -64,9 +64,8 @@ API_CASES = [
     get("/api/search?q=", 400, "q must not be empty"),
     get("/api/search?q=%20%20%09%0A", 400, "q must not be empty"),
     get("/api/search?q=%E3%80%80%C2%A0", 400, "q must not be empty"),  # ideographic, nbsp
-    get("/api/search?q=" + "a" * 1001, 400, "at most 1000 characters"),
-    get("/api/search?q=" + "%C3%A9" * 1001, 400, "at most 1000 characters"),  # 1001 × é
-    get("/api/search?q=%20" + "a" * 1000, 400, "at most 1000 characters"),  # counted as sent
+    get("/api/search?q=" + "a" * 60_001, 400, "at most 60000 characters"),
+    get("/api/search?q=%20" + "a" * 60_000, 400, "at most 60000 characters"),  # counted as sent
     # k and offset
     get("/api/search?q=x&k=0", 400, "k must be between 1 and 100"),
     get("/api/search?q=x&k=-1", 400, "k must be between 1 and 100"),
@@ -121,7 +120,7 @@ API_CASES = [
     post({}, 400, "q is required"),
     post({"q": ""}, 400, "q must not be empty"),
     post({"q": " \t"}, 400, "q must not be empty"),
-    post({"q": "a" * 1001}, 400, "at most 1000 characters"),
+    post({"q": "a" * 60_001}, 400, "at most 60000 characters"),
     post({"q": None}, 400, "q is required"),
     post({"q": 5}, 400, "q must be a string"),
     post({"q": ["x"]}, 400, "q must be a string"),
@@ -180,7 +179,7 @@ WEB_CASES = [
     get("/search?q=x&q=y", 400, "q must be given once"),
     get("/search?q=%ff%fe", 400, "not valid UTF-8"),
     get("/search?q=a%00b", 400, "NUL"),
-    get("/search?q=" + "a" * 1001, 400, "at most 1000 characters"),
+    get("/search?q=" + "a" * 60_001, 400, "at most 60000 characters"),
     get("/documents/no-such-document", 404, "no document with id"),
     get("/documents/..%2F..%2Fetc%2Fpasswd", 404, "no document with id"),
     get("/documents/" + "b" * 8000, 404, "no document with id"),
@@ -200,7 +199,7 @@ GOOD_CASES = [
     get("/api/search?q=x&offset=0", 200),
     get("/api/search?q=x&offset=101", 200),
     get("/api/search?q=x&offset=1000", 200),
-    get("/api/search?q=" + "a" * 1000, 200),
+    get("/api/search?q=" + "a" * 60_000, 200),
     get("/api/search?q=x&doc=a&doc=b", 200),
     get("/api/search?q=%F0%9F%98%80", 200),  # an emoji
     post({"q": "x", "k": 1, "doc": DOC}, 200),

@@ -373,3 +373,34 @@ def test_the_sentence_that_answers_is_marked_apart_from_the_words(
     assert marks and all(m.value_of_css_property("background-color") != background
                          for m in marks)
     assert answer.is_displayed() and answer.rect["width"] > 0
+
+
+def test_by_document_gives_each_document_once_with_its_other_passages_folded(
+    browser: Any, base_url: str
+) -> None:
+    """The sample's first article and its twenty comments crowd a broad query's page; by
+    document, each document comes once, its other passages folded under it."""
+    from selenium.webdriver.common.by import By
+
+    def titles() -> list[str]:
+        return [e.text for e in browser.find_elements(By.CSS_SELECTOR, "li.hit .hit-title a")]
+
+    browser.get(base_url + "/search?q=Russian+troops+in+Iraq")
+    crowded = titles()
+    assert len(crowded) == 10 and len(set(crowded)) < len(crowded)
+    browser.find_element(By.LINK_TEXT, "by document").click()
+    grouped = titles()
+    assert len(grouped) == len(set(grouped)) == 5  # the five sample documents, once each
+    assert grouped[0] == crowded[0]
+    more = browser.find_element(By.CSS_SELECTOR, "li.hit details.more")
+    folded = more.find_element(By.CSS_SELECTOR, "li a")
+    assert not folded.is_displayed()
+    summary = more.find_element(By.TAG_NAME, "summary")
+    assert summary.text.endswith("more passages in this document")
+    summary.click()
+    assert folded.is_displayed()
+    folded.click()  # to that passage in its document
+    assert "/documents/" in browser.current_url and "#p-" in browser.current_url
+    browser.back()
+    browser.back()
+    assert titles() == crowded
