@@ -50,6 +50,8 @@ def document(doc_id: str) -> Response:
         "type": found.type,
         "size": found.size,
         "modified": found.modified,
+        # Pages (or slides) with text; null in a document without pages.
+        "page_count": len(found.structure.pages) or None,
         "text": found.text,
         "passages": [{"id": p.id, "start": p.start, "end": p.end, **_place(p)}
                      for p in passages],

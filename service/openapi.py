@@ -135,6 +135,7 @@ def _schemas() -> dict[str, Any]:
             # Of the file: its extension ("pdf"), bytes and modification time (UTC,
             # 2026-03-01T09:30:00Z; null in an index built before it was recorded).
             "type": string, "size": integer, "modified": {"type": "string", "nullable": True},
+            "page_count": nullable_integer,  # pages or slides with text; null if unpaged
             "passages": {"type": "array", "items": {"type": "object", "properties": {
                 "id": string, "start": integer, "end": integer, **place}}}}},
         "IndexInfo": {"type": "object", "properties": {

@@ -173,7 +173,8 @@ def test_document_endpoint(client: FlaskClient) -> None:
     assert response.status_code == 200
     document = response.get_json()
     assert list(document) == ["id", "title", "source", "date", "author", "type", "size",
-                              "modified", "text", "passages"]
+                              "modified", "page_count", "text", "passages"]
+    assert document["page_count"] is None  # a text file has no pages
     assert (document["date"], document["author"]) == (None, None)  # plain text states none
     path = ROOT / "corpus" / "001_e4d6116a5cfa59ae.txt"
     assert (document["type"], document["size"]) == ("txt", path.stat().st_size)

@@ -85,6 +85,8 @@ def test_a_pdf_hit_carries_its_page(client: FlaskClient) -> None:
     assert (hit["page"], hit["last_page"], hit["section"]) == (2, 2, [])
     assert hit["document"]["page_kind"] == "page"
     assert first_hit(client, "gas locker drain")["page"] == 3
+    manual = client.get("/api/documents/manual").get_json()
+    assert (manual["type"], manual["page_count"]) == ("pdf", 3)
 
 
 def test_the_results_page_says_where_each_hit_is(client: FlaskClient) -> None:
