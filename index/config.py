@@ -92,6 +92,11 @@ class Config:
     port: int = 8000
     # Seconds between checks for a newly published generation.
     reload_interval: float = 2.0
+    # API keys: when any is set, every route but /healthz needs one (service/api_keys.py).
+    # A file of keys, one a line, re-read when it changes; and/or keys separated by commas
+    # or spaces (SEARCH_API_KEYS).
+    api_keys_file: Path | None = None
+    api_keys: str = ""
 
     def chunking_settings(self) -> dict[str, Any]:
         """Settings that change passages; a change forces re-chunking every document."""

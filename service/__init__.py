@@ -32,7 +32,7 @@ def create_app(config: Config | None = None, embedder: Embedder | None = None,
         watch: check for newly published generations in the background. (Watching the
             docs folder, to publish them, is ``service.watching``: ``--watch``.)
     """
-    from service import admission, api, errors, headers, state, web
+    from service import admission, api, api_keys, errors, headers, state, web
     from service.state import LiveIndex
 
     if config is None:
@@ -55,6 +55,7 @@ def create_app(config: Config | None = None, embedder: Embedder | None = None,
     if watch:
         live.watch(config.reload_interval)
     app.extensions["live_index"] = live
+    api_keys.init_app(app, config)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     errors.register_error_handlers(app)

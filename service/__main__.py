@@ -11,6 +11,7 @@ import click
 
 from index import SearchError, load_config
 from service import create_app
+from service.api_keys import is_loopback
 from service.server import ListenError, serve
 from service.watching import ServiceWatcher
 
@@ -51,6 +52,10 @@ def main(docs_dir: Path | None, index_dir: Path | None, host: str | None, port: 
         app = create_app(config)
     except SearchError as e:
         raise click.ClickException(str(e)) from e
+    if not app.extensions["api_keys"].enabled and not is_loopback(config.host):
+        logging.getLogger("service").warning(
+            "serving %s beyond this machine with no API key: anyone who reaches it can read "
+            "the documents; set api_keys_file or SEARCH_API_KEYS", config.host)
     watcher = ServiceWatcher(app, config) if watch else None
     try:
         # Until SIGTERM, SIGHUP or SIGINT, then a drain of the requests in flight.

@@ -21,6 +21,7 @@ JSON_PREFIXES = ("/api/", "/healthz", "/readyz", "/openapi.json")
 
 _CODES = {
     400: "bad_request",
+    401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",

@@ -1,0 +1,74 @@
+"""The search command: the installed console script run as a user runs it, over the sample
+index, and its JSON lines read back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from index import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+ANSI = "\033["
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = shutil.which("search", path=str(Path(sys.executable).parent))
+    assert command, "the search console script is installed beside python"
+    return subprocess.run([command, *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=120, check=False)
+
+
+def test_results_are_readable_and_plain_when_not_a_terminal(
+    sample_index: Config, exported_env: dict[str, str]
+) -> None:
+    done = run("who speaks for the Russian foreign ministry", "--index-dir",
+               str(sample_index.index_dir), env=exported_env)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert ANSI not in out  # piped: no colour codes
+    assert out.startswith("1. Russia To Send Troops To Iraq?\n")
+    assert "comment by Anonymous" in out and "Alexander Yakovenko" in out
+    assert [line[:3] for line in out.splitlines() if line[:1].isdigit()] == [
+        "1. ", "2. ", "3. ", "4. ", "5. "]  # --k defaults to 5
+
+
+def test_json_lines_and_the_query_syntax(
+    sample_index: Config, exported_env: dict[str, str]
+) -> None:
+    done = run('"foreign minister" Italy -Lavrov', "--json", "--k", "3",
+               "--mode", "lexical", "--index-dir", str(sample_index.index_dir),
+               env=exported_env)
+    assert done.returncode == 0, done.stderr
+    hits = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [h["rank"] for h in hits] == [1, 2, 3]
+    for hit in hits:
+        assert "foreign minister" in hit["text"].lower()
+        assert "lavrov" not in hit["text"].lower()
+        assert set(hit) >= {"score", "passage_id", "section", "page", "part", "document"}
+
+
+def test_no_index_is_one_line_and_exit_1(tmp_path: Path, exported_env: dict[str, str]) -> None:
+    done = run("anything", "--index-dir", str(tmp_path / "none"), env=exported_env)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        f"Error: no index in {tmp_path / 'none'}: run rebuild-index first"]
+
+
+def test_it_imports_neither_flask_nor_torch(
+    sample_index: Config, exported_env: dict[str, str]
+) -> None:
+    code = ("import sys; from scripts.search import main\n"
+            "try:\n    main([sys.argv[1], '--index-dir', sys.argv[2], '--k', '1'])\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "print(sorted(m for m in ('flask', 'torch', 'sentence_transformers') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, "Lavrov in Paris",
+                           str(sample_index.index_dir)], capture_output=True, text=True,
+                          env=exported_env, cwd=ROOT, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
