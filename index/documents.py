@@ -340,7 +340,7 @@ def _read(real: Path, max_bytes: int | None) -> tuple[bytes, os.stat_result]:
                 raise UnreadableDocumentError("unreadable: not a regular file")
             if max_bytes is not None and file_stat.st_size > max_bytes:
                 raise UnreadableDocumentError(
-                    f"too large ({file_stat.st_size / _MB:.1f} MB > {max_bytes / _MB:g} MB limit)"
+                    f"too large ({file_stat.st_size / _MB:.1f} MiB > {max_bytes / _MB:g} MiB limit)"
                 )
             return file.read(), file_stat
     except OSError as exc:

@@ -43,7 +43,8 @@ from index.watch import FolderWatcher
 @click.option("--watch", is_flag=True,
               help="Build, then keep watching the docs folder and publish a new generation "
                    "after each change, until SIGINT or SIGTERM.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or log lines; summary only.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="The summary only: no progress bars, no log lines but errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug log lines.")
 def main(
     docs_dir: Path | None,
@@ -65,8 +66,12 @@ def main(
     """
     if watch and rollback:
         raise click.UsageError("--watch and --rollback cannot be used together")
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    # Quiet is the summary alone (which lists the skipped files): errors only on stderr, and
+    # no progress bar from the libraries that load and export the model either.
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
     logging.basicConfig(stream=sys.stderr, level=level, format="%(levelname)s %(message)s")
+    if quiet:
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # transformers follows it too
     try:
         config = load_config(
             config_file, os.environ,

@@ -35,7 +35,7 @@ LATIN_1 = "Café crème\n\nLe café crème coûte deux francs à Genève, près 
 UTF_16 = "Zürich notes\n\nThe tram to Zürich's Hauptbahnhof leaves every seven minutes.\n"
 PLAIN = "Harbour notes\n\nThe ferry leaves the north pier at ten and returns at six.\n"
 EXPECTED_SKIPS = {
-    "big.txt": "too large (50.0 MB > 25 MB limit)",
+    "big.txt": "too large (50.0 MiB > 25 MiB limit)",
     "binary.txt": "binary file",
     "empty.txt": "empty",
     "loop-a.txt": "unreadable: Too many levels of symbolic links",

@@ -513,7 +513,7 @@ def test_too_large_skipped_without_reading(tmp_path: Path) -> None:
     write(tmp_path, "small.txt", "tiny")
     report = load_documents(tmp_path, Limits(max_bytes=1024 * 1024))
     assert [doc.id for doc in report.documents] == ["small"]
-    assert reasons(report) == {"big.txt": "too large (3.0 MB > 1 MB limit)"}
+    assert reasons(report) == {"big.txt": "too large (3.0 MiB > 1 MiB limit)"}
 
 
 def test_missing_root_and_file_root_raise(tmp_path: Path) -> None:

@@ -642,3 +642,20 @@ def test_kill_while_writing_the_vectors_leaves_the_live_generation(
     assert (leftover / "passages.sqlite").exists() and (leftover / "vectors.npy").exists()
     assert not (leftover / "manifest.json").exists()
     assert read_manifest(site.live())["faiss_factory"] == "auto"
+
+
+def test_quiet_is_the_summary_alone_even_on_a_first_build(tmp_path: Path) -> None:
+    """A first build exports the model (progress bars and dozens of log lines from the
+    libraries) and skips files (each also a WARNING line): with --quiet, only the summary,
+    which lists the skipped files once."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(ROOT / "corpus" / "003_4783bc61b2fd86ea.txt", docs)
+    (docs / "empty.txt").write_bytes(b"")
+    (docs / "notes.xyz").write_text("not a format")
+    env = clean_env(SEARCH_CACHE_DIR=str(tmp_path / "fresh-cache"))  # the model exported again
+    result = rebuild("--docs", docs, "--index-dir", tmp_path / "index", "--quiet", env=env)
+    assert result.returncode == 0, report(result)
+    assert result.stderr == "", report(result)
+    assert result.stdout.count("empty.txt") == 1 and result.stdout.count("notes.xyz") == 1
+    assert "2 skipped" in result.stdout

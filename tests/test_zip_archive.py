@@ -44,7 +44,7 @@ def test_many_members_each_small_enough_but_too_large_together_are_refused() -> 
     one_megabyte = deflated_zeros(1)
     bomb = zip_file([(f"word/part{i}.xml", one_megabyte, 1024 * 1024) for i in range(300)])
     reason, peak = refusal(".docx", bomb)
-    assert reason == "refused DOCX: unpacks to 300 MB (limit 200 MB); possible zip bomb"
+    assert reason == "refused DOCX: unpacks to 300 MiB (limit 200 MiB); possible zip bomb"
     assert peak < 10 * 1024 * 1024
 
 

@@ -76,7 +76,7 @@ def _check_declared(members: list[zipfile.ZipInfo], kind: str) -> None:
             )
     total = sum(m.file_size for m in members)
     if total > MAX_UNPACKED_BYTES:
-        raise UnreadableDocumentError(_too_large(kind, f"{total / _MB:,.0f} MB"))
+        raise UnreadableDocumentError(_too_large(kind, f"{total / _MB:,.0f} MiB"))
 
 
 def _read_capped(source: zipfile.ZipFile, member: zipfile.ZipInfo, budget: int, kind: str) -> bytes:
@@ -99,10 +99,11 @@ def _read_capped(source: zipfile.ZipFile, member: zipfile.ZipInfo, budget: int, 
             raise UnreadableDocumentError(
                 f"broken {kind}: {member.filename} holds more than its declared size"
             )
-        raise UnreadableDocumentError(_too_large(kind, f"more than {MAX_UNPACKED_BYTES // _MB} MB"))
+        raise UnreadableDocumentError(
+            _too_large(kind, f"more than {MAX_UNPACKED_BYTES // _MB} MiB"))
     return b"".join(pieces)
 
 
 def _too_large(kind: str, size: str) -> str:
-    return (f"refused {kind}: unpacks to {size} (limit {MAX_UNPACKED_BYTES // _MB} MB); "
+    return (f"refused {kind}: unpacks to {size} (limit {MAX_UNPACKED_BYTES // _MB} MiB); "
             "possible zip bomb")
