@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import stat
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -133,16 +134,20 @@ def load_documents(root: Path, limits: Limits = Limits(),  # noqa: B008
     truncated: list[SkippedFile] = []
     first_source: dict[str, str] = {}
     not_reread = 0
+    sources = sorted(p.relative_to(root).as_posix() for p in paths)
+    shared = _shared_ids(sources)
     for path in sorted(paths, key=lambda p: p.relative_to(root).as_posix()):
         source = path.relative_to(root).as_posix()
-        doc_id = _doc_id(source)
+        # "notes/path" for notes/path.md, unless notes/path.html is there too: then each is
+        # known by its whole name, "notes/path.md" and "notes/path.html".
+        doc_id = source if _doc_id(source) in shared else _doc_id(source)
         try:
             if path.suffix.lower() in SUPPORTED_SUFFIXES and doc_id in first_source:
                 raise UnreadableDocumentError(
                     f"duplicate id '{doc_id}' (already from {first_source[doc_id]})"
                 )
             with time_limit(limits.seconds) if limits.seconds is not None else nullcontext():
-                document, kept = _load(path, root, real_root, limits, read_before)
+                document, kept = _load(path, root, real_root, limits, read_before, doc_id)
         except UnreadableDocumentError as exc:
             skipped.append(SkippedFile(_printable(source), exc.reason))
         except TimeLimitExceeded:
@@ -168,7 +173,9 @@ def load_documents(root: Path, limits: Limits = Limits(),  # noqa: B008
 
 def load_document(path: Path, root: Path) -> Document:
     """Load one file; raises UnreadableDocumentError with the reason it would be skipped."""
-    return _load(path, root, root.resolve(), Limits(max_bytes=None, seconds=None), None)[0]
+    doc_id = _doc_id(path.relative_to(root).as_posix())  # as if it had no namesake
+    return _load(path, root, root.resolve(), Limits(max_bytes=None, seconds=None), None,
+                 doc_id)[0]
 
 
 def is_temporary(name: str) -> bool:
@@ -254,7 +261,8 @@ def reader_of(suffix: str, limits: Limits) -> str:
 
 
 def _load(
-    path: Path, root: Path, real_root: Path, limits: Limits, read_before: ReadBefore | None
+    path: Path, root: Path, real_root: Path, limits: Limits, read_before: ReadBefore | None,
+    doc_id: str,
 ) -> tuple[Document, bool]:
     """The document, and whether it was kept as read before rather than read."""
     source = path.relative_to(root).as_posix()
@@ -272,7 +280,7 @@ def _load(
     # by modification time see its new one.
     size, modified = file_stat.st_size, iso_utc(file_stat.st_mtime)
     if read_before and (known := read_before(source, file_sha256, reader)):
-        return replace(known, size=size, modified=modified), True
+        return replace(known, id=doc_id, size=size, modified=modified), True
     extracted = EXTRACTORS[suffix](data, limits.max_chars)
     text = extracted.text
     if not text:
@@ -286,7 +294,7 @@ def _load(
     title = tidy_title(extracted.title) or path.stem
     structure = extracted.structure.cut(len(text))
     author = collapse(extracted.author or "")[:MAX_AUTHOR_CHARS] or None
-    document = Document(_doc_id(source), title, source, text, content_hash(title, text, structure),
+    document = Document(doc_id, title, source, text, content_hash(title, text, structure),
                         file_sha256, reader, cut, extracted.attachments, structure,
                         extracted.date, author, size, modified)
     return document, False
@@ -322,6 +330,13 @@ def _cut(text: str, max_chars: int) -> str:
 
 def _doc_id(source: str) -> str:
     return PurePosixPath(source).with_suffix("").as_posix()
+
+
+def _shared_ids(sources: Sequence[str]) -> set[str]:
+    """The ids (names without their extension) that two or more supported files share."""
+    counts = Counter(_doc_id(s) for s in sources
+                     if PurePosixPath(s).suffix.lower() in SUPPORTED_SUFFIXES)
+    return {doc_id for doc_id, n in counts.items() if n > 1}
 
 
 def _printable(source: str) -> str:

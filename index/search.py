@@ -266,7 +266,12 @@ class Searcher:
         store = self._store()
         document = store.get_document(document_id)
         if document is None:
-            raise DocumentNotFoundError(f"no document with id {document_id!r}")
+            # An id given before a namesake with another extension came: both are now
+            # known by their whole names. The old link says where to go.
+            namesakes = store.ids_with_extension(document_id)
+            hint = (f": two files share that name; it is now {' or '.join(map(repr, namesakes))}"
+                    if namesakes else "")
+            raise DocumentNotFoundError(f"no document with id {document_id!r}{hint}")
         return document, store.passages_of(document_id)
 
     def _allowed(self, request: SearchRequest, store: PassageStore) -> list[int] | None:

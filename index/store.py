@@ -333,6 +333,13 @@ class PassageStore:
         finally:
             self._db.set_progress_handler(None, 0)
 
+    def ids_with_extension(self, document_id: str) -> list[str]:
+        """The ids that are ``document_id`` plus an extension ("notes/path.md"), sorted."""
+        rows = self._db.execute(
+            "SELECT id FROM documents WHERE substr(id, 1, ?) = ? AND id = source ORDER BY id",
+            (len(document_id) + 1, document_id + "."))
+        return [doc_id for (doc_id,) in rows]
+
     def get_document(self, document_id: str) -> Document | None:
         row = self._db.execute(
             "SELECT id, title, source, text, content_hash, structure, date, author, size,"

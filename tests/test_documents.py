@@ -498,14 +498,28 @@ def test_unsupported_files_reported(tmp_path: Path) -> None:
     }
 
 
-def test_duplicate_ids_first_loaded_wins(tmp_path: Path) -> None:
+def test_namesakes_with_other_extensions_are_kept_apart_by_their_whole_names(
+    tmp_path: Path,
+) -> None:
     write(tmp_path, "a.md", "# From markdown")
     write(tmp_path, "a.txt", "From text")
-    write(tmp_path, "b.md", "")
+    write(tmp_path, "b.md", "")  # skipped, yet its name still makes b.txt's id whole
     write(tmp_path, "b.txt", "B from text")
+    write(tmp_path, "c.txt", "C alone")
+    write(tmp_path, "c.md.txt", "C's namesake? No: its own name without .txt is c.md")
     report = load_documents(tmp_path)
-    assert {doc.id: doc.source for doc in report.documents} == {"a": "a.md", "b": "b.txt"}
-    assert reasons(report) == {"a.txt": "duplicate id 'a' (already from a.md)", "b.md": "empty"}
+    assert {doc.id: doc.source for doc in report.documents} == {
+        "a.md": "a.md", "a.txt": "a.txt", "b.txt": "b.txt", "c": "c.txt", "c.md": "c.md.txt"}
+    assert reasons(report) == {"b.md": "empty"}
+
+
+def test_an_id_both_ways_is_still_refused_as_a_duplicate(tmp_path: Path) -> None:
+    write(tmp_path, "x.md", "# X in Markdown")
+    write(tmp_path, "x.txt", "X in text")  # so x.md is known as "x.md"...
+    write(tmp_path, "x.md.txt", "...which is also this file's name without .txt")
+    report = load_documents(tmp_path)
+    assert {doc.id for doc in report.documents} == {"x.md", "x.txt"}
+    assert reasons(report) == {"x.md.txt": "duplicate id 'x.md' (already from x.md)"}
 
 
 def test_too_large_skipped_without_reading(tmp_path: Path) -> None:
