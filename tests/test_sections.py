@@ -300,3 +300,28 @@ def test_a_slides_bullets_are_list_items_and_its_table_rows(name: str) -> None:
     assert kinds["Argand burner | 1200"] == "row"
     assert kinds["Fog signals"] == "heading"
     assert "The foghorn sounds two blasts every thirty seconds." not in kinds  # a paragraph
+
+
+def test_documentation_pages_lose_their_permalinks_and_copy_buttons(tmp_path: Path) -> None:
+    """As documentation sites write them (Node.js's here): a "#" permalink in each heading,
+    a "copy" button in each code block. Neither is text: "Windows vs. POSIX#" and
+    "...myfile.htmlcopy" were what the page gave."""
+    page = (
+        '<html><head><title>Path</title></head><body><div id="apicontent">'
+        '<h2>Windows vs. POSIX<span><a class="mark" href="#windows-vs-posix">#</a></span></h2>'
+        "<p>The default operation of the module varies with the operating system.</p>"
+        "<pre><code>path.basename('C:\\\\temp\\\\myfile.html');\n// Returns: 'myfile.html'"
+        '</code><button class="copy-button">copy</button></pre>'
+        '<h3><a href="#options">Options</a><a class="headerlink" href="#options">¶</a></h3>'
+        "<p>A heading that is itself a link to its anchor keeps its words.</p>"
+        "</div></body></html>"
+    )
+    (tmp_path / "path.html").write_text(page)
+    document = load_document(tmp_path / "path.html", tmp_path)
+    shown = [(b.kind, document.text[b.start : b.end]) for b in document.structure.blocks]
+    assert shown == [
+        ("heading", "Windows vs. POSIX"),
+        ("code", "path.basename('C:\\\\temp\\\\myfile.html');\n// Returns: 'myfile.html'"),
+        ("heading", "Options"),
+    ]
+    assert "copy" not in document.text and "#" not in document.text and "¶" not in document.text

@@ -34,8 +34,11 @@ if TYPE_CHECKING:
 _META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([\w.:-]+)""", re.IGNORECASE)
 _DROPPED_TAGS = [
     "script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form",
-    "svg", "iframe",
+    "svg", "iframe", "button",  # a button's label ("Copy") is the page's, not its text's
 ]  # fmt: skip
+# What a heading's permalink shows: documentation sites put one in every heading
+# ("Windows vs. POSIX#"), and read as text it glues onto the heading.
+_PERMALINK_TEXT = frozenset({"", "#", "¶", "§", "🔗", "link", "permalink", "anchor"})
 # EPUB 3 marks notes with epub:type (https://www.w3.org/TR/epub-ssv-11/).
 _NOTE_TYPES = frozenset({"footnote", "endnote", "rearnote", "note"})
 _BLOCK_TAGS = frozenset({
@@ -120,6 +123,10 @@ def _drop_chrome(soup: BeautifulSoup) -> None:
     for tag in soup.find_all(_DROPPED_TAGS):
         if isinstance(tag, Tag) and not tag.decomposed and not _is_note(tag):
             tag.decompose()
+    for link in soup.select("h1 a[href^='#'], h2 a[href^='#'], h3 a[href^='#'], "
+                            "h4 a[href^='#'], h5 a[href^='#'], h6 a[href^='#']"):
+        if not link.decomposed and link.get_text().strip().lower() in _PERMALINK_TEXT:
+            link.decompose()
 
 
 def _is_note(tag: Tag) -> bool:
