@@ -97,6 +97,12 @@ class Config:
     # or spaces (SEARCH_API_KEYS).
     api_keys_file: Path | None = None
     api_keys: str = ""
+    # The service's access log on stderr, one line a request: "text" (a readable line after
+    # the usual time and level) or "json" (one JSON object a line, bare, for log shippers).
+    log_format: str = "text"
+    # Write each request's query string (the query text) in the access log too. Off: what
+    # people search for in private documents is theirs (SECURITY.md, "Logs").
+    log_queries: bool = False
 
     def chunking_settings(self) -> dict[str, Any]:
         """Settings that change passages; a change forces re-chunking every document."""
@@ -202,6 +208,7 @@ def _validate(config: Config) -> None:
         (config.max_document_seconds > 0, "max_document_seconds must be positive"),
         (1 <= config.port <= 65535, "port must be between 1 and 65535"),
         (config.reload_interval > 0, "reload_interval must be positive"),
+        (config.log_format in ("text", "json"), "log_format must be text or json"),
         (bool(config.model.strip()), "model must not be empty"),
         (config.fusion in ("rrf", "weighted"), "fusion must be rrf or weighted"),
         (config.passage_backend in BACKENDS,

@@ -92,6 +92,9 @@ class Embedder:
         # Recent query vectors: repeated queries (paging, popular searches) skip the model.
         self._query_cache: OrderedDict[str, NDArray[np.float32]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # Lookups in that cache so far, counted under its lock; GET /metrics reports them.
+        self.query_cache_hits = 0
+        self.query_cache_misses = 0
 
     @classmethod
     def load(
@@ -192,8 +195,10 @@ class Embedder:
         with self._cache_lock:
             cached = self._query_cache.get(text)
             if cached is not None:
+                self.query_cache_hits += 1
                 self._query_cache.move_to_end(text)
                 return cached
+            self.query_cache_misses += 1
         vector = self._encode_query(text)
         vector.flags.writeable = False
         with self._cache_lock:

@@ -24,15 +24,17 @@ class DocumentPath(PathConverter):
 
 
 def create_app(config: Config | None = None, embedder: Embedder | None = None,
-               watch: bool = True) -> Flask:
+               watch: bool = True, observe: bool = True) -> Flask:
     """Build the app over ``config.index_dir`` (default: settings from SEARCH_* variables).
 
     Args:
         embedder: an already loaded model for ``config.model`` (tests share one).
         watch: check for newly published generations in the background. (Watching the
             docs folder, to publish them, is ``service.watching``: ``--watch``.)
+        observe: keep GET /metrics and the access log with its request ids; off only to
+            measure what they cost (benchmarks/observability.py).
     """
-    from service import admission, api, api_keys, errors, headers, state, web
+    from service import access_log, admission, api, api_keys, errors, headers, metrics, state, web
     from service.state import LiveIndex
 
     if config is None:
@@ -55,7 +57,10 @@ def create_app(config: Config | None = None, embedder: Embedder | None = None,
     if watch:
         live.watch(config.reload_interval)
     app.extensions["live_index"] = live
-    api_keys.init_app(app, config)
+    if observe:  # first, so that every request has its id and start time before anything else
+        access_log.init_app(app, config)
+        metrics.init_app(app, live)
+    api_keys.init_app(app, config)  # after the log's hook: a refusal is logged
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     errors.register_error_handlers(app)

@@ -11,6 +11,7 @@ import click
 
 from index import SearchError, load_config
 from service import create_app
+from service.access_log import configure_logging
 from service.api_keys import is_loopback
 from service.server import ListenError, serve
 from service.watching import ServiceWatcher
@@ -49,6 +50,7 @@ def main(docs_dir: Path | None, index_dir: Path | None, host: str | None, port: 
         config = load_config(config_file, os.environ,
                              {"docs_dir": docs_dir, "index_dir": index_dir, "host": host,
                               "port": port, "model": model, "vector_store": vector_store})
+        configure_logging(config)
         app = create_app(config)
     except SearchError as e:
         raise click.ClickException(str(e)) from e

@@ -12,6 +12,7 @@ from index import Facets, Hit, InvalidQueryError, SearchResults, StoredPassage
 from service import params
 from service.admission import admitted
 from service.errors import error_response
+from service.metrics import observe_search
 from service.openapi import openapi_document
 from service.state import get_live_index, get_searcher, index_info
 from service.watching import watch_status
@@ -34,6 +35,7 @@ def search() -> Response:
     searcher = get_searcher()
     with admitted(wanted):
         results = searcher.search(wanted)
+    observe_search(results)
     return jsonify(_results_json(results, index_info(searcher)))
 
 

@@ -13,6 +13,7 @@ from index import (
     InvalidQueryError,
     VectorStoreUnavailableError,
 )
+from service.access_log import request_id
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +39,20 @@ def wants_json(path: str) -> bool:
     return path.startswith(JSON_PREFIXES)
 
 
-def error_document(status: int, message: str) -> dict[str, dict[str, str]]:
-    """The JSON error shape: ``{"error": {"code": ..., "message": ...}}``."""
-    return {"error": {"code": _CODES.get(status, "error"), "message": message}}
+def error_document(status: int, message: str,
+                   request_id: str | None = None) -> dict[str, dict[str, str]]:
+    """The JSON error shape: ``{"error": {"code": ..., "message": ..., "request_id": ...}}``
+    (the id, which the access log shows too, when the request has one)."""
+    error = {"code": _CODES.get(status, "error"), "message": message}
+    if request_id is not None:
+        error["request_id"] = request_id
+    return {"error": error}
 
 
 def error_response(status: int, message: str) -> Response:
     """The error body for this request's kind of path."""
     if wants_json(request.path):
-        response = jsonify(error_document(status, message))
+        response = jsonify(error_document(status, message, request_id()))
     else:
         response = make_response(render_template("error.html", status=status, message=message))
     response.status_code = status

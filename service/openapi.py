@@ -164,6 +164,7 @@ def _schemas() -> dict[str, Any]:
                     "skipped": {"type": "array", "items": {"type": "object", "properties": {
                         "source": string, "reason": string}}}}}}}}},
         "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
-            "code": string, "message": string}}}},
+            "code": string, "message": string,
+            "request_id": string}}}},
     }
 

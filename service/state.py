@@ -59,6 +59,9 @@ class LiveIndex:
         self._lock = threading.Lock()  # one refresh at a time
         self._leases_lock = threading.Lock()  # held by requests only for a count, never long
         self._stop = threading.Event()
+        # Generations swapped in after the first, and generations refused; GET /metrics.
+        self.reloads = 0
+        self.refusals = 0
 
     @property
     def searcher(self) -> Searcher | None:
@@ -88,6 +91,7 @@ class LiveIndex:
             old, self._live = self._live, Lease(searcher)
             if old is not None:
                 old.replaced = True
+                self.reloads += 1
             unused = old is not None and old.users == 0
         if old is not None and unused:
             self._close(old)
@@ -118,6 +122,7 @@ class LiveIndex:
                 return False
             except _UNUSABLE as e:
                 self._refused = folder.name
+                self.refusals += 1
                 logger.error("refused generation %s, still serving %s: %s",
                              folder.name, loaded or "nothing", e)
                 # With nothing loaded yet (a start on a damaged generation), the newest
@@ -137,6 +142,7 @@ class LiveIndex:
         generation meanwhile."""
         if self._refused != reason:
             self._refused = reason
+            self.refusals += 1
             logger.error("%s; still serving %s", reason,
                          self.searcher.generation if self.searcher else "nothing")
         if self.searcher:
@@ -169,6 +175,7 @@ class LiveIndex:
             try:
                 searcher = self._open(folder)
             except _UNUSABLE as e:
+                self.refusals += 1
                 logger.error("refused older generation %s too: %s", folder.name, e)
                 continue
             logger.warning("serving the older generation %s until a good one is published",

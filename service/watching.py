@@ -18,6 +18,7 @@ from flask import Flask, current_app
 
 from index import BuildReport, Config, SearchError
 from index.watch import FolderWatcher, Timing, WatchStatus
+from service.metrics import metrics_of
 from service.state import LiveIndex
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class ServiceWatcher:
 
     def __init__(self, app: Flask, config: Config, timing: Timing = Timing()) -> None:  # noqa: B008
         self.live: LiveIndex = app.extensions["live_index"]
+        self.metrics = metrics_of(app)
         self.watcher = FolderWatcher(config, embedder=self.live.embedder, timing=timing,
                                      on_build=self._built)
         app.extensions[_EXTENSION] = self.watcher.status
@@ -50,7 +52,9 @@ class ServiceWatcher:
             self.watcher.status.set("stopped", f"{type(e).__name__}: {e}")
 
     def _built(self, report: BuildReport) -> None:
-        """Serve a generation the watcher published at once."""
+        """Serve a generation the watcher published at once; count the build."""
+        if self.metrics is not None:
+            self.metrics.observe_build(report)
         if report.generation is not None:
             try:
                 self.live.refresh()

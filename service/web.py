@@ -16,6 +16,7 @@ from service import params
 from service.admission import admitted
 from service.document_view import layout
 from service.highlight import Highlighter
+from service.metrics import observe_search
 from service.state import get_live_index, get_searcher, index_info, skipped_files
 
 bp = Blueprint("web", __name__)
@@ -72,6 +73,7 @@ def search() -> str | Response:
     with admitted(wanted):
         # The page has no controls for these, and its own links do not carry them.
         results = get_searcher().search(replace(wanted, alpha=None, explain=False, facets=True))
+    observe_search(results)
     page = _Page(typed.strip(), results, request.args)
     offset, k = results.offset, results.k
     has_next = len(results.hits) == k and offset + k <= MAX_OFFSET

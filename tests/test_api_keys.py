@@ -80,9 +80,10 @@ def test_the_api_says_bearer_in_json_and_the_pages_ask_the_browser(
     guarded: FlaskClient,
 ) -> None:
     api = guarded.get("/api/search?q=Lavrov")
-    assert api.get_json()["error"] == {
-        "code": "unauthorized",
-        "message": "a valid API key is needed: send Authorization: Bearer KEY"}
+    error = api.get_json()["error"]
+    assert (error["code"], error["message"]) == (
+        "unauthorized", "a valid API key is needed: send Authorization: Bearer KEY")
+    assert error["request_id"] == api.headers["X-Request-Id"]  # the refusal is logged too
     assert api.headers["WWW-Authenticate"] == 'Bearer realm="search"'
     wrong = guarded.get("/api/search?q=Lavrov", headers=bearer("nope")).get_json()
     assert wrong["error"]["message"] == "the API key is not valid"
