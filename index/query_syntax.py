@@ -96,8 +96,8 @@ _EXAMPLES = {"type": "type:pdf", "in": "in:notes/", "after": "after:2024-03-01",
              "before": "before:2024-04-01"}
 
 
-def holds(text: str, phrase: str) -> bool:
-    """Whether a passage's text holds a phrase: case and runs of whitespace aside, and
-    whole words only ("tide" is not in "tidewater")."""
-    pattern = r"(?<!\w)" + r"\s+".join(map(re.escape, phrase.split())) + r"(?!\w)"
-    return re.search(pattern, text, re.IGNORECASE) is not None
+def phrase_pattern(phrase: str) -> re.Pattern[str]:
+    """What finds a phrase in a passage's text: case and runs of whitespace aside, whole
+    words only ("tide" is not in "tidewater"). Made once a query, searched per candidate."""
+    return re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, phrase.split())) + r"(?!\w)",
+                      re.IGNORECASE)

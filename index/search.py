@@ -27,7 +27,7 @@ from index.errors import DocumentNotFoundError, IndexMismatchError, PassageNotFo
 from index.fusion import FUSIONS, fuse
 from index.generations import read_manifest
 from index.lexical import lexical_terms, query_terms
-from index.query_syntax import holds
+from index.query_syntax import phrase_pattern
 from index.request import MAX_K, MAX_OFFSET, SearchRequest
 from index.store import STORE_FILE, PassageStore, StoredPassage
 from index.vectors import VectorIndex, open_vector_index
@@ -59,14 +59,24 @@ class Hit:
     document_title: str
     document_source: str
     page_kind: str | None  # what ``passage.pages`` count: "page", "slide"; None if unpaged
-    # With grouping by document: how many other candidate passages of the document matched,
-    # and the best MORE_SHOWN of them, best first.
+    # With grouping by document: how many other candidate passages of the document matched.
     other_matches: int | None = None
     explanation: Explanation | None = None
     # (start, end) in ``passage.text`` of the sentences that best answer the query, in order;
     # () when not asked for (index.answer_sentences).
     highlights: tuple[tuple[int, int], ...] = ()
+    # With grouping by document: the best MORE_SHOWN of those other passages, best first.
     more: tuple[StoredPassage, ...] = ()
+
+    @property
+    def pages_label(self) -> str | None:
+        """Where the passage is: "p. 7", "pp. 7–8", "slide 3", "slides 3–4"; None unpaged."""
+        if not self.passage.pages:
+            return None
+        first, last = self.passage.pages
+        if self.page_kind == "slide":
+            return f"slide {first}" if first == last else f"slides {first}–{last}"
+        return f"p. {first}" if first == last else f"pp. {first}–{last}"
 
 
 @dataclass(frozen=True)
@@ -241,7 +251,8 @@ class Searcher:
         if like is None:
             raise PassageNotFoundError(f"no passage with id {passage_id!r}")
         vector = self._vectors.vectors(np.asarray([like.rowid], dtype=np.int64))[0]
-        left_out = {like.rowid} if same_document else set(store.rowids_of([like.document_id]))
+        left_out = ({like.rowid} if same_document
+                    else set(store.rowids_where(document_ids=[like.document_id])))
         # Deep enough that offset + k remain once the left-out passages are taken away.
         depth = min(offset + k + len(left_out), self.passage_count)
         ranked = [(rowid, score) for rowid, score in self._vectors.search(vector, depth)
@@ -356,9 +367,11 @@ def dense_candidates(
 def _holding(ranked: list[tuple[int, float]], texts: dict[int, str], phrases: Sequence[str],
              excluded: Sequence[str]) -> list[tuple[int, float]]:
     """The candidates whose text holds every phrase and none of the excluded words."""
+    wanted = [phrase_pattern(p) for p in phrases]
+    unwanted = [phrase_pattern(e) for e in excluded]
     return [(rowid, score) for rowid, score in ranked
-            if all(holds(texts[rowid], p) for p in phrases)
-            and not any(holds(texts[rowid], e) for e in excluded)]
+            if all(w.search(texts[rowid]) for w in wanted)
+            and not any(u.search(texts[rowid]) for u in unwanted)]
 
 
 class _Explainer:

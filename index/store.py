@@ -101,6 +101,17 @@ class StoredPassage:
         return cls(rowid, passage_id, document_id, position, start, end, text,
                    tuple(json.loads(section)), pages, bool(ocr), part, author)
 
+    def place(self) -> dict[str, Any]:
+        """Where the passage is in its document, as the API and the search command say it:
+        heading trail, page or slide numbers, OCR, part of the page (and a comment's author,
+        null if the page does not name one)."""
+        first, last = self.pages or (None, None)
+        place: dict[str, Any] = {"section": list(self.section), "page": first,
+                                 "last_page": last, "ocr": self.ocr, "part": self.part}
+        if self.part == "comment":
+            place["author"] = self.author
+        return place
+
 
 class PassageStore:
     """Read access to a generation's passages.sqlite."""
@@ -211,15 +222,6 @@ class PassageStore:
             (json.dumps([rowid for rowid, _ in ranked]),),
         )
         return dict(rows)
-
-    def rowids_of(self, document_ids: Iterable[str]) -> list[int]:
-        """Rowids of every passage of these documents, ascending."""
-        rows = self._db.execute(
-            "SELECT rowid FROM passages WHERE document_id IN (SELECT value FROM json_each(?))"
-            " ORDER BY rowid",
-            (json.dumps(list(document_ids)),),
-        )
-        return [rowid for (rowid,) in rows]
 
     def texts_of(self, rowids: Sequence[int]) -> dict[int, str]:
         """Rowid -> text of these passages."""

@@ -87,11 +87,9 @@ def main(query: str, k: int, mode: str, as_json: bool, index_dir: Path | None,
 
 def _hit_record(hit: Hit) -> dict[str, Any]:
     passage = hit.passage
-    first, last = passage.pages or (None, None)
     return {
         "rank": hit.rank, "score": round(hit.score, 6), "passage_id": passage.id,
-        "text": passage.text, "section": list(passage.section), "page": first,
-        "last_page": last, "part": passage.part, "author": passage.author,
+        "text": passage.text, **passage.place(),
         "document": {"id": passage.document_id, "title": hit.document_title,
                      "source": hit.document_source},
     }
@@ -103,10 +101,8 @@ def _shown(hit: Hit, terms: set[str], terminal: bool) -> str:
     where = [hit.document_source]
     if passage.section:
         where.append(" › ".join(passage.section))
-    if passage.pages:
-        first, last = passage.pages
-        unit = "slide" if hit.page_kind == "slide" else "p."
-        where.append(f"{unit} {first}" if first == last else f"{unit} {first}–{last}")
+    if hit.pages_label:
+        where.append(hit.pages_label)
     if passage.part == "comment":
         where.append(f"comment by {passage.author}" if passage.author else "a reader's comment")
     width = min(shutil.get_terminal_size((100, 20)).columns, 100) - 4

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from index import Facets, Hit, InvalidQueryError, SearchResults, StoredPassage
+from index import Facets, Hit, InvalidQueryError, SearchResults
 from service import params
 from service.admission import admitted
 from service.errors import error_response
@@ -55,7 +55,7 @@ def document(doc_id: str) -> Response:
         # Pages (or slides) with text; null in a document without pages.
         "page_count": len(found.structure.pages) or None,
         "text": found.text,
-        "passages": [{"id": p.id, "start": p.start, "end": p.end, **_place(p)}
+        "passages": [{"id": p.id, "start": p.start, "end": p.end, **p.place()}
                      for p in passages],
     })
 
@@ -137,7 +137,7 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
         "end": passage.end,
         # Offsets into "text" of the sentences nearest the query in meaning, if asked for.
         "highlights": [{"start": start, "end": end} for start, end in hit.highlights],
-        **_place(passage),
+        **passage.place(),
         "document": {
             "id": passage.document_id,
             "title": hit.document_title,
@@ -147,14 +147,3 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
         },
         **extra,
     }
-
-
-def _place(passage: StoredPassage) -> dict[str, Any]:
-    """Where a passage is in its document: heading trail, page or slide numbers, OCR, part
-    of the page (and a comment's author, null if the page does not name one)."""
-    first, last = passage.pages or (None, None)
-    place: dict[str, Any] = {"section": list(passage.section), "page": first,
-                             "last_page": last, "ocr": passage.ocr, "part": passage.part}
-    if passage.part == "comment":
-        place["author"] = passage.author
-    return place

@@ -40,15 +40,6 @@ def ago(seconds: float) -> str:
     return "just now"
 
 
-@bp.app_template_global()
-def pages_label(kind: str | None, pages: tuple[int, int]) -> str:
-    """Where a passage is: "p. 7", "pp. 7–8", "slide 3", "slides 3–4"."""
-    first, last = pages
-    if kind == "slide":
-        return f"slide {first}" if first == last else f"slides {first}–{last}"
-    return f"p. {first}" if first == last else f"pp. {first}–{last}"
-
-
 @bp.get("/")
 def index() -> str:
     """The search box."""
