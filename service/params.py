@@ -209,7 +209,7 @@ class Repeated(Parameter):
 
     def body_schema(self) -> dict[str, Any]:
         string = {"type": "string"}
-        one_or_more = {"anyOf": [string, {"type": "array", "items": string}], "nullable": True}
+        one_or_more = {"anyOf": [string, self.schema()], "nullable": True}
         return self._described(one_or_more)
 
 

@@ -11,11 +11,16 @@ import pytest
 from flask.testing import FlaskClient
 
 # Every search parameter whose values are limited; the test checks the document limits them.
-LIMITED = {"q", "k", "offset", "mode", "part", "alpha", "group"}
+LIMITED = {"q", "k", "offset", "mode", "part", "alpha", "group", "path", "type"}
 
 
 def boundaries(name: str, schema: dict[str, Any]) -> Iterator[tuple[Any, bool]]:
     """(value, accepted) at each documented edge of the schema, and one step past it."""
+    for branch in schema.get("anyOf", []):  # a JSON body's "one string or a list of them"
+        yield from boundaries(name, branch)
+    if "maxItems" in schema:
+        yield [f"v{i}" for i in range(schema["maxItems"])], True
+        yield [f"v{i}" for i in range(schema["maxItems"] + 1)], False
     if "maxLength" in schema:
         yield "a" * schema["maxLength"], True
         yield "a" * (schema["maxLength"] + 1), False
@@ -45,7 +50,7 @@ def search_parameters(client: FlaskClient) -> list[dict[str, Any]]:
 def test_every_limited_parameter_documents_its_limits(client: FlaskClient) -> None:
     limited = {
         p["name"] for p in search_parameters(client)
-        if set(p["schema"]) & {"maxLength", "maximum", "minimum", "enum"}
+        if set(p["schema"]) & {"maxLength", "maximum", "minimum", "enum", "maxItems"}
     }
     assert limited == LIMITED
 
@@ -55,7 +60,8 @@ def test_the_documented_limits_of_the_query_string_are_enforced(client: FlaskCli
     for parameter in search_parameters(client):
         name = parameter["name"]
         for value, accepted in boundaries(name, parameter["schema"]):
-            query = {"q": "iraq", name: str(value).lower()}  # booleans as a query string has them
+            # booleans as a query string has them; a list as a repeated parameter
+            query = {"q": "iraq", name: value if isinstance(value, list) else str(value).lower()}
             response = client.get("/api/search", query_string=query)
             assert response.status_code == (200 if accepted else 400), (name, value, response.json)
             if not accepted:
