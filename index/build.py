@@ -41,6 +41,7 @@ from index.reuse import (
 from index.store import STORE_FILE, PassageStore, PassageStoreWriter, StoredPassage
 from index.time_limit import TimeLimitExceeded, time_limit
 from index.vectors import VectorStore, open_vector_store
+from index.weak_match import weak_cosine
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +218,8 @@ def _write_generation(build: _Build, documents: list[Document]) -> None:
             "vector_store": entry,  # where the vectors are, and the index type "auto" chose
             "lexical": config.lexical_settings(),
             "counts": {"documents": plan.documents, "passages": plan.count},
+            # Under this a best match is "no close match", measured for these passages.
+            "weak_cosine": weak_cosine(embedder, vectors),
             "docs_dir": str(Path(config.docs_dir).resolve()),
             # The files left out, and why: the service lists them (its /skipped page).
             "skipped": skipped_records(build.report.skipped),

@@ -31,11 +31,10 @@ from index.query_syntax import phrase_pattern
 from index.request import MAX_K, MAX_OFFSET, SearchRequest
 from index.store import STORE_FILE, PassageStore, StoredPassage
 from index.vectors import VectorIndex, open_vector_index
+from index.weak_match import recorded_weak_cosine
 
 logger = logging.getLogger(__name__)
 
-# A best passage less similar than this to the query is a weak match (docs/quality.md).
-WEAK_COSINE = 0.25
 # Every ranked list is cut at this depth: the deepest page a request may ask for.
 CANDIDATES = MAX_OFFSET + MAX_K
 # Allowed passages up to which a filtered search scores their vectors exactly (all of them
@@ -127,6 +126,7 @@ class Searcher:
         self.folder = folder
         self.generation = folder.name
         self.manifest = manifest
+        self.weak_cosine = recorded_weak_cosine(manifest)
         self._embedder = embedder
         self._vectors = vectors
         self._local = threading.local()  # one SQLite connection per thread
@@ -272,7 +272,7 @@ class Searcher:
     ) -> bool:
         """Nothing matched, or the closest passage is far from the query in meaning and does
         not hold all of its words either (short keyword queries embed poorly)."""
-        if dense and dense[0][1] >= WEAK_COSINE:
+        if dense and dense[0][1] >= self.weak_cosine:
             return False
         if not lexical:
             return True

@@ -60,6 +60,9 @@ logger = logging.getLogger("evaluate")
               help="Docs folder the seed queries are about.")
 @click.option("--index-dir", type=click.Path(path_type=Path, file_okay=False, readable=False),
               help="Keep the index here and reuse it next time.  [default: a temporary folder]")
+@click.option("--off-topic", "off_topic_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Queries the documents cannot answer, one per line: also count how often "
+                   "the 'no close match' notice misses them, and fires on the answerable ones.")
 @click.option("--model", help="Model directory or cached model name.")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False),
               envvar="SEARCH_CONFIG", help="TOML file of index settings.")
@@ -76,9 +79,9 @@ logger = logging.getLogger("evaluate")
 def main(
     data_dir: Path | None, modes: tuple[str, ...], split: str, json_out: Path | None,
     queries_file: Path | None, docs_dir: Path | None, index_dir: Path | None,
-    model: str | None, config_file: Path | None, vector_store: str | None,
-    max_queries: int | None,
-    max_docs: int | None, fusions: tuple[str, ...], alphas: tuple[float, ...], quiet: bool,
+    off_topic_file: Path | None, model: str | None, config_file: Path | None,
+    vector_store: str | None, max_queries: int | None, max_docs: int | None,
+    fusions: tuple[str, ...], alphas: tuple[float, ...], quiet: bool,
 ) -> None:
     """Score search quality on DATA_DIR, a BEIR folder (corpus.jsonl, queries.jsonl, qrels/).
 
@@ -99,11 +102,11 @@ def main(
         embedder = load_embedder(base)
         if data_dir is not None:
             report = _evaluate_beir(data_dir, split, variants, base, embedder, index_dir,
-                                    max_queries, max_docs, quiet)
+                                    max_queries, max_docs, off_topic_file, quiet)
         else:
             assert queries_file is not None and docs_dir is not None
             report = _evaluate_seed(queries_file, docs_dir, variants, base, embedder, index_dir,
-                                    quiet)
+                                    off_topic_file, quiet)
     except (SearchError, OSError, ValueError, KeyError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(_table(report))
@@ -141,7 +144,8 @@ def _variants(
 
 def _evaluate_beir(
     data_dir: Path, split: str, variants: list[_Variant], base: Config, embedder: Embedder,
-    index_dir: Path | None, max_queries: int | None, max_docs: int | None, quiet: bool,
+    index_dir: Path | None, max_queries: int | None, max_docs: int | None,
+    off_topic_file: Path | None, quiet: bool,
 ) -> dict[str, Any]:
     collection = load_beir(data_dir, split, max_queries, max_docs)
     with _workspace(index_dir) as root:
@@ -157,6 +161,7 @@ def _evaluate_beir(
             results[variant.label] = {
                 **metrics, "query_ms_p50": round(statistics.median(timings), 2)
             }
+        weak = _weak_notices(searcher, list(collection.queries.values()), off_topic_file)
     return {
         "collection": collection.name,
         "split": split,
@@ -169,6 +174,7 @@ def _evaluate_beir(
         "settings": config.chunking_settings(),
         "model": embedder.info.name,
         "modes": results,
+        **weak,
         # Published numbers are for the test split: beside any other split they mislead.
         "published": PUBLISHED.get(collection.name, {}) if split == "test" else {},
     }
@@ -199,7 +205,7 @@ def _rank_documents(
 
 def _evaluate_seed(
     queries_file: Path, docs_dir: Path, variants: list[_Variant], base: Config,
-    embedder: Embedder, index_dir: Path | None, quiet: bool,
+    embedder: Embedder, index_dir: Path | None, off_topic_file: Path | None, quiet: bool,
 ) -> dict[str, Any]:
     queries = load_seed_queries(queries_file)
     with _workspace(index_dir) as root:
@@ -222,8 +228,28 @@ def _evaluate_seed(
                 "mrr@10": sum(1 / r for r in ranks if r) / len(ranks),
                 "missed@5": misses,
             }
+        weak = _weak_notices(searcher, [q.q for q in queries], off_topic_file)
     return {"collection": queries_file.stem, "default_mode": DEFAULT_MODE,
-            "queries": len(queries), "modes": results}
+            "queries": len(queries), "modes": results, **weak}
+
+
+def _weak_notices(
+    searcher: Searcher, answerable: list[str], off_topic_file: Path | None
+) -> dict[str, Any]:
+    """How the "no close match" notice does in the default mode: answerable queries it fires
+    on (false alarms) and off-topic ones it does not (misses); {} without off-topic queries."""
+    if off_topic_file is None:
+        return {}
+    off_topic = [line.strip() for line in off_topic_file.read_text().splitlines() if line.strip()]
+
+    def weak(query: str) -> bool:
+        return searcher.search(SearchRequest(query[:MAX_QUERY_CHARS], k=1)).weak
+
+    return {"weak_notice": {
+        "line": searcher.weak_cosine,
+        "false_alarms": [q for q in answerable if weak(q)], "answerable": len(answerable),
+        "misses": [q for q in off_topic if not weak(q)], "off_topic": len(off_topic),
+    }}
 
 
 @contextmanager
@@ -256,6 +282,12 @@ def _table(report: dict[str, Any]) -> str:
     for mode, metrics in modes.items():
         for missed in metrics.get("missed@5", []):
             lines.append(f"  {mode}: answer not in top 5 for {missed!r}")
+    if weak := report.get("weak_notice"):
+        lines.append(f"'no close match' (under {weak['line']:.3f}): fired for "
+                     f"{len(weak['false_alarms'])} of {weak['answerable']} answerable queries, "
+                     f"missed {len(weak['misses'])} of {weak['off_topic']} off-topic ones")
+        lines += [f"  fired for {q!r}" for q in weak["false_alarms"]]
+        lines += [f"  missed {q!r}" for q in weak["misses"]]
     return "\n".join(lines)
 
 
