@@ -1,0 +1,222 @@
+"""A PDF's text lines made into paragraphs: lines joined, hyphenated words rejoined, running
+headers, footers and page numbers dropped.
+
+Pure functions over the lines of each page, with their positions in PDF points (y grows
+upwards), as the PDF reader (index/formats/pdf.py) finds them: a reader that knows a page only
+as lines cuts passages mid-sentence and leaves "con- venient" and the page's header in them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import statistics
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+
+# A word hyphenated at a line end ends the line with a soft hyphen (U+00AD: what the reader
+# makes of PDFium's own marks) or a plain one.
+_HYPHENS = "\xad-"
+_WORD_BEFORE_HYPHEN = re.compile(rf"(\w+)[{_HYPHENS}]$")
+_FIRST_WORD = re.compile(r"\w+")
+_HYPHENATED = re.compile(r"\b(\w+)-(\w+)\b")
+_WORDS = re.compile(r"\w+")
+# Ends a sentence, or a lead-in: a line ending so and short of its column ends a paragraph.
+_SENTENCE_END = re.compile(r"[.!?:;][\"'”’)\]]*$")
+_DIGITS = re.compile(r"\d+")
+# A line that is only a page number: "12", "- 12 -", "Page 3", "Page 3 of 10", "iv"; dropped
+# at the top or bottom of a page (in the middle, "3" may be a table's cell).
+_PAGE_NUMBER = re.compile(r"^[-–—(\[\s]*(page\s*)?(\d+|[ivxlc]{1,6})(\s*(of|/)\s*\d+)?[-–—)\]\s]*$",
+                          re.IGNORECASE)
+_LIGATURES = re.compile("[\ufb00-\ufb06]")
+# A running header or footer is a short line: a page-long line repeated is content.
+_MAX_RUNNING_CHARS = 120
+# How many lines at the top and at the bottom of a page may be a running header or footer.
+_RUNNING_DEPTH = 2
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    left: float
+    bottom: float
+    right: float
+    top: float
+
+    @property
+    def height(self) -> float:
+        return max(self.top - self.bottom, 1.0)
+
+
+@dataclass(frozen=True)
+class PageText:
+    paragraphs: list[str]
+    continued: bool  # the first paragraph goes on the previous page's last one
+
+
+def lines_of(pieces: list[Line]) -> list[Line]:
+    """Pieces of text (in reading order) made into lines: a piece that starts right of the
+    last one on the same baseline (a word in another font, a superscript) is on its line."""
+    lines: list[Line] = []
+    for piece in pieces:
+        if not piece.text.strip():
+            continue
+        last = lines[-1] if lines else None
+        middle = (piece.bottom + piece.top) / 2
+        if last and last.bottom <= middle <= last.top and piece.left >= last.right - 1:
+            # Runs drawn apart without a space between them are separate words.
+            gap = piece.left - last.right > 0.15 * last.height
+            spaced = last.text.endswith(" ") or piece.text[0].isspace()
+            lines[-1] = Line(last.text + (" " if gap and not spaced else "") + piece.text,
+                             last.left, min(last.bottom, piece.bottom),
+                             max(last.right, piece.right), max(last.top, piece.top))
+        else:
+            lines.append(piece)
+    return [Line(_letters(line.text).strip(), line.left, line.bottom, line.right, line.top)
+            for line in lines]
+
+
+def _letters(text: str) -> str:
+    """Ligatures (U+FB00-FB06, "ﬁ") as their letters, so "significant" is found as typed."""
+    return _LIGATURES.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text)
+
+
+def paragraphs(pages: list[list[Line]]) -> list[PageText]:
+    """Each page's paragraphs, running headers and footers left out; a paragraph that runs on
+    from one page to the next is cut at the page and the next page says it continues."""
+    running = _running_lines(pages)
+    vocabulary, compounds = _words([line.text for page in pages for line in page])
+    result: list[PageText] = []
+    open_end = False  # the last page ended mid-paragraph
+    for page in pages:
+        edge = _edge(page)
+        kept = [line for i, line in enumerate(page)
+                if not (i in edge and (_PAGE_NUMBER.match(line.text)
+                                       or _running_key(line.text) in running))]
+        groups = _page_paragraphs(kept)
+        texts = [_joined([line.text for line in group], vocabulary, compounds)
+                 for group in groups]
+        continued = bool(open_end and texts and texts[0][:1].islower())
+        result.append(PageText(texts, continued))
+        open_end = bool(groups) and not _ends_paragraphs(kept)[-1]
+    return result
+
+
+def _page_paragraphs(lines: list[Line]) -> list[list[Line]]:
+    """A page's lines grouped into paragraphs."""
+    if not lines:
+        return []
+    spacing = _line_spacing(lines)
+    ends = _ends_paragraphs(lines)
+    groups: list[list[Line]] = [[lines[0]]]
+    for i in range(1, len(lines)):
+        previous, line = lines[i - 1], lines[i]
+        drop = previous.bottom - line.bottom
+        # Further down than the line spacing: a blank line's worth between them. (Further up
+        # is the next column, which a paragraph runs on into.)
+        gap = drop > 1.5 * spacing
+        same_column = abs(line.left - previous.left) < 4 * line.height and drop > 0
+        # A first line indented after a sentence's end, the next one back at the margin: a new
+        # paragraph (a hanging indent, as references have, keeps the next line indented too).
+        following = lines[i + 1] if i + 1 < len(lines) else None
+        back = following is None or abs(following.left - previous.left) < 0.5 * line.height
+        indented = (same_column and line.left - previous.left > 0.8 * line.height
+                    and bool(_SENTENCE_END.search(previous.text)) and back)
+        if gap or indented or ends[i - 1]:
+            groups.append([line])
+        else:
+            groups[-1].append(line)
+    return groups
+
+
+def _line_spacing(lines: list[Line]) -> float:
+    """The usual distance between the baselines of one paragraph's lines on this page."""
+    drops = [a.bottom - b.bottom for a, b in zip(lines, lines[1:], strict=False)
+             if 0.5 * b.height < a.bottom - b.bottom < 3 * b.height]
+    return statistics.median(drops) if drops else 1.2 * statistics.median(
+        line.height for line in lines)
+
+
+def _ends_paragraphs(lines: list[Line]) -> list[bool]:
+    """Whether each line is a paragraph's last: clearly short of its column's right edge, and
+    ending a sentence; or far short of it (a heading, a caption)."""
+    if not lines:
+        return []
+    # A line's column: the lines that start near where it starts; its right edge, where most
+    # of them end.
+    reach = 3 * statistics.median(line.height for line in lines)
+    by_left = sorted(lines, key=lambda line: line.left)
+    lefts = [line.left for line in by_left]
+    rights: dict[int, float] = {}
+    ends = []
+    for line in lines:
+        key = round(line.left)
+        if key not in rights:
+            column = sorted(other.right for other in by_left[
+                bisect.bisect_left(lefts, line.left - reach):
+                bisect.bisect_right(lefts, line.left + reach)])
+            rights[key] = column[int(0.75 * (len(column) - 1))]
+        short_by = (rights[key] - line.right) / max(rights[key] - line.left, 1.0)
+        ends.append(line.text[-1:] not in _HYPHENS and (
+            (short_by > 0.1 and bool(_SENTENCE_END.search(line.text))) or short_by > 0.4))
+    return ends
+
+
+def _words(lines: list[str]) -> tuple[set[str], set[str]]:
+    """The document's words and its hyphenated compounds ("well-known"), lowercased, whole on
+    one line: what a word split at a line end is checked against."""
+    vocabulary: set[str] = set()
+    compounds: set[str] = set()
+    for text in lines:
+        body = text[:-1] if text[-1:] in _HYPHENS else text
+        vocabulary.update(word.lower() for word in _WORDS.findall(body))
+        compounds.update(f"{a}-{b}".lower() for a, b in _HYPHENATED.findall(body))
+    return vocabulary, compounds
+
+
+def _joined(lines: list[str], vocabulary: set[str], compounds: set[str]) -> str:
+    """A paragraph's lines on one line; a word hyphenated at a line end made whole, unless the
+    document writes it with its hyphen or it is a compound ("Paxos-based", "2-phase")."""
+    text = ""
+    for line in lines:
+        if not text:
+            text = line
+            continue
+        before = _WORD_BEFORE_HYPHEN.search(text)
+        after = _FIRST_WORD.match(line)
+        if before and after:
+            head, tail = before.group(1), after.group()
+            compound = f"{head}-{tail}".lower()
+            whole = (head + tail).lower()
+            keep = (compound in compounds and whole not in vocabulary) or not (
+                tail[0].islower() and head[-1].isalpha())
+            text = text[: before.end(1)] + ("-" if keep else "") + line
+        elif text[-1:] in _HYPHENS:
+            text = text[:-1] + "-" + line
+        else:
+            text += " " + line
+    return text.replace("\xad", "")
+
+
+def _edge(page: list[Line]) -> set[int]:
+    """The indexes of the page's top and bottom lines, where running headers and footers and
+    page numbers stand (a PDF may draw them first, last or between its columns)."""
+    by_height = sorted(range(len(page)), key=lambda i: page[i].top)
+    return {*by_height[:_RUNNING_DEPTH], *by_height[-_RUNNING_DEPTH:]}
+
+
+def _running_key(text: str) -> str:
+    return _DIGITS.sub("#", " ".join(text.split()).lower())
+
+
+def _running_lines(pages: list[list[Line]]) -> set[str]:
+    """The lines (digits as "#") that stand in the top or bottom lines of at least half the
+    pages, and of 3 or more: running headers and footers ("Paxos Made Simple", "Page # of #")."""
+    counts: Counter[str] = Counter()
+    for page in pages:
+        counts.update({_running_key(page[i].text) for i in _edge(page)
+                       if len(page[i].text) <= _MAX_RUNNING_CHARS})
+    needed = max(3, len(pages) / 2)
+    return {key for key, count in counts.items() if count >= needed}
+
