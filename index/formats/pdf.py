@@ -206,8 +206,8 @@ def _built(read: list[tuple[int, list[Line] | str]]) -> TextBuilder:
             continue
         text = next(laid_out)
         for i, paragraph in enumerate(text.paragraphs):
-            if i == 0 and text.continued:
-                built.extend(paragraph)
+            if i == 0 and text.joint is not None:
+                built.extend(paragraph, text.joint)
             else:
                 built.add(paragraph)
     return built

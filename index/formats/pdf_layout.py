@@ -32,6 +32,9 @@ _PAGE_NUMBER = re.compile(r"^[-–—(\[\s]*(page\s*)?(\d+|[ivxlc]{1,6})(\s*(of|
 _LIGATURES = re.compile("[\ufb00-\ufb06]")
 # A running header or footer is a short line: a page-long line repeated is content.
 _MAX_RUNNING_CHARS = 120
+_MIN_RUN_ON_WORDS = 8
+# How many paragraphs (a figure's labels and caption) may stand between a paragraph and its rest.
+_MAX_CUT_BY = 4
 # How many lines at the top and at the bottom of a page may be a running header or footer.
 _RUNNING_DEPTH = 2
 
@@ -52,7 +55,9 @@ class Line:
 @dataclass(frozen=True)
 class PageText:
     paragraphs: list[str]
-    continued: bool  # the first paragraph goes on the previous page's last one
+    # What joins the first paragraph to the previous page's last one ("" or "-" for a word
+    # hyphenated across the pages, else " "); None if it starts a paragraph.
+    joint: str | None
 
 
 def lines_of(pieces: list[Line]) -> list[Line]:
@@ -84,7 +89,7 @@ def _letters(text: str) -> str:
 
 def paragraphs(pages: list[list[Line]]) -> list[PageText]:
     """Each page's paragraphs, running headers and footers left out; a paragraph that runs on
-    from one page to the next is cut at the page and the next page says it continues."""
+    from one page to the next is cut at the page, and the next page says how it joins."""
     running = _running_lines(pages)
     vocabulary, compounds = _words([line.text for page in pages for line in page])
     result: list[PageText] = []
@@ -97,10 +102,19 @@ def paragraphs(pages: list[list[Line]]) -> list[PageText]:
         groups = _page_paragraphs(kept)
         texts = [_joined([line.text for line in group], vocabulary, compounds)
                  for group in groups]
-        continued = bool(open_end and texts and texts[0][:1].islower())
-        result.append(PageText(texts, continued))
+        joint = None
+        last = next((page for page in reversed(result) if page.paragraphs), None)
+        # A page that opens in lowercase and with more than a label ("lease M3", a figure's)
+        # runs on from the last.
+        if (open_end and last and texts and texts[0][:1].islower()
+                and len(texts[0].split()) >= _MIN_RUN_ON_WORDS):
+            last.paragraphs[-1], joint = _joint(last.paragraphs[-1], texts[0], vocabulary,
+                                                compounds)
+        result.append(PageText(texts, joint))
         open_end = bool(groups) and not _ends_paragraphs(kept)[-1]
-    return result
+    # Soft hyphens within a line are not the text's.
+    return [PageText([text.replace("\xad", "") for text in page.paragraphs], page.joint)
+            for page in result]
 
 
 def _page_paragraphs(lines: list[Line]) -> list[list[Line]]:
@@ -127,7 +141,26 @@ def _page_paragraphs(lines: list[Line]) -> list[list[Line]]:
             groups.append([line])
         else:
             groups[-1].append(line)
-    return groups
+    return _rejoined(groups, {id(line) for line, end in zip(lines, ends, strict=True) if end})
+
+
+def _rejoined(groups: list[list[Line]], ending: set[int]) -> list[list[Line]]:
+    """The paragraphs with each one that a figure, a table or a footnote cut (drawn between
+    two columns) whole again: its rest, opening in lowercase a few paragraphs on, joins it."""
+    kept: list[list[Line]] = []
+    open_at = None  # where in ``kept`` the last paragraph left open is
+    for group in groups:
+        long = sum(len(line.text.split()) for line in group) >= _MIN_RUN_ON_WORDS
+        ends = id(group[-1]) in ending
+        if (open_at is not None and long and group[0].text[:1].islower()
+                and len(kept) - open_at <= _MAX_CUT_BY):
+            kept[open_at].extend(group)
+            open_at = None if ends else open_at
+            continue
+        kept.append(group)
+        if long and not ends:
+            open_at = len(kept) - 1
+    return kept
 
 
 def _line_spacing(lines: list[Line]) -> float:
@@ -176,27 +209,30 @@ def _words(lines: list[str]) -> tuple[set[str], set[str]]:
 
 
 def _joined(lines: list[str], vocabulary: set[str], compounds: set[str]) -> str:
-    """A paragraph's lines on one line; a word hyphenated at a line end made whole, unless the
-    document writes it with its hyphen or it is a compound ("Paxos-based", "2-phase")."""
-    text = ""
-    for line in lines:
-        if not text:
-            text = line
-            continue
-        before = _WORD_BEFORE_HYPHEN.search(text)
-        after = _FIRST_WORD.match(line)
-        if before and after:
-            head, tail = before.group(1), after.group()
-            compound = f"{head}-{tail}".lower()
-            whole = (head + tail).lower()
-            keep = (compound in compounds and whole not in vocabulary) or not (
-                tail[0].islower() and head[-1].isalpha())
-            text = text[: before.end(1)] + ("-" if keep else "") + line
-        elif text[-1:] in _HYPHENS:
-            text = text[:-1] + "-" + line
-        else:
-            text += " " + line
-    return text.replace("\xad", "")
+    """A paragraph's lines on one line, each joined as ``_joint`` says; a hyphen mark at its
+    end is left for the next page's text to be joined by."""
+    text = lines[0]
+    for line in lines[1:]:
+        text, joint = _joint(text, line, vocabulary, compounds)
+        text += joint + line
+    return text
+
+
+def _joint(text: str, line: str, vocabulary: set[str], compounds: set[str]) -> tuple[str, str]:
+    """``text`` without the hyphen mark it ends with, if any, and what joins ``line`` to it:
+    a space; nothing, for a word hyphenated at the line end; or a hyphen, where the document
+    writes the word with its hyphen or it is a compound ("Paxos-based", "2-phase")."""
+    if text[-1:] not in _HYPHENS:
+        return text, " "
+    before = _WORD_BEFORE_HYPHEN.search(text)
+    after = _FIRST_WORD.match(line)
+    if not (before and after):
+        return text[:-1], "-"
+    head, tail = before.group(1), after.group()
+    compound = f"{head}-{tail}".lower()
+    keep = (compound in compounds and (head + tail).lower() not in vocabulary) or not (
+        tail[0].islower() and head[-1].isalpha())
+    return text[:-1], "-" if keep else ""
 
 
 def _edge(page: list[Line]) -> set[int]:
