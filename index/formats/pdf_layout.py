@@ -98,7 +98,7 @@ def paragraphs(pages: list[list[Line]]) -> list[PageText]:
         edge = _edge(page)
         kept = [line for i, line in enumerate(page)
                 if not (i in edge and (_PAGE_NUMBER.match(line.text)
-                                       or _running_key(line.text) in running))]
+                                       or _has_edges(page) and _running_key(line.text) in running))]
         groups = _page_paragraphs(kept)
         texts = [_joined([line.text for line in group], vocabulary, compounds)
                  for group in groups]
@@ -189,7 +189,7 @@ def _ends_paragraphs(lines: list[Line]) -> list[bool]:
             column = sorted(other.right for other in by_left[
                 bisect.bisect_left(lefts, line.left - reach):
                 bisect.bisect_right(lefts, line.left + reach)])
-            rights[key] = column[int(0.75 * (len(column) - 1))]
+            rights[key] = column[min(len(column) - 1, 3 * len(column) // 4)]
         short_by = (rights[key] - line.right) / max(rights[key] - line.left, 1.0)
         ends.append(line.text[-1:] not in _HYPHENS and (
             (short_by > 0.1 and bool(_SENTENCE_END.search(line.text))) or short_by > 0.4))
@@ -242,6 +242,12 @@ def _edge(page: list[Line]) -> set[int]:
     return {*by_height[:_RUNNING_DEPTH], *by_height[-_RUNNING_DEPTH:]}
 
 
+def _has_edges(page: list[Line]) -> bool:
+    """Whether the page has more lines than its top and bottom: a page of a few lines (a
+    slide's) may repeat them as its text."""
+    return len(page) > 2 * _RUNNING_DEPTH
+
+
 def _running_key(text: str) -> str:
     return _DIGITS.sub("#", " ".join(text.split()).lower())
 
@@ -250,7 +256,7 @@ def _running_lines(pages: list[list[Line]]) -> set[str]:
     """The lines (digits as "#") that stand in the top or bottom lines of at least half the
     pages, and of 3 or more: running headers and footers ("Paxos Made Simple", "Page # of #")."""
     counts: Counter[str] = Counter()
-    for page in pages:
+    for page in filter(_has_edges, pages):
         counts.update({_running_key(page[i].text) for i in _edge(page)
                        if len(page[i].text) <= _MAX_RUNNING_CHARS})
     needed = max(3, len(pages) / 2)
