@@ -87,6 +87,15 @@ def test_no_passage_starts_mid_word(name: str) -> None:
         assert words[re.findall(r"\w+", text)[0].lower()] > 1, text
 
 
+def test_reading_stops_once_past_the_limit_and_says_so() -> None:
+    data = (PAPERS / "end-to-end-arguments.pdf").read_bytes()
+    whole, cut = extract(data, 10_000_000), extract(data, 20_000)
+    assert not whole.partial and cut.partial
+    # Past the limit after the running headers are left out, and the same text so far.
+    assert 20_000 < len(cut.text) < len(whole.text)
+    assert whole.text.startswith(cut.text.rsplit("\n\n", 1)[0])
+
+
 # --- the layout's rules, on lines made up here (PDF points; y grows upwards) ---------------
 
 

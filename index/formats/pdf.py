@@ -110,39 +110,52 @@ def _read(data: bytes, indexes: list[int], max_chars: int) -> tuple[TextBuilder,
 
     document = pypdfium2.PdfDocument(data)
     try:
+        # pypdf and PDFium may count a broken file's pages apart.
+        indexes = [index for index in indexes if index < len(document)]
         read: list[tuple[int, list[Line] | str]] = []  # (number, lines, or a scan's OCR text)
         no_ocr: list[int] = []  # pages with scans left unread, for want of Tesseract
         failed: list[tuple[int, str]] = []  # pages whose OCR failed, and why
         can_ocr = ocr.available()
-        size, partial = 0, False
-        for index in indexes:
-            if index >= len(document):  # pypdf and PDFium count a broken file's pages apart
-                break
+        size, target = 0, max_chars
+        for position, index in enumerate(indexes):
             page = document[index]
             try:
-                lines = _lines(page)
-                if lines:
-                    read.append((index + 1, lines))
-                    size += sum(len(line.text) + 1 for line in lines)
-                elif resolution := _scan_resolution(page):
-                    if not can_ocr:
-                        no_ocr.append(index + 1)
-                        continue
-                    try:
-                        scanned = clean(ocr.read_image(_rendered(page, resolution)))
-                    except OSError as exc:  # one bad page does not cost the document
-                        failed.append((index + 1, str(exc)))
-                        continue
-                    read.append((index + 1, scanned))
-                    size += len(scanned)
+                text = _page_text(page, index + 1, can_ocr, no_ocr, failed)
             finally:
                 page.close()
-            if size > max_chars:
-                partial = index != indexes[-1]
-                break
+            if text is None:
+                continue
+            read.append((index + 1, text))
+            size += len(text) if isinstance(text, str) else sum(len(ln.text) + 1 for ln in text)
+            if size > target and position < len(indexes) - 1:
+                built = _built(read)
+                if len(built) > max_chars:
+                    return built, True, _unread(no_ocr, failed)
+                # Running headers and page numbers left out: read on until the text is over.
+                target = size + max_chars - len(built) + 1
     finally:
         document.close()
-    return _built(read), partial, _unread(no_ocr, failed)
+    return _built(read), False, _unread(no_ocr, failed)
+
+
+def _page_text(page: PdfPage, number: int, can_ocr: bool, no_ocr: list[int],
+               failed: list[tuple[int, str]]) -> list[Line] | str | None:
+    """The page's lines; or a scan's text, read by OCR; or None, with the page noted in
+    ``no_ocr`` or ``failed`` if it is a scan left unread."""
+    lines = _lines(page)
+    if lines:
+        return lines
+    resolution = _scan_resolution(page)
+    if resolution is None:
+        return None
+    if not can_ocr:
+        no_ocr.append(number)
+        return None
+    try:
+        return clean(ocr.read_image(_rendered(page, resolution)))
+    except OSError as exc:  # one bad page does not cost the document
+        failed.append((number, str(exc)))
+        return None
 
 
 def _lines(page: PdfPage) -> list[Line]:

@@ -32,6 +32,8 @@ _PAGE_NUMBER = re.compile(r"^[-–—(\[\s]*(page\s*)?(\d+|[ivxlc]{1,6})(\s*(of|
 _LIGATURES = re.compile("[\ufb00-\ufb06]")
 # A running header or footer is a short line: a page-long line repeated is content.
 _MAX_RUNNING_CHARS = 120
+# A page's or column's first paragraph runs on from the last only if it is more than a
+# label (a figure's "lease M3"): this many words or more.
 _MIN_RUN_ON_WORDS = 8
 # How many paragraphs (a figure's labels and caption) may stand between a paragraph and its rest.
 _MAX_CUT_BY = 4
@@ -103,9 +105,8 @@ def paragraphs(pages: list[list[Line]]) -> list[PageText]:
         texts = [_joined([line.text for line in group], vocabulary, compounds)
                  for group in groups]
         joint = None
-        last = next((page for page in reversed(result) if page.paragraphs), None)
-        # A page that opens in lowercase and with more than a label ("lease M3", a figure's)
-        # runs on from the last.
+        last = next((earlier for earlier in reversed(result) if earlier.paragraphs), None)
+        # A page that opens in lowercase, and with more than a label, runs on from the last.
         if (open_end and last and texts and texts[0][:1].islower()
                 and len(texts[0].split()) >= _MIN_RUN_ON_WORDS):
             last.paragraphs[-1], joint = _joint(last.paragraphs[-1], texts[0], vocabulary,
@@ -221,7 +222,8 @@ def _joined(lines: list[str], vocabulary: set[str], compounds: set[str]) -> str:
 def _joint(text: str, line: str, vocabulary: set[str], compounds: set[str]) -> tuple[str, str]:
     """``text`` without the hyphen mark it ends with, if any, and what joins ``line`` to it:
     a space; nothing, for a word hyphenated at the line end; or a hyphen, where the document
-    writes the word with its hyphen or it is a compound ("Paxos-based", "2-phase")."""
+    writes the word with its hyphen ("well-known") and not without, or the parts are not
+    a word's ("TCP-IP", "2-phase")."""
     if text[-1:] not in _HYPHENS:
         return text, " "
     before = _WORD_BEFORE_HYPHEN.search(text)
