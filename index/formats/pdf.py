@@ -1,10 +1,11 @@
 """PDF (.pdf): each page's text as paragraphs, page by page up to the character limit, each
 passage knowing its page numbers; the title from metadata.
 
-pypdfium2 (Chrome's PDF engine) reads the text, line by line with positions, which
-index/formats/pdf_layout.py makes into paragraphs; it read 40 papers ten times faster than
-pypdf and kept their ligatures and hyphenation marks (docs/quality.md, "PDF text"). pypdf
-still checks the file (encryption, pages that share one content stream) and reads the title.
+pypdfium2 (PDFium, Chrome's PDF engine) reads the text, line by line with positions, which
+index/formats/pdf_layout.py makes into paragraphs. On 40 papers it read the text ten times
+faster than pypdf (five times with the layout) and kept ligatures and hyphenation marks that
+pypdf lost (docs/quality.md, "PDF text"). pypdf still checks the file (encryption, pages that
+share one content stream) and reads the title.
 
 A page without a text layer (a scan) is rendered and read by OCR when Tesseract is installed
 (its text is marked as OCR's); otherwise, or if OCR fails on it, it is left out and the

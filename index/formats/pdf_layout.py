@@ -128,9 +128,10 @@ def _page_paragraphs(lines: list[Line]) -> list[list[Line]]:
     for i in range(1, len(lines)):
         previous, line = lines[i - 1], lines[i]
         drop = previous.bottom - line.bottom
-        # Further down than the line spacing: a blank line's worth between them. (Further up
-        # is the next column, which a paragraph runs on into.)
-        gap = drop > 1.5 * spacing
+        # Further down than the line spacing: a blank line's worth between them, in the
+        # page's usual lines as in a title's larger ones. (Further up is the next column,
+        # which a paragraph runs on into.)
+        gap = drop > max(1.5 * spacing, 1.6 * max(previous.height, line.height))
         same_column = abs(line.left - previous.left) < 4 * line.height and drop > 0
         # A first line indented after a sentence's end, the next one back at the margin: a new
         # paragraph (a hanging indent, as references have, keeps the next line indented too).
