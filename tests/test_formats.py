@@ -39,8 +39,8 @@ def test_bytes_that_are_not_the_format_raise_the_skip_reason() -> None:
 
 def test_parsers_are_imported_only_when_a_file_of_their_type_is_read(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("Notes\n\nPlain words.")
-    parsers = ("bs4", "pypdf", "docx", "pptx", "odf", "docutils", "markdown_it", "striprtf",
-               "trafilatura")
+    parsers = ("bs4", "pypdf", "pypdfium2", "docx", "pptx", "odf", "docutils", "markdown_it",
+               "striprtf", "trafilatura")
     code = (
         "import sys; from pathlib import Path; from index.documents import load_documents\n"
         "folder = Path(sys.argv[1])\n"

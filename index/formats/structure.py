@@ -178,6 +178,27 @@ class TextBuilder:
         if ocr:
             self._ocr.append((start, self._length))
 
+    def extend(self, text: str, joint: str = " ") -> None:
+        """More of the last paragraph added, after ``joint`` (a space, or "" for the rest of a
+        word): a paragraph that runs on from one page to the next is one paragraph that knows
+        both pages."""
+        text = " ".join(text.split())
+        if not text:
+            return
+        ends_plain = bool(self._spans) and not (
+            self._blocks and self._blocks[-1].end == self._length
+            or self._ocr and self._ocr[-1][1] == self._length)
+        if not ends_plain:  # nothing to run on from: a heading, OCR's text, or no text yet
+            self.add(text)
+            return
+        self._pieces.append(joint)
+        self._length += len(joint)
+        if self._page is not None and (not self._pages or self._pages[-1][1] != self._page):
+            self._pages.append((self._length, self._page))
+        self._pieces.append(text)
+        self._length += len(text)
+        self._spans[-1] = (self._spans[-1][0], self._length)
+
     def page(self, number: int) -> None:
         """The text added from now on is on this page (or slide), numbered from 1."""
         self._page = number
