@@ -1,7 +1,8 @@
 """Text from pictures of text: Tesseract (Debian's tesseract-ocr), run as a program.
 
-Used for PDF pages that have no text layer (scans). Tesseract is optional: without it such
-pages are left out and the document says how many, and how to read them.
+Used for PDF pages that have no text layer (scans), or whose text layer is garbage (a broken
+font encoding). Tesseract is optional: without it such pages are left out and the document
+says how many, and how to read them.
 """
 
 from __future__ import annotations
@@ -21,10 +22,31 @@ INSTALL_HINT = "install Tesseract (apt-get install tesseract-ocr) to read them"
 PAGE_SECONDS = 60
 # Pictures smaller than this are logos and rules, not pages of text.
 MIN_PIXELS = 200 * 200
+# A PDF page drawn for OCR: Tesseract reads 300 dpi best.
+RENDER_DPI = 300
 
 
 def available() -> bool:
     return shutil.which("tesseract") is not None
+
+
+def render_pdf_page(data: bytes, index: int) -> Image:
+    """Page ``index`` (from 0) of the PDF in ``data``, drawn at RENDER_DPI.
+
+    Raises:
+        OSError: pypdfium2 cannot open the file or draw the page.
+    """
+    import pypdfium2 as pdfium
+
+    try:
+        document = pdfium.PdfDocument(data)
+        try:
+            image: Image = document[index].render(scale=RENDER_DPI / 72).to_pil()
+        finally:
+            document.close()
+    except pdfium.PdfiumError as exc:
+        raise OSError(f"could not draw the page: {exc}") from exc
+    return image
 
 
 def read_image(image: Image) -> str:

@@ -1,8 +1,9 @@
 """PDF (.pdf): each page's text, page by page up to the character limit, each passage knowing
-its page numbers; the title from metadata.
+its page numbers; the title as ``pdf_title`` finds it (metadata, or the largest text).
 
 A page without a text layer (a scan) is read by OCR when Tesseract is installed (its text is
 marked as OCR's); otherwise, or if OCR fails on it, it is left out and the document says so.
+So is a page whose text is not language (``language_check``: a broken font encoding).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from index.formats import ocr
-from index.formats.decoding import clean, collapse
+from index.formats.decoding import clean
 from index.formats.extraction import Extracted, UnreadableDocumentError, short_message
+from index.formats.language_check import is_language
+from index.formats.pdf_title import pdf_title
 from index.formats.plain_text import first_line
 from index.formats.structure import TextBuilder
 
@@ -34,7 +37,7 @@ def extract(data: bytes, max_chars: int) -> Extracted:
             reader = PdfReader(io.BytesIO(data))
             if reader.is_encrypted and not reader.decrypt(""):
                 raise FileNotDecryptedError("encrypted, needs a password")
-            built, partial, unread = _pages(reader, max_chars)
+            built, partial, unread = _pages(reader, data, max_chars)
             metadata = reader.metadata
             meta_title = str(metadata.title) if metadata and metadata.title else None
     except Exception as exc:  # pypdf raises many exception types for malformed files
@@ -42,7 +45,7 @@ def extract(data: bytes, max_chars: int) -> Extracted:
     text = built.text
     if not text:
         raise UnreadableDocumentError("; ".join(unread) or "no text in PDF")
-    title = meta_title if meta_title and collapse(meta_title) else first_line(text)
+    title = pdf_title(data, meta_title) or first_line(text)
     return Extracted(text, title, partial, missing="; ".join(unread) or None,
                      structure=built.structure)
 
@@ -59,9 +62,11 @@ def _pypdf_silenced() -> Iterator[None]:
         pypdf_logger.setLevel(previous_level)
 
 
-def _pages(reader: PdfReader, max_chars: int) -> tuple[TextBuilder, bool, list[str]]:
+def _pages(reader: PdfReader, data: bytes,
+           max_chars: int) -> tuple[TextBuilder, bool, list[str]]:
     """The text page by page, until there is more than ``max_chars`` of it; whether it
-    stopped; and what was left unread of the pages with pictures but no text.
+    stopped; and what was left unread of the pages with pictures but no text, or with text
+    that is not language.
 
     A page whose content streams another page already drew is not extracted again: pages
     sharing one large compressed stream are how a 4.7 KB file expands to a million characters.
@@ -69,6 +74,7 @@ def _pages(reader: PdfReader, max_chars: int) -> tuple[TextBuilder, bool, list[s
     built = TextBuilder()
     no_ocr: list[int] = []  # pages with scans left unread, for want of Tesseract
     failed: list[tuple[int, str]] = []  # pages whose OCR failed, and why
+    garbled: list[int] = []  # pages of garbage text left unread, for want of Tesseract
     can_ocr = ocr.available()
     drawn: set[tuple[int, ...]] = set()
     for number, page in enumerate(reader.pages, 1):
@@ -81,7 +87,16 @@ def _pages(reader: PdfReader, max_chars: int) -> tuple[TextBuilder, bool, list[s
             drawn.add(key)
         built.page(number)
         text = page.extract_text()
-        if text.strip():
+        if text.strip() and not is_language(text):
+            # A broken font encoding: what the page shows is read from its picture.
+            if not can_ocr:
+                garbled.append(number)
+                continue
+            try:
+                built.add(clean(ocr.read_image(ocr.render_pdf_page(data, number - 1))), ocr=True)
+            except OSError as exc:
+                failed.append((number, str(exc)))
+        elif text.strip():
             built.add(clean(text))
         elif scans := [image.image for image in page.images
                        if image.image is not None
@@ -95,13 +110,17 @@ def _pages(reader: PdfReader, max_chars: int) -> tuple[TextBuilder, bool, list[s
             except OSError as exc:  # one bad page does not cost the document
                 failed.append((number, str(exc)))
         if len(built) > max_chars:
-            return built, True, _unread(no_ocr, failed)
-    return built, False, _unread(no_ocr, failed)
+            return built, True, _unread(no_ocr, failed, garbled)
+    return built, False, _unread(no_ocr, failed, garbled)
 
 
-def _unread(no_ocr: list[int], failed: list[tuple[int, str]]) -> list[str]:
-    """What the document's note says of scanned pages not read."""
+def _unread(no_ocr: list[int], failed: list[tuple[int, str]], garbled: list[int]) -> list[str]:
+    """What the document's note says of scanned pages, and pages of garbage text, not read."""
     notes = []
+    if garbled:
+        notes.append(f"text is not readable (broken font encoding) on {len(garbled)} "
+                     f"page{'s' if len(garbled) > 1 else ''} ({_page_list(garbled)}): "
+                     f"{ocr.INSTALL_HINT}")
     if no_ocr:
         notes.append(f"{len(no_ocr)} page{'s' if len(no_ocr) > 1 else ''} without a text layer "
                      f"not read ({_page_list(no_ocr)}): {ocr.INSTALL_HINT}")
