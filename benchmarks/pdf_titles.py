@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from index.formats import ocr  # noqa: E402
 from index.formats.decoding import collapse  # noqa: E402
 from index.formats.language_check import is_language  # noqa: E402
 from index.formats.pdf_title import pdf_title  # noqa: E402
@@ -51,16 +52,18 @@ def main() -> None:
 
 def titles(data: bytes) -> tuple[str | None, str | None]:
     """The title as extract took it before, and as it takes it now (the first line is of
-    the first page's text, which is what extract's is unless that page has none)."""
+    the first page's text, which is what extract's is unless that page has none; read by
+    OCR, as extract does, if it is a scan or garbage and Tesseract is installed)."""
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))
     meta = str(reader.metadata.title) if reader.metadata and reader.metadata.title else None
     page = reader.pages[0].extract_text() if reader.pages else ""
-    line = first_line(page)
-    before = meta if meta and collapse(meta) else line
-    # A first page of garbage is OCR'd or left out by extract: its first line is not taken.
-    return before, pdf_title(data, meta) or (line if is_language(page) else None)
+    before = meta if meta and collapse(meta) else first_line(page)
+    if not page.strip() or not is_language(page):
+        # extract reads a scanned first page, or one of garbage, by OCR, or leaves it out.
+        page = ocr.read_image(ocr.render_pdf_page(data, 0)) if ocr.available() else ""
+    return before, pdf_title(data, meta) or first_line(page)
 
 
 # Words; the longest right title here has 20.

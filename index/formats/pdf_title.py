@@ -10,6 +10,7 @@ each character's font size.
 from __future__ import annotations
 
 import ctypes
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -31,15 +32,17 @@ _NOT_TITLE = re.compile(
     re.I)
 # A size-ranked "title" longer than this is body text set in one size throughout.
 _LONGEST_TITLE = 250
-# The title's size must exceed the page's body size by this factor, or there is no title
-# set apart by size (a typewritten report).
-_TITLE_OVER_BODY = 1.15
+# The title's size must exceed the body text's by this factor, or there is no title set
+# apart by size (a typewritten report, a scan's text layer).
+_TITLE_OVER_BODY = 1.08
+# A first page with fewer characters than this is a title page.
+_TITLE_PAGE_CHARS = 400
 
 
 @dataclass(frozen=True)
 class _Line:
     text: str
-    size: float  # the height of its tallest letters, in points
+    size: float  # how far its tallest letters rise above the baseline, in points
 
 
 def pdf_title(data: bytes, metadata_title: str | None) -> str | None:
@@ -51,19 +54,28 @@ def pdf_title(data: bytes, metadata_title: str | None) -> str | None:
     meta = meta if meta and not is_junk_metadata(meta) else ""
     lines = _first_page_lines(data)
     largest = largest_text(lines)
-    if meta and largest and _overlap(meta, largest) < 0.5:
-        # They disagree: metadata is often the template's or an earlier paper's, but the
-        # largest text may be a logo or a series' name; the metadata stands if the page
-        # has its words.
-        page = _words(" ".join(line.text for line in lines))
-        meta_words = _words(meta)
-        return meta if len(meta_words & page) >= 0.8 * len(meta_words) else largest
+    if meta and largest:
+        meta_words, largest_words = _words(meta), _words(largest)
+        if len(meta_words & largest_words) >= 0.8 * len(meta_words):
+            # They agree. Metadata is the cleaner text (no broken ligatures), unless it is
+            # the title's first part ("Macaroons: Cookies with Contextual Caveats").
+            return largest if len(largest_words) > len(meta_words) + 1 else meta
+        if _overlap(meta, largest) < 0.5:
+            # They disagree: metadata is often the template's or an earlier paper's, but
+            # the largest text may be a logo or a series' name; the metadata stands if the
+            # page has its words.
+            page = _words(" ".join(line.text for line in lines))
+            return meta if len(meta_words & page) >= 0.8 * len(meta_words) else largest
     return meta or largest
 
 
 def is_junk_metadata(title: str) -> bool:
     """Whether a metadata title is a file name, a tool's stamp or a placeholder."""
     if _FILE_NAME.search(title) or _TOOL_PREFIX.search(title):
+        return True
+    # A venue, a DOI or a stamp ("Sparse partitions - Foundations of Computer Science, 1990.
+    # Proceedings., 31st Annual Symposium on"): the page's largest text is the better bet.
+    if _NOT_TITLE.search(title):
         return True
     if title.casefold().strip(" .:") in _PLACEHOLDERS:
         return True
@@ -85,24 +97,45 @@ def largest_text(lines: list[_Line]) -> str | None:
     lines joined; None if the page sets no text apart by size, or is not language."""
     if not lines or not is_language("\n".join(line.text for line in lines)):
         return None
-    body = Counter(round(line.size) for line in lines for _ in line.text).most_common(1)[0][0]
     candidates = [line for line in lines if _can_be_title(line.text)]
     if not candidates:
         return None
     top = max(line.size for line in candidates)
-    if top < body * _TITLE_OVER_BODY:
+    if not _set_apart(lines, top):
         return None
     start = next(i for i, line in enumerate(lines) if line in candidates and _same(line.size, top))
     parts = []
     for line in lines[start:]:
-        if not _same(line.size, top) or not _can_be_title(line.text):
+        # A title's last line may be one short word ("BODIES").
+        if not _same(line.size, top) or _NOT_TITLE.search(line.text):
             break
         parts.append(line.text)
     title = _join(parts)
     return title if len(title) <= _LONGEST_TITLE else None
 
 
+def _set_apart(lines: list[_Line], top: float) -> bool:
+    """Whether text of size ``top`` stands out from the page's body text. On a title page
+    that holds little else (a book's), the title can be most of the page's characters: there
+    it is compared with the rest."""
+    sizes = Counter(round(line.size, 1) for line in lines for _ in line.text)
+    body = sizes.most_common(1)[0][0]
+    if _same(body, top):
+        if sizes.total() >= _TITLE_PAGE_CHARS:
+            return False
+        rest = Counter(round(line.size, 1) for line in lines if not _same(line.size, top)
+                       for _ in line.text)
+        if not rest:
+            return False
+        body = rest.most_common(1)[0][0]
+    return top >= body * _TITLE_OVER_BODY
+
+
 def _first_page_lines(data: bytes) -> list[_Line]:
+    """The first page's lines (turned text left out), each with its size: the font size its
+    letters have, or, on a page whose letters all have one font size (many generators set
+    1 pt fonts and scale them; Type 3 fonts scale by their own matrix), how far its tallest
+    letters rise above the baseline."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
@@ -115,41 +148,43 @@ def _first_page_lines(data: bytes) -> list[_Line]:
             return []
         textpage = document[0].get_textpage()
         raw = textpage.raw
-        lines: list[_Line] = []
-        chars: list[str] = []
-        sizes: list[float] = []
+        # Each line's text, its letters' font sizes and their heights above the baseline.
+        found: list[tuple[str, list[float], list[float]]] = [("", [], [])]
         origin_x, origin_y = ctypes.c_double(), ctypes.c_double()
+        matrix = pdfium_c.FS_MATRIX()
         for index in range(textpage.count_chars()):
             char = chr(pdfium_c.FPDFText_GetUnicode(raw, index))
             if char in "\r\n":
-                _add_line(lines, chars, sizes)
-                chars, sizes = [], []
+                found.append(("", [], []))
                 continue
             if abs(pdfium_c.FPDFText_GetCharAngle(raw, index)) > 0.1:
                 continue  # turned text: the arXiv stamp up the margin, a rotated table
-            chars.append(char)
+            text, font_sizes, heights = found[-1]
+            found[-1] = (text + char, font_sizes, heights)
             if char.isalpha():
-                # The size the text is drawn at, from how far the letter rises above its
-                # baseline: the font size alone is not it (many generators set 1 pt fonts
-                # and scale them, Type 3 fonts scale by their own matrix), nor the box's
-                # height (a "p" or "J" descends).
+                # The font size as drawn: scaled by the character's matrix (a figure's
+                # labels are set large and drawn small).
+                pdfium_c.FPDFText_GetMatrix(raw, index, matrix)
+                scale = math.hypot(matrix.c, matrix.d)
+                font_sizes.append(round(pdfium_c.FPDFText_GetFontSize(raw, index) * scale, 1))
                 _, _, _, top = textpage.get_charbox(index)
                 pdfium_c.FPDFText_GetCharOrigin(raw, index, origin_x, origin_y)
-                sizes.append(top - origin_y.value)
-        _add_line(lines, chars, sizes)
-        return lines
+                heights.append(top - origin_y.value)
     finally:
         document.close()
+    found = [(collapse(text), sizes, heights) for text, sizes, heights in found
+             if collapse(text) and sizes]
+    by_font = len({max(set(sizes), key=sizes.count) for _, sizes, _ in found}) > 1
+    return [_Line(text, max(set(sizes), key=sizes.count) if by_font else _height(heights))
+            for text, sizes, heights in found]
 
 
-def _add_line(lines: list[_Line], chars: list[str], sizes: list[float]) -> None:
-    text = collapse("".join(chars))
-    if text and sizes:
-        # The tallest letters (capitals and ascenders, about 0.7 of the font size): the
-        # line's size in any font, whatever letters it has; two tallest, so that one
-        # accent or stray glyph does not decide it.
-        tallest = sorted(sizes)[-2:]
-        lines.append(_Line(text, round(min(tallest), 1)))
+def _height(heights: list[float]) -> float:
+    """A line's size from its letters' heights above the baseline: the tallest (capitals
+    and ascenders, about 0.7 of the font size). The second tallest, so that a drop capital
+    or a stray glyph does not decide it; a line of one capital and small letters
+    ("Process") then measures low, which is rare in a title."""
+    return round(min(sorted(heights)[-2:]), 1)
 
 
 def _can_be_title(text: str) -> bool:
@@ -163,8 +198,8 @@ def _can_be_title(text: str) -> bool:
 
 def _same(size: float, top: float) -> bool:
     # Capitals rise less than ascenders: a title's last line "Services" stands 6% lower
-    # than "Feasibility of" above it; authors' names are set 15% smaller and more.
-    return abs(size - top) <= max(0.5, top * 0.08)
+    # than "Feasibility of" above it; a cover page's "Citation" line, 8%.
+    return abs(size - top) <= max(0.5, top * 0.065)
 
 
 def _join(parts: list[str]) -> str:
