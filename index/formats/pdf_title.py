@@ -1,10 +1,10 @@
 """A PDF's title: its metadata's when that is a title, else the largest text on its first page.
 
-A third of the papers measured (docs/quality.md, "PDF titles and unreadable text") state no
-usable /Title: "paper.dvi", "Microsoft Word - x.doc", "untitled", or none, and their first
-line is an arXiv stamp, a DOI, a journal's header or the first half of a two-line title.
-The title a reader sees is the first page's largest text, its lines joined; pypdfium2 gives
-each character's font size.
+Of the 193 papers measured (docs/quality.md, "PDF titles and unreadable text"), most state
+no usable /Title ("paper.dvi", "Microsoft Word - x.doc", "untitled", or none) and many open
+with an arXiv stamp, a DOI, a journal's header or the first half of a two-line title. The
+title a reader sees is the first page's largest text, its lines joined; pypdfium2 gives
+each character's font size and box.
 """
 
 from __future__ import annotations
@@ -14,9 +14,14 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from index.formats.decoding import collapse
 from index.formats.language_check import is_language, measure
+
+# pypdfium2 is imported where first needed, as pypdf is in pdf.py.
+if TYPE_CHECKING:
+    from pypdfium2 import PdfPage
 
 # Metadata titles that name a file, a template or nothing.
 _FILE_NAME = re.compile(r"\.(dvi|docx?|tex|pdf|ps|eps|rtf|odt|txt|indd|qxd|pages)\b", re.I)
@@ -42,7 +47,7 @@ _TITLE_PAGE_CHARS = 400
 @dataclass(frozen=True)
 class _Line:
     text: str
-    size: float  # how far its tallest letters rise above the baseline, in points
+    size: float  # as _first_page_lines measures it
 
 
 def pdf_title(data: bytes, metadata_title: str | None) -> str | None:
@@ -137,7 +142,6 @@ def _first_page_lines(data: bytes) -> list[_Line]:
     1 pt fonts and scale them; Type 3 fonts scale by their own matrix), how far its tallest
     letters rise above the baseline."""
     import pypdfium2 as pdfium
-    import pypdfium2.raw as pdfium_c
 
     try:
         document = pdfium.PdfDocument(data)
@@ -146,30 +150,9 @@ def _first_page_lines(data: bytes) -> list[_Line]:
     try:
         if len(document) == 0:
             return []
-        textpage = document[0].get_textpage()
-        raw = textpage.raw
-        # Each line's text, its letters' font sizes and their heights above the baseline.
-        found: list[tuple[str, list[float], list[float]]] = [("", [], [])]
-        origin_x, origin_y = ctypes.c_double(), ctypes.c_double()
-        matrix = pdfium_c.FS_MATRIX()
-        for index in range(textpage.count_chars()):
-            char = chr(pdfium_c.FPDFText_GetUnicode(raw, index))
-            if char in "\r\n":
-                found.append(("", [], []))
-                continue
-            if abs(pdfium_c.FPDFText_GetCharAngle(raw, index)) > 0.1:
-                continue  # turned text: the arXiv stamp up the margin, a rotated table
-            text, font_sizes, heights = found[-1]
-            found[-1] = (text + char, font_sizes, heights)
-            if char.isalpha():
-                # The font size as drawn: scaled by the character's matrix (a figure's
-                # labels are set large and drawn small).
-                pdfium_c.FPDFText_GetMatrix(raw, index, matrix)
-                scale = math.hypot(matrix.c, matrix.d)
-                font_sizes.append(round(pdfium_c.FPDFText_GetFontSize(raw, index) * scale, 1))
-                _, _, _, top = textpage.get_charbox(index)
-                pdfium_c.FPDFText_GetCharOrigin(raw, index, origin_x, origin_y)
-                heights.append(top - origin_y.value)
+        found = _measured_lines(document[0])
+    except pdfium.PdfiumError:  # a page pypdfium2 cannot read has no title to give
+        return []
     finally:
         document.close()
     found = [(collapse(text), sizes, heights) for text, sizes, heights in found
@@ -177,6 +160,37 @@ def _first_page_lines(data: bytes) -> list[_Line]:
     by_font = len({max(set(sizes), key=sizes.count) for _, sizes, _ in found}) > 1
     return [_Line(text, max(set(sizes), key=sizes.count) if by_font else _height(heights))
             for text, sizes, heights in found]
+
+
+def _measured_lines(page: PdfPage) -> list[tuple[str, list[float], list[float]]]:
+    """Each line's text, its letters' font sizes as drawn and their heights above the
+    baseline."""
+    import pypdfium2.raw as pdfium_c
+
+    textpage = page.get_textpage()
+    raw = textpage.raw
+    found: list[tuple[str, list[float], list[float]]] = [("", [], [])]
+    origin_x, origin_y = ctypes.c_double(), ctypes.c_double()
+    matrix = pdfium_c.FS_MATRIX()
+    for index in range(textpage.count_chars()):
+        char = chr(pdfium_c.FPDFText_GetUnicode(raw, index))
+        if char in "\r\n":
+            found.append(("", [], []))
+            continue
+        if abs(pdfium_c.FPDFText_GetCharAngle(raw, index)) > 0.1:
+            continue  # turned text: the arXiv stamp up the margin, a rotated table
+        text, font_sizes, heights = found[-1]
+        found[-1] = (text + char, font_sizes, heights)
+        if char.isalpha():
+            # The font size as drawn: scaled by the character's matrix (a figure's labels
+            # are set large and drawn small).
+            pdfium_c.FPDFText_GetMatrix(raw, index, matrix)
+            scale = math.hypot(matrix.c, matrix.d)
+            font_sizes.append(round(pdfium_c.FPDFText_GetFontSize(raw, index) * scale, 1))
+            _, _, _, top = textpage.get_charbox(index)
+            pdfium_c.FPDFText_GetCharOrigin(raw, index, origin_x, origin_y)
+            heights.append(top - origin_y.value)
+    return found
 
 
 def _height(heights: list[float]) -> float:
