@@ -4,9 +4,10 @@ A PDF whose fonts map their glyphs to private codes extracts to strings such as
 "ÅTÆhÇuÈ\\x1a" or "/70/85/78/68": characters, but no words. Indexed, such pages become
 passages that match nonsense queries. This check is cheap character and word statistics,
 no dictionary and no model: a page is language when its runs of letters look like words
-(plausible case and length, vowels in Latin script) and it has few control, private-use or
-replacement characters. Maths, code, tables and reference lists pass: their letters still
-form words (or there are few letters), where garbage is letters in a jumble.
+(plausible case and length, vowels in Latin script), are not nearly all single letters, and
+it has few control, private-use or replacement characters or glyph numbers. Maths, code,
+tables and reference lists pass: their letters still form words (or there are few
+letters), where garbage is letters in a jumble.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class Measure:
     """What the check looks at, kept for measuring it."""
 
     letters: int  # letters in the text
-    junk: float  # share of non-space characters that are control, private-use or U+FFFD
+    # Share of non-space characters that are control, private-use, unassigned or U+FFFD, or
+    # part of glyph numbers.
+    junk: float
     wordlike: float  # share of letters in runs that look like words
     single: float  # share of the runs of letters that are one letter long
 
@@ -59,11 +62,12 @@ def is_language(text: str) -> bool:
 
     Thresholds from the 193 papers of docs/quality.md ("PDF titles and unreadable text"),
     read by pypdf and by pypdfium2: text pages, maths, code and tables among them, measure
-    0.75-1.0 word-like, garbage pages below 0.7; at most 0.82 of a text page's runs of
+    0.75-1.0 word-like, many garbage pages below 0.7; at most 0.82 of a text page's runs of
     letters are single letters (a page of formulas), where a font whose codes are shifted
     gives "u S \\ Q S ] S N" throughout. Control and private-use codes stand for symbols in
     formulas and diagrams (up to a fifth of a text page's characters), but there its letters
-    are words (0.95 and more); garbage's are not.
+    are words (0.95 and more) and not nearly all single; in the rest of the garbage, beside
+    as many codes, they are not.
     """
     found = measure(text)
     if found.junk > 0.3:
@@ -84,9 +88,8 @@ def _is_junk(char: str) -> bool:
 def _looks_like_word(run: str) -> bool:
     """Whether a run of letters could be a word: of one script, a plausible length and case
     pattern (lower, Upper, UPPER or camelCase), and with a vowel if Latin and four letters or
-    more. A single letter is a word (a variable, "a", "I"); garbage's single letters are
-    caught by what stands around them only if they are many, which is fine: they carry no
-    meaning for search either way."""
+    more. A single letter is a word (a variable, "a", "I"): garbage of single letters is told
+    by their share (``Measure.single``)."""
     if len(run) > _LONGEST_WORD:
         return False
     if len(run) == 1:
