@@ -1,15 +1,16 @@
 """PDF (.pdf): each page's text as paragraphs, page by page up to the character limit, each
-passage knowing its page numbers; the title from metadata.
+passage knowing its page numbers; the title as ``pdf_title`` finds it (metadata, or the
+first page's largest text).
 
 pypdfium2 (PDFium, Chrome's PDF engine) reads the text, line by line with positions, which
 index/formats/pdf_layout.py makes into paragraphs. On 40 papers it read the text ten times
 faster than pypdf (five times with the layout) and kept ligatures and hyphenation marks that
 pypdf lost (docs/quality.md, "PDF text"). pypdf still checks the file (encryption, pages that
-share one content stream) and reads the title.
+share one content stream) and reads the metadata.
 
-A page without a text layer (a scan) is rendered and read by OCR when Tesseract is installed
-(its text is marked as OCR's); otherwise, or if OCR fails on it, it is left out and the
-document says so.
+A page without a text layer (a scan), or whose text is not language (``language_check``: a
+broken font encoding), is rendered and read by OCR when Tesseract is installed (its text is
+marked as OCR's); otherwise, or if OCR fails on it, it is left out and the document says so.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from index.formats import ocr
-from index.formats.decoding import clean, collapse
+from index.formats.decoding import clean
 from index.formats.extraction import Extracted, UnreadableDocumentError, short_message
+from index.formats.language_check import is_language
 from index.formats.pdf_layout import Line, lines_of, paragraphs
+from index.formats.pdf_title import pdf_title
 from index.formats.plain_text import first_line
 from index.formats.structure import TextBuilder
 
@@ -64,12 +68,13 @@ def extract(data: bytes, max_chars: int) -> Extracted:
             meta_title = str(metadata.title) if metadata and metadata.title else None
         with _PDFIUM:
             built, partial, unread = _read(data, drawn_once, max_chars)
+            title = pdf_title(data, meta_title)
     except Exception as exc:  # pypdf and pypdfium2 raise many exception types for malformed files
         raise UnreadableDocumentError(f"broken PDF: {short_message(exc)}") from exc
     text = built.text
     if not text:
         raise UnreadableDocumentError("; ".join(unread) or "no text in PDF")
-    title = meta_title if meta_title and collapse(meta_title) else first_line(text)
+    title = title or first_line(text)
     return Extracted(text, title, partial, missing="; ".join(unread) or None,
                      structure=built.structure)
 
@@ -106,7 +111,8 @@ def _pages_drawn_once(reader: PdfReader) -> list[int]:
 
 def _read(data: bytes, indexes: list[int], max_chars: int) -> tuple[TextBuilder, bool, list[str]]:
     """The text of the pages at ``indexes``, until there is more than ``max_chars`` of it;
-    whether it stopped; and what was left unread of the pages with pictures but no text."""
+    whether it stopped; and what was left unread of the pages with pictures but no text, or
+    with text that is not language."""
     import pypdfium2
 
     document = pypdfium2.PdfDocument(data)
@@ -114,14 +120,13 @@ def _read(data: bytes, indexes: list[int], max_chars: int) -> tuple[TextBuilder,
         # pypdf and PDFium may count a broken file's pages apart.
         indexes = [index for index in indexes if index < len(document)]
         read: list[tuple[int, list[Line] | str]] = []  # (number, lines, or a scan's OCR text)
-        no_ocr: list[int] = []  # pages with scans left unread, for want of Tesseract
-        failed: list[tuple[int, str]] = []  # pages whose OCR failed, and why
+        left_out = _LeftOut()
         can_ocr = ocr.available()
         size, target = 0, max_chars
         for position, index in enumerate(indexes):
             page = document[index]
             try:
-                text = _page_text(page, index + 1, can_ocr, no_ocr, failed)
+                text = _page_text(page, index + 1, can_ocr, left_out)
             finally:
                 page.close()
             if text is None:
@@ -131,31 +136,61 @@ def _read(data: bytes, indexes: list[int], max_chars: int) -> tuple[TextBuilder,
             if size > target and position < len(indexes) - 1:
                 built = _built(read)
                 if len(built) > max_chars:
-                    return built, True, _unread(no_ocr, failed)
+                    return built, True, left_out.notes()
                 # Running headers and page numbers left out: read on until the text is over.
                 target = size + max_chars - len(built) + 1
     finally:
         document.close()
-    return _built(read), False, _unread(no_ocr, failed)
+    return _built(read), False, left_out.notes()
 
 
-def _page_text(page: PdfPage, number: int, can_ocr: bool, no_ocr: list[int],
-               failed: list[tuple[int, str]]) -> list[Line] | str | None:
-    """The page's lines; or a scan's text, read by OCR; or None, with the page noted in
-    ``no_ocr`` or ``failed`` if it is a scan left unread."""
+@dataclass
+class _LeftOut:
+    """The pages left unread so far, by why."""
+
+    no_ocr: list[int] = field(default_factory=list)  # scans, for want of Tesseract
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (page, why) OCR failed
+    garbled: list[int] = field(default_factory=list)  # garbage text, for want of Tesseract
+
+    def notes(self) -> list[str]:
+        """What the document's note says of the pages not read."""
+        notes = []
+        if self.garbled:
+            notes.append(f"text is not readable (broken font encoding) on {len(self.garbled)} "
+                         f"page{'s' if len(self.garbled) > 1 else ''} "
+                         f"({_page_list(self.garbled)}): {ocr.INSTALL_HINT}")
+        if self.no_ocr:
+            notes.append(f"{len(self.no_ocr)} page{'s' if len(self.no_ocr) > 1 else ''} "
+                         f"without a text layer not read ({_page_list(self.no_ocr)}): "
+                         f"{ocr.INSTALL_HINT}")
+        if self.failed:
+            numbers = [number for number, _ in self.failed]
+            notes.append(f"OCR failed on {_page_list(numbers)} ({self.failed[0][1]})")
+        return notes
+
+
+def _page_text(
+    page: PdfPage, number: int, can_ocr: bool, left_out: _LeftOut
+) -> list[Line] | str | None:
+    """The page's lines; or its text read by OCR, if it is a scan or its text layer is not
+    language (a broken font encoding); or None, with the page noted in ``left_out``."""
     lines = _lines(page)
-    if lines:
+    if lines and is_language("\n".join(line.text for line in lines)):
         return lines
-    resolution = _scan_resolution(page)
-    if resolution is None:
-        return None
+    if lines:  # what the page shows is read from its picture
+        resolution, skipped = float(OCR_DPI_RANGE[1]), left_out.garbled
+    else:
+        scan = _scan_resolution(page)
+        if scan is None:
+            return None
+        resolution, skipped = scan, left_out.no_ocr
     if not can_ocr:
-        no_ocr.append(number)
+        skipped.append(number)
         return None
     try:
         return clean(ocr.read_image(_rendered(page, resolution)))
     except OSError as exc:  # one bad page does not cost the document
-        failed.append((number, str(exc)))
+        left_out.failed.append((number, str(exc)))
         return None
 
 
@@ -234,18 +269,6 @@ def _built(read: list[tuple[int, list[Line] | str]]) -> TextBuilder:
             else:
                 built.add(paragraph)
     return built
-
-
-def _unread(no_ocr: list[int], failed: list[tuple[int, str]]) -> list[str]:
-    """What the document's note says of scanned pages not read."""
-    notes = []
-    if no_ocr:
-        notes.append(f"{len(no_ocr)} page{'s' if len(no_ocr) > 1 else ''} without a text layer "
-                     f"not read ({_page_list(no_ocr)}): {ocr.INSTALL_HINT}")
-    if failed:
-        numbers = [number for number, _ in failed]
-        notes.append(f"OCR failed on {_page_list(numbers)} ({failed[0][1]})")
-    return notes
 
 
 def _page_list(numbers: list[int]) -> str:
