@@ -360,3 +360,20 @@ def test_properties_with_structure(
             (region[3].kind, region[3].author) if region[3] else ("article", None))
         assert passage.pages == structure.pages_of(passage.start, passage.end)
     assert passages == split_passages(text, words_count, max_tokens, structure=structure)
+
+
+def test_a_heading_cut_from_its_text_by_furniture_is_in_the_trail_not_a_passage() -> None:
+    builder = TextBuilder()
+    builder.add("--cpu-prof", "heading", 4)
+    builder.add("Added in: v12.0.0")  # a version note: furniture
+    builder.add("Starts the V8 CPU profiler on start up and writes the profile to disk.")
+    builder.add("--jitless", "heading", 4)
+    builder.add("Added in: v12.0.0")  # nothing of the section after it
+    text, spans = builder.text, builder.spans
+    parts = (Part(*spans[1], "furniture"), Part(*spans[4], "furniture"))
+    structure = Structure(builder.structure.blocks, parts=parts)
+    found = split_passages(text, words_count, 40, structure=structure)
+    assert [(p.section, p.text) for p in found] == [
+        (("--cpu-prof",), "Starts the V8 CPU profiler on start up and writes the profile to disk."),
+        (("--jitless",), "--jitless"),
+    ]
