@@ -6,8 +6,8 @@ trail, its page numbers, its part and whether OCR read it. Paragraphs are separa
 lines; in a text without any blank line, each line is a paragraph; a code block, a list or a
 table is one. Fragments too short to mean anything alone (an author line), headings, the
 title line and short lead-ins ending in ":" are merged into the paragraph they introduce, and
-a paragraph that repeats an earlier one (a repeated title) is dropped; headings cut from their
-section's text by furniture (a version note) make no passage alone. A paragraph over the
+a paragraph that repeats an earlier one (a repeated title) is dropped unless a heading
+introduces it. A paragraph over the
 token limit is cut at line breaks, then at sentence ends (with ``overlap_sentences``
 sentences repeated at the start of the next passage), then between words, so the model
 never truncates a passage.
@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from index.formats.structure import Part, Structure
+from index.formats.structure import Structure
 
 # Boundary kinds, coarsest first: the order in which a too-long span is cut.
 _PARAGRAPH, _LINE, _SENTENCE, _WORD, _CHARACTER = range(5)
@@ -107,10 +107,8 @@ def split_passages(
     whole = _whole_blocks(text, structure)
     seen: set[str] = set()
     passages: list[Passage] = []
-    regions = structure.regions(text)
-    for i, (region_start, region_end, trail, part) in enumerate(regions):
-        if (part is not None and part.kind == "furniture"
-                or _heading_before_furniture(text, regions, i, headings)):
+    for region_start, region_end, trail, part in structure.regions(text):
+        if part is not None and part.kind == "furniture":
             continue
         kind, author = (part.kind, part.author) if part else ("article", None)
         before = prefix(trail)
@@ -133,23 +131,6 @@ def split_passages(
                     kind, author,
                 ))
     return passages
-
-
-def _heading_before_furniture(
-    text: str, regions: list[tuple[int, int, tuple[str, ...], Part | None]], i: int,
-    headings: set[int],
-) -> bool:
-    """Whether region ``i`` is only headings whose section goes on after furniture (a
-    version note under an API's heading): alone they would make a passage of a few words,
-    and the passages after them carry them in their heading trail."""
-    start, end, trail, part = regions[i]
-    after = regions[i + 1 : i + 3]
-    if part is not None or len(after) < 2 or after[0][3] is None or after[0][3].kind != "furniture":
-        return False
-    if after[1][2] != trail or after[1][3] is not None:
-        return False
-    paragraphs = _split(text, start, end, _BLANK_LINE, _PARAGRAPH)
-    return bool(paragraphs) and all(p.start in headings for p in paragraphs)
 
 
 def _whole_blocks(text: str, structure: Structure) -> list[tuple[int, int]]:
@@ -193,10 +174,12 @@ def _paragraph_groups(
         normalised = normalize_whitespace(text[span.start : span.end])
         fragment = (len(normalised.split()) < min_words or span.start in headings
                     or not _WORD_CHARACTER.search(normalised) or _is_lead_in(normalised))
-        # Any repeat of a full paragraph goes; a fragment (an author line, "Reply") repeats
-        # legitimately, so only a run of the same fragment (a doubled title) loses its first:
-        # the last leads into what follows.
-        if normalised in seen and not fragment:
+        # Any repeat of a full paragraph goes, unless a heading right before introduces it (an
+        # API's list of parameters, as its neighbours': dropped, it would leave the heading
+        # alone); a fragment (an author line, "Reply") repeats legitimately, so only a run of
+        # the same fragment (a doubled title) loses its first: the last leads into what follows.
+        headed = bool(kept) and kept[-1][0] == position - 1 and kept[-1][1].start in headings
+        if normalised in seen and not fragment and not headed:
             continue
         if kept and kept[-1][2] == normalised and fragment:
             kept.pop()

@@ -362,18 +362,18 @@ def test_properties_with_structure(
     assert passages == split_passages(text, words_count, max_tokens, structure=structure)
 
 
-def test_a_heading_cut_from_its_text_by_furniture_is_in_the_trail_not_a_passage() -> None:
+
+def test_a_repeat_a_heading_introduces_stays_with_it() -> None:
     builder = TextBuilder()
-    builder.add("--cpu-prof", "heading", 4)
-    builder.add("Added in: v12.0.0")  # a version note: furniture
-    builder.add("Starts the V8 CPU profiler on start up and writes the profile to disk.")
-    builder.add("--jitless", "heading", 4)
-    builder.add("Added in: v12.0.0")  # nothing of the section after it
-    text, spans = builder.text, builder.spans
-    parts = (Part(*spans[1], "furniture"), Part(*spans[4], "furniture"))
-    structure = Structure(builder.structure.blocks, parts=parts)
-    found = split_passages(text, words_count, 40, structure=structure)
-    assert [(p.section, p.text) for p in found] == [
-        (("--cpu-prof",), "Starts the V8 CPU profiler on start up and writes the profile to disk."),
-        (("--jitless",), "--jitless"),
+    for name in ("assert.equal(actual, expected)", "assert.notEqual(actual, expected)"):
+        builder.add(name, "heading", 3)
+        builder.add("actual <any> expected <any> message <string>")
+        builder.add(f"Tests {name.split('(')[0]} between actual and expected.")
+    builder.add("actual <any> expected <any> message <string>")  # a repeat no heading leads to
+    found = split_passages(builder.text, words_count, 12, structure=builder.structure)
+    assert [p.text for p in found] == [
+        "assert.equal(actual, expected) actual <any> expected <any> message <string>",
+        "Tests assert.equal between actual and expected.",
+        "assert.notEqual(actual, expected) actual <any> expected <any> message <string>",
+        "Tests assert.notEqual between actual and expected.",
     ]

@@ -52,14 +52,17 @@ def test_an_option_is_a_passage_of_its_own_without_its_version_notes(embedder: E
     found = passages(document, embedder)
     option = [p for p in found if p.section[-1:] == ("--enable-source-maps",)]
     assert option[0].section == ("Command-line API", "Options", "--enable-source-maps")
-    assert option[0].text.startswith("Enable Source Map v3 support for stack traces.")
+    assert option[0].text.startswith(
+        "--enable-source-maps Enable Source Map v3 support for stack traces.")
     assert "--enable-fips" not in " ".join(p.text for p in option)
-    # Its history ("Added in", "no longer experimental") is shown but makes no passage.
-    note = "This API is no longer experimental."
-    start = document.text.index(note, document.text.index("--enable-source-maps"))
-    assert any(part.kind == "furniture" and part.start <= start < part.end
+    # Its history ("Added in", "no longer experimental") is shown after its text, as
+    # furniture: it makes no passage.
+    heading = document.text.index("--enable-source-maps\n")
+    note = document.text.index("This API is no longer experimental.", heading)
+    assert note > option[-1].end
+    assert any(part.kind == "furniture" and part.start <= note < part.end
                for part in document.structure.parts)
-    assert not any(p.start <= start < p.end for p in found)
+    assert not any(p.start <= note < p.end for p in found)
     # No heading is a passage alone, nor are headings chained into one.
     headings = [b for b in document.structure.blocks if b.kind == "heading"]
     for passage in found:
@@ -106,3 +109,19 @@ def test_a_headings_source_link_is_not_its_text() -> None:
     extracted = extract(page, 10_000)
     assert extracted.text.startswith("Stream\n\nA stream is")
     assert extracted.title == "Stream"
+
+
+def test_version_notes_follow_their_sections_text_as_furniture() -> None:
+    page = (b'<h2>open()</h2><div class="versionadded"><p>New in version 3.3.</p></div>'
+            b"<p>Open a file and return a file object for reading or writing its bytes.</p>"
+            b'<h2>Class: Reader</h2><div class="api_metadata"><span>Added in: v1.0</span></div>'
+            b"<h3>reader.read()</h3><p>Read the next chunk of the stream into a buffer.</p>")
+    extracted = extract(page, 10_000)
+    assert extracted.text.split("\n\n") == [
+        "open()", "Open a file and return a file object for reading or writing its bytes.",
+        "New in version 3.3.", "Class: Reader", "reader.read()",
+        "Read the next chunk of the stream into a buffer.", "Added in: v1.0",
+    ]
+    furniture = [extracted.text[p.start : p.end] for p in extracted.structure.parts
+                 if p.kind == "furniture"]
+    assert furniture == ["New in version 3.3.", "Added in: v1.0"]

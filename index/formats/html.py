@@ -213,14 +213,28 @@ def _add_blocks(root: Tag, built: TextBuilder,
     """Add the text under ``root`` block by block: a heading with its level, a list item with
     its depth of lists, a <pre> as code (its lines kept), a table row as its cells joined by
     " | " (a row of a table that lays out a page, holding headings, lists or tables, is read
-    as the blocks it holds), anything else as paragraphs. The (start, end) of each version
-    note's text (_VERSION_NOTE) is added to ``notes``, if given."""
+    as the blocks it holds), anything else as paragraphs.
+
+    With ``notes``, each version note (_VERSION_NOTE) is added at the end of its section,
+    before the next heading that follows some text, and its (start, end) added to ``notes``:
+    a heading and the text it heads stay together (one passage), the note after them as
+    furniture, and a heading with nothing but notes leads into the one after it."""
     from bs4.element import NavigableString, PreformattedString, Tag
 
     pieces: list[str] = []
     context: list[tuple[str, int]] = []  # (kind, level) of the headings and items around
     lists = 0  # how deep in lists the walk is
-    note: tuple[Tag, int] | None = None  # the version note the walk is in, and where it began
+    deferred: list[Tag] = []  # the version notes of the section the walk is in
+    heading_end = 0  # where the last heading's text ended
+
+    def add_notes() -> None:
+        for tag in deferred:
+            start = len(built)
+            _add_blocks(tag, built)
+            if len(built) > start:  # blocks were added: the first after a separator
+                assert notes is not None  # only given notes are notes deferred
+                notes.append((start + 2 if start else 0, len(built)))
+        deferred.clear()
 
     def end_block() -> None:
         text = collapse("".join(pieces))
@@ -237,11 +251,8 @@ def _add_blocks(root: Tag, built: TextBuilder,
                 end_block()
                 if name in _HEADINGS or name == "li":
                     context.pop()
+                heading_end = len(built) if name in _HEADINGS else heading_end
                 lists -= name in _LISTS
-                if notes is not None and note is not None and note[0] is node:
-                    if len(built) > note[1]:  # blocks were added: the first after a separator
-                        notes.append((note[1] + 2 if note[1] else 0, len(built)))
-                    note = None
                 continue
             if name == "title":
                 continue  # it is the document's title, kept apart from its text
@@ -258,11 +269,15 @@ def _add_blocks(root: Tag, built: TextBuilder,
                 if any(cells):
                     built.add(" | ".join(cells), "row")
                 continue
+            if name in _BLOCK_TAGS and notes is not None and _is_version_note(node):
+                end_block()
+                deferred.append(node)
+                continue
             if name in _BLOCK_TAGS:
                 end_block()
+                if name in _HEADINGS and len(built) > heading_end:
+                    add_notes()
                 stack.append((node, True))
-                if notes is not None and note is None and _is_version_note(node):
-                    note = (node, len(built))
                 if name in _HEADINGS:
                     context.append(("heading", int(name[1])))
                 elif name == "li":
@@ -273,6 +288,7 @@ def _add_blocks(root: Tag, built: TextBuilder,
         elif isinstance(node, NavigableString) and not isinstance(node, PreformattedString):
             pieces.append(str(node))
     end_block()
+    add_notes()
 
 
 def _is_version_note(tag: Tag) -> bool:
