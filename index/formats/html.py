@@ -251,7 +251,8 @@ def _add_blocks(root: Tag, built: TextBuilder,
                 end_block()
                 if name in _HEADINGS or name == "li":
                     context.pop()
-                heading_end = len(built) if name in _HEADINGS else heading_end
+                if name in _HEADINGS:
+                    heading_end = len(built)
                 lists -= name in _LISTS
                 continue
             if name == "title":

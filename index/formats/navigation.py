@@ -10,9 +10,11 @@ the first passages of every page. Navigation is:
 - a block at the start of the page, before any heading or sentence, that is mostly links
   and holds no heading or paragraph (a wrapper of sidebar and article can be mostly links).
 
-Either must be mostly links (``MIN_LINK_SHARE`` of its text, ``MIN_LINKS`` links or more), so
-that a page whose <body> has a "has-sidebar" class, or an article in a "menu" section, is
-never taken for navigation.
+Either must be mostly links (``MIN_LINK_SHARE`` of its text, a <details>'s label aside), so
+that a page whose wrapper has a "has-sidebar" class, or an article in a "menu" section, is
+never taken for navigation; a leading block must hold ``MIN_LINKS`` links or more (a byline
+of one linked name is not navigation), a marked one a single link (a table of contents of
+one heading).
 """
 
 from __future__ import annotations
