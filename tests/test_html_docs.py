@@ -125,3 +125,10 @@ def test_version_notes_follow_their_sections_text_as_furniture() -> None:
     furniture = [extracted.text[p.start : p.end] for p in extracted.structure.parts
                  if p.kind == "furniture"]
     assert furniture == ["New in version 3.3.", "Added in: v1.0"]
+
+
+def test_a_blogs_leading_menu_goes_and_its_heading_stays_the_articles() -> None:
+    document = load_document(PAGES / "daringfireball-1.html", PAGES)
+    assert "Vesper: Now for iPad" not in document.text  # the site's menu, before the article
+    assert document.text.startswith("About This Site\n\nDaring Fireball is written")
+    assert not any(p.start == 0 and p.kind == "furniture" for p in document.structure.parts)

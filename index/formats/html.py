@@ -82,7 +82,9 @@ def extract(data: bytes, max_chars: int) -> Extracted:
     text, found = built.text, main_content.article(markup)
     if found is not None:
         comments = _soup(found.comments_html).get_text(" ") if found.comments_html else None
-        parts = extracted_parts(text, built.spans, _soup(found.html).get_text(" "), comments)
+        starts = frozenset(b.start for b in built.structure.blocks if b.kind == "heading")
+        parts = extracted_parts(text, built.spans, _soup(found.html).get_text(" "), comments,
+                                starts)
     else:  # no article told apart: comments and furniture found as in text saved from a page
         parts = page_parts(text)
     structure = replace(built.structure, parts=with_furniture(text, parts, notes))

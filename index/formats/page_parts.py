@@ -71,16 +71,18 @@ def page_parts(text: str) -> tuple[Part, ...]:
 
 
 def extracted_parts(text: str, spans: list[tuple[int, int]], article: str,
-                    comments: str | None) -> tuple[Part, ...]:
+                    comments: str | None, headings: frozenset[int] = frozenset()
+                    ) -> tuple[Part, ...]:
     """The comments and furniture of a page's ``text`` made of blocks at ``spans``, given the
-    text of its article and of its comments as a main-content extractor found them.
+    text of its article and of its comments as a main-content extractor found them, and
+    where its headings start (``headings``).
 
     A block of a few words or more is a comment's or the article's if its words are found
     there, in that order. Any other block (one the extractor left out, or too short to tell)
     that is not furniture itself is a comment's if it follows the first comment (extractors
     often find only the first of a thread), the article's if it stands between two of the
-    article's (a heading or a list the extractor dropped) or right before the first and its
-    words are the article's (its title); the rest is furniture.
+    article's (a heading or a list the extractor dropped) or right before the first, if it is
+    a heading or its words are the article's (its title); the rest is furniture.
     """
     article_words, comment_words = _words(article), _words(comments or "")
     found: list[str | None] = []
@@ -93,12 +95,12 @@ def extracted_parts(text: str, spans: list[tuple[int, int]], article: str,
         else:
             found.append("article" if words in article_words else None)
     article_span = _span_of(found, "article")
-    # The article's title heading ("Path"), too short to be told by its words, stands right
-    # before the first block found: it is the article's if its words are the article's too.
+    # The article's title stands right before the first block found, which extractors leave
+    # out or which is too short to be told by its words ("Path").
     first = article_span.start
     if first > 0 and found[first - 1] is None:
         words = _words(text[spans[first - 1][0] : spans[first - 1][1]])
-        if words and f" {words} " in f" {article_words} ":
+        if spans[first - 1][0] in headings or words and f" {words} " in f" {article_words} ":
             article_span = range(first - 1, article_span.stop)
     comments_from = found.index("comment") if "comment" in found else len(found)
     labels: list[tuple[str, str | None, int]] = []
