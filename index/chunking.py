@@ -6,7 +6,8 @@ trail, its page numbers, its part and whether OCR read it. Paragraphs are separa
 lines; in a text without any blank line, each line is a paragraph; a code block, a list or a
 table is one. Fragments too short to mean anything alone (an author line), headings, the
 title line and short lead-ins ending in ":" are merged into the paragraph they introduce, and
-a paragraph that repeats an earlier one (a repeated title) is dropped. A paragraph over the
+a paragraph that repeats an earlier one (a repeated title) is dropped unless a heading
+introduces it. A paragraph over the
 token limit is cut at line breaks, then at sentence ends (with ``overlap_sentences``
 sentences repeated at the start of the next passage), then between words, so the model
 never truncates a passage.
@@ -173,10 +174,12 @@ def _paragraph_groups(
         normalised = normalize_whitespace(text[span.start : span.end])
         fragment = (len(normalised.split()) < min_words or span.start in headings
                     or not _WORD_CHARACTER.search(normalised) or _is_lead_in(normalised))
-        # Any repeat of a full paragraph goes; a fragment (an author line, "Reply") repeats
-        # legitimately, so only a run of the same fragment (a doubled title) loses its first:
-        # the last leads into what follows.
-        if normalised in seen and not fragment:
+        # Any repeat of a full paragraph goes, unless a heading right before introduces it (an
+        # API's list of parameters, as its neighbours': dropped, it would leave the heading
+        # alone); a fragment (an author line, "Reply") repeats legitimately, so only a run of
+        # the same fragment (a doubled title) loses its first: the last leads into what follows.
+        headed = bool(kept) and kept[-1][0] == position - 1 and kept[-1][1].start in headings
+        if normalised in seen and not fragment and not headed:
             continue
         if kept and kept[-1][2] == normalised and fragment:
             kept.pop()

@@ -182,10 +182,14 @@ def _without_site_name(title: str, site_names: set[str], headings: Sequence[str]
     if not cuts:
         return title
     folded_headings = {h.casefold() for h in headings}
+    # A <title> may keep the Markdown its heading was written in ("Modules: `node:module` API").
+    plain_headings = {_without_markup(h): h for h in headings}
     for cut in cuts:
         for part in (title[: cut.start()], title[cut.end():]):
             if part.casefold() in folded_headings:
                 return part
+            if _without_markup(part) in plain_headings:
+                return plain_headings[_without_markup(part)]
     if site_names:
         first, last = cuts[0], cuts[-1]
         if _names_site(title[last.end():], site_names):
@@ -193,6 +197,10 @@ def _without_site_name(title: str, site_names: set[str], headings: Sequence[str]
         elif _names_site(title[: first.start()], site_names):
             title = title[first.end():]
     return title
+
+
+def _without_markup(text: str) -> str:
+    return collapse(text.replace("`", "")).casefold()
 
 
 def _names_site(part: str, site_names: set[str]) -> bool:

@@ -360,3 +360,20 @@ def test_properties_with_structure(
             (region[3].kind, region[3].author) if region[3] else ("article", None))
         assert passage.pages == structure.pages_of(passage.start, passage.end)
     assert passages == split_passages(text, words_count, max_tokens, structure=structure)
+
+
+
+def test_a_repeat_a_heading_introduces_stays_with_it() -> None:
+    builder = TextBuilder()
+    for name in ("assert.equal(actual, expected)", "assert.notEqual(actual, expected)"):
+        builder.add(name, "heading", 3)
+        builder.add("actual <any> expected <any> message <string>")
+        builder.add(f"Tests {name.split('(')[0]} between actual and expected.")
+    builder.add("actual <any> expected <any> message <string>")  # a repeat no heading leads to
+    found = split_passages(builder.text, words_count, 12, structure=builder.structure)
+    assert [p.text for p in found] == [
+        "assert.equal(actual, expected) actual <any> expected <any> message <string>",
+        "Tests assert.equal between actual and expected.",
+        "assert.notEqual(actual, expected) actual <any> expected <any> message <string>",
+        "Tests assert.notEqual between actual and expected.",
+    ]

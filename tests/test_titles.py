@@ -204,3 +204,8 @@ def test_a_huge_title_of_separators_is_chosen_in_linear_time() -> None:
     started = time.perf_counter()
     assert page_title([title], ["pier"] * 100, ["Harbour Gazette"]) == " ".join(title.split())
     assert time.perf_counter() - started < 2
+
+
+def test_a_title_may_keep_the_markdown_its_heading_was_written_in() -> None:
+    title = "Modules: `node:module` API | Node.js v18.20.4 Documentation"
+    assert page_title([title], ["Modules: node:module API"], []) == "Modules: node:module API"

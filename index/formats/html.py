@@ -1,11 +1,14 @@
 """HTML (.html, .htm): the visible text block by block, each block marked as the article's, a
 comment's or furniture; the title, date and author the page states for its article.
 
-``main_content`` tells the article apart from menus, teasers and footers, and from the
-comments; when it finds none, comments and furniture are found as in text saved from a web page
-(``page_parts``). Furniture stays in the text, shown but made into no passage. Headings (h1-h6)
-keep their level, list items their depth of lists; a <pre> is code with its lines; a table row
-is its cells joined by " | "; other blocks are paragraphs on one line.
+Navigation is no text: <nav>, <header>, <footer> and <aside> go, and so do the sidebars and
+tables of contents ``navigation`` finds by their markup and links. ``main_content`` tells the
+article apart from menus, teasers and footers, and from the comments; when it finds none,
+comments and furniture are found as in text saved from a web page (``page_parts``). A
+documentation page's version notes ("Added in: v8.0.0", a history table) are furniture too.
+Furniture stays in the text, shown but made into no passage. Headings (h1-h6) keep their
+level, list items their depth of lists; a <pre> is code with its lines; a table row is its
+cells joined by " | "; other blocks are paragraphs on one line.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from typing import TYPE_CHECKING
 from index.formats import main_content
 from index.formats.decoding import clean, collapse, decode
 from index.formats.extraction import Extracted
-from index.formats.page_parts import extracted_parts, page_parts
+from index.formats.navigation import navigation
+from index.formats.page_parts import extracted_parts, page_parts, with_furniture
 from index.formats.plain_text import first_line
 from index.formats.structure import TextBuilder
 from index.titles import page_title
@@ -39,6 +43,9 @@ _DROPPED_TAGS = [
 # What a heading's permalink shows: documentation sites put one in every heading
 # ("Windows vs. POSIX#"), and read as text it glues onto the heading.
 _PERMALINK_TEXT = frozenset({"", "#", "¶", "§", "🔗", "link", "permalink", "anchor"})
+# What a heading's link to the code it documents or to its editor shows ("Stream[src]"),
+# wherever it points.
+_SOURCE_LINK_TEXT = frozenset({"[src]", "[source]", "[edit]"})
 # EPUB 3 marks notes with epub:type (https://www.w3.org/TR/epub-ssv-11/).
 _NOTE_TYPES = frozenset({"footnote", "endnote", "rearnote", "note"})
 _BLOCK_TAGS = frozenset({
@@ -46,6 +53,15 @@ _BLOCK_TAGS = frozenset({
     "article", "main", "td", "th", "dt", "dd", "figcaption", "tr", "table", "ul", "ol", "br",
 })  # fmt: skip
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+# A section's version notes as documentation sites mark them: Node.js's "Added in: v8.0.0"
+# and history table (<div class="api_metadata">, <details class="changelog">), Sphinx's
+# "New in version 3.2" (versionadded, versionchanged). Under every heading of an API page,
+# they would be most of a short section's passage: they are shown as furniture.
+_VERSION_NOTE = re.compile(r"(?:^|[-_])(?:metadata|changelog|versionadded|versionchanged)$",
+                           re.IGNORECASE)
+# Elements a highlighter wraps each line of code in, often with no newline between them.
+_CODE_LINE_TAGS = frozenset({"div", "p", "li", "tr"})
+_CODE_LINE_CLASS = re.compile(r"(?:^|[-_])line$", re.IGNORECASE)
 _LISTS = frozenset({"ul", "ol"})
 # A table row holding any of these lays out a page: it is read as the blocks it holds (and a
 # row's cells, read on their own, never hold another row).
@@ -61,14 +77,17 @@ def extract(data: bytes, max_chars: int) -> Extracted:
     headline, publisher = _json_ld_names(soup)
     _drop_chrome(soup)
     built = TextBuilder()
-    _add_blocks(soup, built)
+    notes: list[tuple[int, int]] = []
+    _add_blocks(soup, built, notes)
     text, found = built.text, main_content.article(markup)
     if found is not None:
         comments = _soup(found.comments_html).get_text(" ") if found.comments_html else None
-        parts = extracted_parts(text, built.spans, _soup(found.html).get_text(" "), comments)
+        starts = frozenset(b.start for b in built.structure.blocks if b.kind == "heading")
+        parts = extracted_parts(text, built.spans, _soup(found.html).get_text(" "), comments,
+                                starts)
     else:  # no article told apart: comments and furniture found as in text saved from a page
         parts = page_parts(text)
-    structure = replace(built.structure, parts=parts)
+    structure = replace(built.structure, parts=with_furniture(text, parts, notes))
     title_tag = soup.find("title")
     stated = [
         _meta(soup, "og:title"), headline, _meta(soup, "twitter:title"),
@@ -123,9 +142,13 @@ def _drop_chrome(soup: BeautifulSoup) -> None:
     for tag in soup.find_all(_DROPPED_TAGS):
         if isinstance(tag, Tag) and not tag.decomposed and not _is_note(tag):
             tag.decompose()
-    for link in soup.select("h1 a[href^='#'], h2 a[href^='#'], h3 a[href^='#'], "
-                            "h4 a[href^='#'], h5 a[href^='#'], h6 a[href^='#']"):
-        if not link.decomposed and link.get_text().strip().lower() in _PERMALINK_TEXT:
+    for tag in navigation(soup):
+        if not tag.decomposed:
+            tag.decompose()
+    for link in soup.select("h1 a, h2 a, h3 a, h4 a, h5 a, h6 a"):
+        label = link.get_text().strip().lower()
+        if not link.decomposed and (label in _SOURCE_LINK_TEXT or label in _PERMALINK_TEXT
+                                    and str(link.get("href") or "").startswith("#")):
             link.decompose()
 
 
@@ -187,16 +210,33 @@ def _declared_charset(data: bytes) -> str | None:
     return "cp1252" if name in ("iso8859-1", "ascii") else name
 
 
-def _add_blocks(root: Tag, built: TextBuilder) -> None:
+def _add_blocks(root: Tag, built: TextBuilder,
+                notes: list[tuple[int, int]] | None = None) -> None:
     """Add the text under ``root`` block by block: a heading with its level, a list item with
     its depth of lists, a <pre> as code (its lines kept), a table row as its cells joined by
     " | " (a row of a table that lays out a page, holding headings, lists or tables, is read
-    as the blocks it holds), anything else as paragraphs."""
+    as the blocks it holds), anything else as paragraphs.
+
+    With ``notes``, each version note (_VERSION_NOTE) is added at the end of its section,
+    before the next heading that follows some text, and its (start, end) added to ``notes``:
+    a heading and the text it heads stay together (one passage), the note after them as
+    furniture, and a heading with nothing but notes leads into the one after it."""
     from bs4.element import NavigableString, PreformattedString, Tag
 
     pieces: list[str] = []
     context: list[tuple[str, int]] = []  # (kind, level) of the headings and items around
     lists = 0  # how deep in lists the walk is
+    deferred: list[Tag] = []  # the version notes of the section the walk is in
+    heading_end = 0  # where the last heading's text ended
+
+    def add_notes() -> None:
+        for tag in deferred:
+            start = len(built)
+            _add_blocks(tag, built)
+            if len(built) > start:  # blocks were added: the first after a separator
+                assert notes is not None  # only given notes are notes deferred
+                notes.append((start + 2 if start else 0, len(built)))
+        deferred.clear()
 
     def end_block() -> None:
         text = collapse("".join(pieces))
@@ -213,6 +253,8 @@ def _add_blocks(root: Tag, built: TextBuilder) -> None:
                 end_block()
                 if name in _HEADINGS or name == "li":
                     context.pop()
+                if name in _HEADINGS:
+                    heading_end = len(built)
                 lists -= name in _LISTS
                 continue
             if name == "title":
@@ -222,7 +264,7 @@ def _add_blocks(root: Tag, built: TextBuilder) -> None:
                 continue
             if name == "pre":
                 end_block()
-                built.add(clean(node.get_text()), "code")
+                built.add(_code_text(node), "code")
                 continue
             if name == "tr" and not _lays_out(node):
                 end_block()
@@ -230,8 +272,14 @@ def _add_blocks(root: Tag, built: TextBuilder) -> None:
                 if any(cells):
                     built.add(" | ".join(cells), "row")
                 continue
+            if name in _BLOCK_TAGS and notes is not None and _is_version_note(node):
+                end_block()
+                deferred.append(node)
+                continue
             if name in _BLOCK_TAGS:
                 end_block()
+                if name in _HEADINGS and len(built) > heading_end:
+                    add_notes()
                 stack.append((node, True))
                 if name in _HEADINGS:
                     context.append(("heading", int(name[1])))
@@ -243,6 +291,46 @@ def _add_blocks(root: Tag, built: TextBuilder) -> None:
         elif isinstance(node, NavigableString) and not isinstance(node, PreformattedString):
             pieces.append(str(node))
     end_block()
+    add_notes()
+
+
+def _is_version_note(tag: Tag) -> bool:
+    return any(_VERSION_NOTE.search(name) for name in tag.get_attribute_list("class") if name)
+
+
+def _code_text(pre: Tag) -> str:
+    """A <pre>'s text with its lines: a <br> breaks one, and so does the end of an element
+    that holds a line (a highlighter's <span class="line">, a <div>) unless a newline follows."""
+    from bs4.element import NavigableString, PreformattedString, Tag
+
+    pieces: list[str] = []
+    broken = True  # whether the text so far ends a line
+    added = False  # whether that line break was added for an element's end
+    stack: list[tuple[PageElement, bool]] = [(child, False) for child in reversed(pre.contents)]
+    while stack:
+        node, end = stack.pop()
+        if isinstance(node, Tag):
+            if end:
+                if not broken:
+                    pieces.append("\n")
+                    broken = added = True
+            elif node.name == "br":
+                pieces.append("\n")
+                broken, added = True, False
+            else:
+                if node.name in _CODE_LINE_TAGS or any(
+                        _CODE_LINE_CLASS.search(name)
+                        for name in node.get_attribute_list("class") if name):
+                    stack.append((node, True))
+                stack.extend((child, False) for child in reversed(node.contents))
+        elif isinstance(node, NavigableString) and not isinstance(node, PreformattedString):
+            text = str(node)
+            if added and text.startswith("\n"):
+                text = text[1:]  # the newline the line's element ended with is this one
+            if text:
+                pieces.append(text)
+                broken, added = text.endswith("\n"), False
+    return clean("".join(pieces))
 
 
 def _lays_out(row: Tag) -> bool:

@@ -15,6 +15,7 @@ Pure functions over the text a format has read; the rest is the article. The rul
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from index.formats.structure import Part
@@ -70,15 +71,18 @@ def page_parts(text: str) -> tuple[Part, ...]:
 
 
 def extracted_parts(text: str, spans: list[tuple[int, int]], article: str,
-                    comments: str | None) -> tuple[Part, ...]:
+                    comments: str | None, headings: frozenset[int] = frozenset()
+                    ) -> tuple[Part, ...]:
     """The comments and furniture of a page's ``text`` made of blocks at ``spans``, given the
-    text of its article and of its comments as a main-content extractor found them.
+    text of its article and of its comments as a main-content extractor found them, and
+    where its headings start (``headings``).
 
     A block of a few words or more is a comment's or the article's if its words are found
     there, in that order. Any other block (one the extractor left out, or too short to tell)
     that is not furniture itself is a comment's if it follows the first comment (extractors
     often find only the first of a thread), the article's if it stands between two of the
-    article's (a heading or a list the extractor dropped); the rest is furniture.
+    article's (a heading or a list the extractor dropped) or right before the first, if it is
+    a heading or its words are the article's (its title); the rest is furniture.
     """
     article_words, comment_words = _words(article), _words(comments or "")
     found: list[str | None] = []
@@ -91,6 +95,13 @@ def extracted_parts(text: str, spans: list[tuple[int, int]], article: str,
         else:
             found.append("article" if words in article_words else None)
     article_span = _span_of(found, "article")
+    # The article's title stands right before the first block found, which extractors leave
+    # out or which is too short to be told by its words ("Path").
+    first = article_span.start
+    if first > 0 and found[first - 1] is None:
+        words = _words(text[spans[first - 1][0] : spans[first - 1][1]])
+        if spans[first - 1][0] in headings or words and f" {words} " in f" {article_words} ":
+            article_span = range(first - 1, article_span.stop)
     comments_from = found.index("comment") if "comment" in found else len(found)
     labels: list[tuple[str, str | None, int]] = []
     comment: tuple[str | None, int] | None = None
@@ -105,6 +116,38 @@ def extracted_parts(text: str, spans: list[tuple[int, int]], article: str,
         else:
             labels.append(_ARTICLE if kind == "article" else _FURNITURE)
     return _merged(spans, labels)
+
+
+def with_furniture(text: str, parts: tuple[Part, ...], spans: list[tuple[int, int]]
+                   ) -> tuple[Part, ...]:
+    """``parts`` of ``text`` with the stretches at ``spans`` (in text order, not overlapping)
+    made furniture, whatever they were: a part they cut keeps what is left on either side."""
+    if not spans:
+        return parts
+    starts = [start for start, _ in spans]
+    pieces = [Part(start, end, "furniture") for start, end in spans]
+    for part in parts:
+        cursor = part.start
+        i = max(bisect.bisect_right(starts, part.start) - 1, 0)
+        for start, end in [*spans[i:bisect.bisect_left(starts, part.end)], (part.end, part.end)]:
+            if end <= cursor:
+                continue
+            left_over = text[cursor:start]
+            if start > cursor and left_over.strip():
+                left = cursor + len(left_over) - len(left_over.lstrip())
+                pieces.append(Part(left, cursor + len(left_over.rstrip()), part.kind,
+                                   part.author))
+            cursor = end
+    pieces.sort(key=lambda part: part.start)
+    merged: list[Part] = []
+    for piece in pieces:  # furniture next to furniture, with only blank lines between, is one
+        last = merged[-1] if merged else None
+        if (last and last.kind == piece.kind == "furniture"
+                and not text[last.end : piece.start].strip()):
+            merged[-1] = Part(last.start, max(last.end, piece.end), "furniture")
+        else:
+            merged.append(piece)
+    return tuple(merged)
 
 
 _MIN_MATCH_WORDS = 3  # fewer words than this could be found anywhere
