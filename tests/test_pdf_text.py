@@ -79,7 +79,7 @@ def test_no_passage_starts_mid_word(name: str) -> None:
     words = Counter(re.findall(r"\w+", extracted.text.lower()))
     passages = split_passages(extracted.text, lambda text: len(text.split()) * 4 // 3 + 2, 256,
                               structure=extracted.structure)
-    assert len(passages) > 50
+    assert len(passages) > 30  # a paper's worth, each cut between paragraphs
     lowercase = [p.text for p in passages if p.text[:1].islower()]
     # A figure's labels may start in lowercase; a word's tail ("cation") never does.
     assert len(lowercase) <= 2, lowercase

@@ -254,7 +254,13 @@ def _rendered(page: PdfPage, resolution: float) -> Image:
 
 
 def _built(read: list[tuple[int, list[Line] | str]]) -> TextBuilder:
-    """The pages' text: paragraphs of the text layers, and the scans' OCR text as read."""
+    """The pages' text: paragraphs of the text layers, and the scans' OCR text as read.
+
+    A page's paragraphs are separated by line breaks, not blank lines, so that chunking packs
+    them into passages up to the token limit (cutting only between them): one passage per
+    paragraph made 22,359 short passages of 97 papers where packing makes ~10,000, and
+    questions' answers fell from the top 5 among their own paper's many neighbours.
+    """
     laid_out = iter(paragraphs([page for _, page in read if not isinstance(page, str)]))
     built = TextBuilder()
     for number, page in read:
@@ -266,8 +272,10 @@ def _built(read: list[tuple[int, list[Line] | str]]) -> TextBuilder:
         for i, paragraph in enumerate(text.paragraphs):
             if i == 0 and text.joint is not None:
                 built.extend(paragraph, text.joint)
-            else:
+            elif i == 0:
                 built.add(paragraph)
+            else:
+                built.extend(paragraph, "\n")
     return built
 
 
