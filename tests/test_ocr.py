@@ -128,3 +128,23 @@ def test_scans_left_out_are_read_once_tesseract_is_installed(
     assert "read:      1 files, 0 unchanged" in with_ocr
     assert "cut short" not in with_ocr
     assert "documents: 0 added, 1 changed" in with_ocr
+
+
+@needs_tesseract
+def test_a_long_scan_is_read_in_part_once_its_ocr_time_is_spent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from index.formats import pdf
+
+    writer = PdfWriter()
+    for part in (pdf_bytes([TYPED]), *[scanned_page(SCANNED)] * 3):
+        for page in PdfReader(io.BytesIO(part)).pages:
+            writer.add_page(page)
+    with open(tmp_path / "long-scan.pdf", "wb") as out:
+        writer.write(out)
+    # The time of one page: the first scan is read, the two after it are left out and said.
+    monkeypatch.setattr(pdf, "OCR_SECONDS", 0.001)
+    [document] = load_documents(tmp_path).documents
+    typed, scanned = document.text.split("\n\n")
+    assert typed == TYPED and words(scanned) == words(SCANNED)
+    assert document.cut == "2 pages not read by OCR (p. 3, 4): OCR stops after 0.001 s a document"

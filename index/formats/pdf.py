@@ -19,6 +19,7 @@ import io
 import logging
 import math
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ _PDFIUM = threading.Lock()
 # file says, and a 200-inch page must not make a 3 GB image.
 OCR_DPI_RANGE = (150, 300)
 MAX_RENDER_PIXELS = 12_000_000
+# The OCR one document may take. A file may take 60 s to be read (max_document_seconds) and
+# Tesseract takes 1 to 5 s a page here: past this, a long scan's other pages are left out
+# and said, so that it is indexed in part rather than skipped whole for time.
+OCR_SECONDS = 40.0
 # PDFium marks a hyphen that splits a word at a line end as U+0002 (U+FFFE in some files):
 # made soft hyphens, which the layout knows, before the control character is cleaned away.
 _SOFT_HYPHENS = str.maketrans({"\x02": "\xad", "\ufffe": "\xad"})
@@ -149,6 +154,8 @@ class _LeftOut:
     """The pages left unread so far, by why."""
 
     no_ocr: list[int] = field(default_factory=list)  # scans, for want of Tesseract
+    over_time: list[int] = field(default_factory=list)  # to OCR, once OCR_SECONDS were spent
+    ocr_seconds: float = 0.0  # spent so far
     failed: list[tuple[int, str]] = field(default_factory=list)  # (page, why) OCR failed
     garbled: list[int] = field(default_factory=list)  # garbage text, for want of Tesseract
 
@@ -163,6 +170,10 @@ class _LeftOut:
             notes.append(f"{len(self.no_ocr)} page{'s' if len(self.no_ocr) > 1 else ''} "
                          f"without a text layer not read ({_page_list(self.no_ocr)}): "
                          f"{ocr.INSTALL_HINT}")
+        if self.over_time:
+            notes.append(f"{len(self.over_time)} page{'s' if len(self.over_time) > 1 else ''} "
+                         f"not read by OCR ({_page_list(self.over_time)}): OCR stops after "
+                         f"{OCR_SECONDS:g} s a document")
         if self.failed:
             numbers = [number for number, _ in self.failed]
             notes.append(f"OCR failed on {_page_list(numbers)} ({self.failed[0][1]})")
@@ -187,11 +198,17 @@ def _page_text(
     if not can_ocr:
         skipped.append(number)
         return None
+    if left_out.ocr_seconds >= OCR_SECONDS:
+        left_out.over_time.append(number)
+        return None
+    started = time.monotonic()
     try:
         return clean(ocr.read_image(_rendered(page, resolution)))
     except OSError as exc:  # one bad page does not cost the document
         left_out.failed.append((number, str(exc)))
         return None
+    finally:
+        left_out.ocr_seconds += time.monotonic() - started
 
 
 def _lines(page: PdfPage) -> list[Line]:
