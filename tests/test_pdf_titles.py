@@ -93,3 +93,19 @@ def test_a_garbage_page_is_read_by_ocr() -> None:
     assert found.text.startswith("Functional Reactive Animation\n\nConal Elliott")
     assert is_language(found.text)
     assert found.structure.read_by_ocr(0, len(found.text))
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("*.pdf")), ids=lambda p: p.stem)
+def test_no_passage_of_a_kept_paper_is_garbage(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from index.chunking import split_passages
+
+    monkeypatch.setattr(ocr, "available", lambda: False)  # what the text layer gives
+    try:
+        found = EXTRACTORS[".pdf"](path.read_bytes(), 1_000_000)
+    except UnreadableDocumentError as refused:  # every page garbage: refused, and said why
+        assert refused.reason.startswith("text is not readable (broken font encoding)")
+        return
+    passages = split_passages(found.text, lambda text: len(text.split()) * 4 // 3 + 2, 256,
+                              structure=found.structure)
+    assert passages
+    assert [p.text[:80] for p in passages if not is_language(p.text)] == []
