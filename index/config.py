@@ -23,7 +23,8 @@ LEXICAL_ANALYZER = 1
 # Bumped whenever index.chunking cuts text differently: every document is split again.
 # 2: passages are bounded in characters too. 3: never across sections; code blocks whole.
 # 4: of a run of one short line (a doubled title), the last is kept: it leads into the text.
-CHUNKER = 4
+# 5: a paragraph repeating an earlier one is kept when a heading introduces it.
+CHUNKER = 5
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("openvino", "onnx-int8", "onnx", "torch")
 

@@ -323,7 +323,7 @@ def test_chunking_settings_reflect_the_loaded_values() -> None:
         "min_passage_words": Config().min_passage_words,
         "title_in_embedding": False,
         "section_in_embedding": Config().section_in_embedding,
-        "chunker": 4,
+        "chunker": 5,
     }
 
 
