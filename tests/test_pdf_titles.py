@@ -63,7 +63,9 @@ def test_the_title_is_the_first_pages_largest_text(name: str, title: str) -> Non
 
 
 def test_good_metadata_that_agrees_with_the_largest_text_is_taken() -> None:
-    data = (DATA / "brewers-conjecture.pdf").read_bytes()
+    import pypdfium2
+
+    data = pypdfium2.PdfDocument((DATA / "brewers-conjecture.pdf").read_bytes())
     assert pdf_title(data, "Brewer's Conjecture and the Feasibility of Consistent, Available, "
                            "Partition-Tolerant Web Services") == (
         "Brewer's Conjecture and the Feasibility of Consistent, Available, "

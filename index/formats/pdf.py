@@ -39,7 +39,7 @@ from index.formats.structure import TextBuilder
 if TYPE_CHECKING:
     from PIL.Image import Image
     from pypdf import PdfReader
-    from pypdfium2 import PdfPage
+    from pypdfium2 import PdfDocument, PdfPage
 
 # PDFium is not thread-safe: one document is read at a time in the process.
 _PDFIUM = threading.Lock()
@@ -60,6 +60,7 @@ _NEWLINE, _SPACE = ord("\n"), ord(" ")
 
 
 def extract(data: bytes, max_chars: int) -> Extracted:
+    import pypdfium2
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError
 
@@ -72,8 +73,12 @@ def extract(data: bytes, max_chars: int) -> Extracted:
             metadata = reader.metadata
             meta_title = str(metadata.title) if metadata and metadata.title else None
         with _PDFIUM:
-            built, partial, unread = _read(data, drawn_once, max_chars)
-            title = pdf_title(data, meta_title)
+            document = pypdfium2.PdfDocument(data)
+            try:
+                built, partial, unread = _read(document, drawn_once, max_chars)
+                title = pdf_title(document, meta_title)
+            finally:
+                document.close()
     except Exception as exc:  # pypdf and pypdfium2 raise many exception types for malformed files
         raise UnreadableDocumentError(f"broken PDF: {short_message(exc)}") from exc
     text = built.text
@@ -114,38 +119,34 @@ def _pages_drawn_once(reader: PdfReader) -> list[int]:
     return pages
 
 
-def _read(data: bytes, indexes: list[int], max_chars: int) -> tuple[TextBuilder, bool, list[str]]:
+def _read(
+    document: PdfDocument, indexes: list[int], max_chars: int
+) -> tuple[TextBuilder, bool, list[str]]:
     """The text of the pages at ``indexes``, until there is more than ``max_chars`` of it;
     whether it stopped; and what was left unread of the pages with pictures but no text, or
     with text that is not language."""
-    import pypdfium2
-
-    document = pypdfium2.PdfDocument(data)
-    try:
-        # pypdf and PDFium may count a broken file's pages apart.
-        indexes = [index for index in indexes if index < len(document)]
-        read: list[tuple[int, list[Line] | str]] = []  # (number, lines, or a scan's OCR text)
-        left_out = _LeftOut()
-        can_ocr = ocr.available()
-        size, target = 0, max_chars
-        for position, index in enumerate(indexes):
-            page = document[index]
-            try:
-                text = _page_text(page, index + 1, can_ocr, left_out)
-            finally:
-                page.close()
-            if text is None:
-                continue
-            read.append((index + 1, text))
-            size += len(text) if isinstance(text, str) else sum(len(ln.text) + 1 for ln in text)
-            if size > target and position < len(indexes) - 1:
-                built = _built(read)
-                if len(built) > max_chars:
-                    return built, True, left_out.notes()
-                # Running headers and page numbers left out: read on until the text is over.
-                target = size + max_chars - len(built) + 1
-    finally:
-        document.close()
+    # pypdf and PDFium may count a broken file's pages apart.
+    indexes = [index for index in indexes if index < len(document)]
+    read: list[tuple[int, list[Line] | str]] = []  # (number, lines, or a scan's OCR text)
+    left_out = _LeftOut()
+    can_ocr = ocr.available()
+    size, target = 0, max_chars
+    for position, index in enumerate(indexes):
+        page = document[index]
+        try:
+            text = _page_text(page, index + 1, can_ocr, left_out)
+        finally:
+            page.close()
+        if text is None:
+            continue
+        read.append((index + 1, text))
+        size += len(text) if isinstance(text, str) else sum(len(ln.text) + 1 for ln in text)
+        if size > target and position < len(indexes) - 1:
+            built = _built(read)
+            if len(built) > max_chars:
+                return built, True, left_out.notes()
+            # Running headers and page numbers left out: read on until the text is over.
+            target = size + max_chars - len(built) + 1
     return _built(read), False, left_out.notes()
 
 

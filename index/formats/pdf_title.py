@@ -21,7 +21,7 @@ from index.formats.language_check import is_language, measure
 
 # pypdfium2 is imported where first needed, as pypdf is in pdf.py.
 if TYPE_CHECKING:
-    from pypdfium2 import PdfPage
+    from pypdfium2 import PdfDocument, PdfPage
 
 # Metadata titles that name a file, a template or nothing.
 _FILE_NAME = re.compile(r"\.(dvi|docx?|tex|pdf|ps|eps|rtf|odt|txt|indd|qxd|pages)\b", re.I)
@@ -50,14 +50,14 @@ class _Line:
     size: float  # as _first_page_lines measures it
 
 
-def pdf_title(data: bytes, metadata_title: str | None) -> str | None:
-    """The title of the PDF in ``data``: its metadata title if that is one and agrees with
-    the first page's largest text (or the page has none), else that text; None if neither.
+def pdf_title(document: PdfDocument, metadata_title: str | None) -> str | None:
+    """The title of the PDF: its metadata title if that is one and agrees with the first
+    page's largest text (or the page has none), else that text; None if neither.
     """
     # Some generators leave markup in it: "<Emphasis Type="Italic">...</Emphasis>".
     meta = collapse(re.sub(r"<[^<>]*>", "", metadata_title or ""))
     meta = meta if meta and not is_junk_metadata(meta) else ""
-    lines = _first_page_lines(data)
+    lines = _first_page_lines(document)
     largest = largest_text(lines)
     if meta and largest:
         meta_words, largest_words = _words(meta), _words(largest)
@@ -136,25 +136,23 @@ def _set_apart(lines: list[_Line], top: float) -> bool:
     return top >= body * _TITLE_OVER_BODY
 
 
-def _first_page_lines(data: bytes) -> list[_Line]:
+def _first_page_lines(document: PdfDocument) -> list[_Line]:
     """The first page's lines (turned text left out), each with its size: the font size its
     letters have, or, on a page whose letters all have one font size (many generators set
     1 pt fonts and scale them; Type 3 fonts scale by their own matrix), how far its tallest
     letters rise above the baseline."""
     import pypdfium2 as pdfium
 
-    try:
-        document = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError:
+    if len(document) == 0:
         return []
     try:
-        if len(document) == 0:
-            return []
-        found = _measured_lines(document[0])
+        page = document[0]
+        try:
+            found = _measured_lines(page)
+        finally:
+            page.close()
     except pdfium.PdfiumError:  # a page pypdfium2 cannot read has no title to give
         return []
-    finally:
-        document.close()
     found = [(collapse(text), sizes, heights) for text, sizes, heights in found
              if collapse(text) and sizes]
     by_font = len({max(set(sizes), key=sizes.count) for _, sizes, _ in found}) > 1
