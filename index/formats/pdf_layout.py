@@ -101,7 +101,8 @@ def paragraphs(pages: list[list[Line]]) -> list[PageText]:
         kept = [line for i, line in enumerate(page)
                 if not (i in edge and (_PAGE_NUMBER.match(line.text)
                                        or _has_edges(page) and _running_key(line.text) in running))]
-        groups = _page_paragraphs(kept)
+        ends = _ends_paragraphs(kept)
+        groups = _page_paragraphs(kept, ends)
         texts = [_joined([line.text for line in group], vocabulary, compounds)
                  for group in groups]
         joint = None
@@ -112,18 +113,18 @@ def paragraphs(pages: list[list[Line]]) -> list[PageText]:
             last.paragraphs[-1], joint = _joint(last.paragraphs[-1], texts[0], vocabulary,
                                                 compounds)
         result.append(PageText(texts, joint))
-        open_end = bool(groups) and not _ends_paragraphs(kept)[-1]
+        open_end = bool(groups) and not ends[-1]
     # Soft hyphens within a line are not the text's.
     return [PageText([text.replace("\xad", "") for text in page.paragraphs], page.joint)
             for page in result]
 
 
-def _page_paragraphs(lines: list[Line]) -> list[list[Line]]:
-    """A page's lines grouped into paragraphs."""
+def _page_paragraphs(lines: list[Line], ends: list[bool]) -> list[list[Line]]:
+    """A page's lines grouped into paragraphs; ``ends``: whether each line ends one as its
+    length says (``_ends_paragraphs``)."""
     if not lines:
         return []
     spacing = _line_spacing(lines)
-    ends = _ends_paragraphs(lines)
     groups: list[list[Line]] = [[lines[0]]]
     for i in range(1, len(lines)):
         previous, line = lines[i - 1], lines[i]
