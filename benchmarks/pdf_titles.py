@@ -1,11 +1,12 @@
 """How many PDF titles are right, before (metadata /Title, else the first line) and after
-(index.formats.pdf_title), against the titles the files' names spell.
+(the title extract gives: index.formats.pdf_title's), against the titles the files' names
+spell.
 
 The papers' names are a topic folder and the title in slug form
 ("languages_haskell_a-poor-mans-concurrency-monad.pdf"); a title is counted right when it
 holds at least 0.8 of the slug's words and is not longer than 25 words (a whole abstract
-taken for a title is wrong). The first line, where taken, is the first page's; after,
-only if that page is language (extract reads a garbage page by OCR, or leaves it out).
+taken for a title is wrong). Before, the first line is that of the first page as pypdf
+read it; after, extract reads the first page as it reads any (OCR for a scan or garbage).
 Names that abbreviate or reword their title ("therac.pdf", "real-time-chord-detection.pdf"
 for "Real-Time Chord Recognition...") make misses that are not: --misses lists each.
 
@@ -23,10 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from index.formats import ocr  # noqa: E402
+from index.formats import EXTRACTORS  # noqa: E402
 from index.formats.decoding import collapse  # noqa: E402
-from index.formats.language_check import is_language  # noqa: E402
-from index.formats.pdf_title import pdf_title  # noqa: E402
+from index.formats.extraction import UnreadableDocumentError  # noqa: E402
 from index.formats.plain_text import first_line  # noqa: E402
 
 
@@ -51,19 +51,18 @@ def main() -> None:
 
 
 def titles(data: bytes) -> tuple[str | None, str | None]:
-    """The title as extract took it before, and as it takes it now (the first line is of
-    the first page's text, which is what extract's is unless that page has none; read by
-    OCR, as extract does, if it is a scan or garbage and Tesseract is installed)."""
+    """The title as extract took it before (metadata, else the first page's first line), and
+    as it takes it now (extract itself, reading as little as it can: the first page)."""
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))
     meta = str(reader.metadata.title) if reader.metadata and reader.metadata.title else None
     page = reader.pages[0].extract_text() if reader.pages else ""
     before = meta if meta and collapse(meta) else first_line(page)
-    if not page.strip() or not is_language(page):
-        # extract reads a scanned first page, or one of garbage, by OCR, or leaves it out.
-        page = ocr.read_image(ocr.render_pdf_page(data, 0)) if ocr.available() else ""
-    return before, pdf_title(data, meta) or first_line(page)
+    try:
+        return before, EXTRACTORS[".pdf"](data, 1).title
+    except UnreadableDocumentError:
+        return before, None
 
 
 # Words; the longest right title here has 20.
