@@ -121,22 +121,35 @@ def score_run(
 @dataclass(frozen=True)
 class SeedQuery:
     q: str
-    doc: str  # id of the document that answers it
-    answers: tuple[str, ...]  # a passage answers when it contains one of these
+    doc: str  # id of the document whose answer was located before the question was run
+    answers: tuple[str, ...]  # a passage of ``doc`` answers when it contains one of these
+    # Answers found afterwards by reading the pooled top results of every system compared
+    # (document id -> texts, in any document): passages that answer in other words or in
+    # another document, which the located answer alone would count as misses.
+    judged: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def answered_by(self, document_id: str, text: str, judged: bool = True) -> bool:
+        """Whether a passage's (whitespace-normalised, lower-cased) text answers this query."""
+        found = [self.answers] if document_id == self.doc else []
+        if judged:
+            found += [answers for doc, answers in self.judged if doc == document_id]
+        return any(normalize_whitespace(a).lower() in text for group in found for a in group)
 
 
 def load_seed_queries(path: Path) -> list[SeedQuery]:
     return [
-        SeedQuery(r["q"], r["doc"], tuple(r["answers"])) for r in _json_lines(path)
+        SeedQuery(r["q"], r["doc"], tuple(r["answers"]),
+                  tuple((doc, tuple(texts)) for doc, texts in r.get("judged", {}).items()))
+        for r in _json_lines(path)
     ]
 
 
-def answer_rank(hits: Sequence[Hit], query: SeedQuery) -> int:
-    """Rank of the first hit from the right document whose text holds an answer; 0 if none."""
-    answers = [normalize_whitespace(a).lower() for a in query.answers]
+def answer_rank(hits: Sequence[Hit], query: SeedQuery, judged: bool = True) -> int:
+    """Rank of the first hit that answers the query, 0 if none; with ``judged`` False, only
+    the answer located first counts."""
     for hit in hits:
         text = normalize_whitespace(hit.passage.text).lower()
-        if hit.passage.document_id == query.doc and any(a in text for a in answers):
+        if query.answered_by(hit.passage.document_id, text, judged):
             return hit.rank
     return 0
 

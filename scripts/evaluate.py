@@ -52,7 +52,8 @@ logger = logging.getLogger("evaluate")
 @click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the metrics as JSON to this file.")
 @click.option("--queries", "queries_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Seed-query file (JSON lines of q, doc, answers); use with --docs.")
+              help="Seed-query file (JSON lines of q, doc, answers and optionally judged); "
+                   "use with --docs.")
 # readable=False on the folders: one that cannot be read or written is the build's error
 # (one line, exit 1), as in rebuild-index, not a usage error.
 @click.option("--docs", "docs_dir",
@@ -214,13 +215,12 @@ def _evaluate_seed(
         searcher = Searcher.open(IndexFolder(config.index_dir).current(), embedder,
                                  config.fusion, config.alpha, vector_store=config.vector_store)
         results = {}
+        any_judged = any(q.judged for q in queries)
         for variant in variants:
-            ranks = [
-                answer_rank(searcher.search(SearchRequest(
-                    q.q, k=10, mode=variant.mode, alpha=variant.alpha, fusion=variant.fusion,
-                )).hits, q)
-                for q in queries
-            ]
+            hits = [searcher.search(SearchRequest(
+                q.q, k=10, mode=variant.mode, alpha=variant.alpha, fusion=variant.fusion,
+            )).hits for q in queries]
+            ranks = [answer_rank(found, q) for found, q in zip(hits, queries, strict=True)]
             misses = [q.q for q, rank in zip(queries, ranks, strict=True) if not rank or rank > 5]
             results[variant.label] = {
                 "hit@1": sum(r == 1 for r in ranks) / len(ranks),
@@ -228,6 +228,11 @@ def _evaluate_seed(
                 "mrr@10": sum(1 / r for r in ranks if r) / len(ranks),
                 "missed@5": misses,
             }
+            if any_judged:  # the located answers alone, as before the judging
+                located = [answer_rank(found, q, judged=False)
+                           for found, q in zip(hits, queries, strict=True)]
+                results[variant.label]["located hit@5"] = (
+                    sum(0 < r <= 5 for r in located) / len(located))
         weak = _weak_notices(searcher, [q.q for q in queries], off_topic_file)
     return {"collection": queries_file.stem, "default_mode": DEFAULT_MODE,
             "queries": len(queries), "modes": results, **weak}

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from index.evaluation import load_beir, score_run
+from index.evaluation import answer_rank, load_beir, load_seed_queries, score_run
+from index.search import Hit
+from index.store import StoredPassage
 
 ROOT = Path(__file__).resolve().parent.parent
 SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"
@@ -41,6 +43,32 @@ def test_mrr_is_cut_at_ten() -> None:
 
 
 @pytest.mark.skipif(not SCIFACT.is_dir(), reason=f"needs the SciFact files in {SCIFACT}")
+def _hit(rank: int, document_id: str, text: str) -> Hit:
+    passage = StoredPassage(rank, f"{document_id}#{rank}", document_id, 0, 0, len(text), text,
+                            (), None, False, "article", None)
+    return Hit(rank, 1.0 / rank, passage, document_id, f"{document_id}.txt", None)
+
+
+def test_a_judged_answer_counts_where_it_was_found_and_the_located_one_only_in_its_document(
+    tmp_path: Path,
+) -> None:
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({
+        "q": "what stops a port being bound twice", "doc": "errors",
+        "answers": ["EADDRINUSE (Address already in use)"],
+        "judged": {"net": ["another server is already listening"]},
+    }) + "\n")
+    [question] = load_seed_queries(questions)
+    hits = [_hit(1, "errors", "ENOENT: no such file"),
+            _hit(2, "net", "This happens when another server is   Already listening on it."),
+            _hit(3, "net", "EADDRINUSE (Address already in use) is said here too."),
+            _hit(4, "errors", "EADDRINUSE (Address already in use): a bind failed.")]
+    assert answer_rank(hits, question) == 2
+    # The located answer counts in its own document only, not in another that repeats it.
+    assert answer_rank(hits, question, judged=False) == 4
+    assert answer_rank(hits[:3], question, judged=False) == 0
+
+
 def test_slice_keeps_judged_documents() -> None:
     collection = load_beir(SCIFACT, "test", max_queries=5, max_docs=10)
     assert len(collection.queries) == 5
