@@ -169,6 +169,7 @@ def test_a_failed_build_is_reported_until_a_good_one(config: Config, docs: Path,
                    "built")
         for path in docs.iterdir():  # nothing usable left: the build fails
             path.unlink()
+        (docs / "empty.txt").write_text("")  # (no file at all is held, not failed: below)
         status = wait_until(lambda: (s := client.get("/api/status").get_json())["watch"][
             "state"] == "retrying" and s, "retrying")
         last = status["watch"]["last_build"]

@@ -8,10 +8,13 @@ generation for the text they wrote.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,6 +28,7 @@ import watchfiles
 from watchfiles import Change
 
 from index import BuildReport, Config, Embedder, IndexFolder, Searcher, SearchRequest
+from index.store import STORE_FILE
 from index.watch import FolderWatcher, Timing, filesystem_type, ignored, polling_reason
 from tests.processes import die_with_parent
 
@@ -181,6 +185,72 @@ def passage_texts(index: Path, embedder: Embedder, query: str) -> list[str]:
 def counts(build: re.Match[str]) -> tuple[int, int, int, int]:
     """(added, changed, removed, embedded) of a build's log line."""
     return int(build[1]), int(build[2]), int(build[3]), int(build[4])
+
+
+def stored_documents(generation: Path) -> dict[str, str]:
+    """Source -> text of every document in a generation."""
+    uri = f"file:{generation / STORE_FILE}?mode=ro&immutable=1"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        return dict(db.execute("SELECT source, text FROM documents"))
+
+
+class InThread:
+    """A FolderWatcher in a thread, with its own timing; each generation it publishes is read
+    as it is published (``published``: source -> text), before any later one replaces it."""
+
+    def __init__(self, config: Config, embedder: Embedder, timing: Timing) -> None:
+        self.config = config
+        self.reports: list[BuildReport] = []
+        self.published: list[dict[str, str]] = []
+        self.watcher = FolderWatcher(config, embedder=embedder, timing=timing,
+                                     on_build=self._built)
+        self.thread = threading.Thread(target=self.watcher.run, name="watch-test")
+        self.thread.start()
+
+    def _built(self, report: BuildReport) -> None:
+        if report.generation is not None:
+            self.published.append(stored_documents(IndexFolder(self.config.index_dir).current()))
+        self.reports.append(report)
+
+    @property
+    def state(self) -> str:
+        return str(self.watcher.status.as_json()["state"])
+
+    def wait(self, check: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert self.thread.is_alive(), f"the watcher stopped before {what}"
+            assert time.monotonic() < deadline, f"not {what} in {timeout} s"
+            time.sleep(0.05)
+
+    def wait_for_builds(self, count: int) -> None:
+        self.wait(lambda: len(self.reports) >= count, f"{count} builds")
+
+    def stop(self) -> None:
+        self.watcher.stop.set()
+        self.thread.join(TIMEOUT)
+        assert not self.thread.is_alive()
+
+
+StartInThread = Callable[[Path, Timing], InThread]
+
+
+@pytest.fixture
+def in_thread(tmp_path: Path, model_cache: Path,
+              embedder: Embedder) -> Iterator[StartInThread]:
+    """Starts watchers in threads on an index in tmp_path; each is stopped at the end."""
+    started: list[InThread] = []
+
+    def start(docs: Path, timing: Timing) -> InThread:
+        config = Config(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=model_cache)
+        started.append(InThread(config, embedder, timing))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for watcher in started:
+            watcher.stop()
 
 
 # ---------------------------------------------------------------- what changes are reflected
@@ -398,6 +468,67 @@ def test_the_folder_vanishing_keeps_the_live_generation_until_it_is_back(
 
 
 @pytest.mark.slow
+def test_an_empty_folder_in_place_of_the_docs_keeps_the_index_until_they_are_back(
+    in_thread: StartInThread, docs: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    watcher = in_thread(docs, Timing(quiet=0.3, settle=0.2, poll_interval=0.1, tick=0.1))
+    watcher.wait_for_builds(1)
+    live = IndexFolder(watcher.config.index_dir).current().name
+    # An unmounted share leaves its empty mount point: another folder, with nothing in it.
+    away = docs.with_name("docs-unmounted")
+    docs.rename(away)
+    docs.mkdir()
+    watcher.wait(lambda: watcher.state == "folder empty", "folder empty")
+    assert "holds no files" in caplog.text and f"generation {live} stays live" in caplog.text
+    assert "no files in" in str(watcher.watcher.status.as_json()["detail"])
+    time.sleep(1.5)  # it stays so: nothing built, nothing published, no failure retried
+    assert watcher.state == "folder empty" and len(watcher.reports) == 1
+    assert IndexFolder(watcher.config.index_dir).current().name == live
+    assert sources(watcher.config.index_dir, embedder, "pears") == ["garden.txt"]
+    assert "build failed" not in caplog.text
+
+    docs.rmdir()  # mounted again: the real folder in its place
+    away.rename(docs)
+    watcher.wait(lambda: watcher.state == "watching" and len(watcher.reports) == 2,
+                 "watching again")
+    assert watcher.reports[1].generation is None  # the folder as it was: nothing to publish
+    assert all(published for published in watcher.published)
+    write(docs / "garden.txt", "Garden apples", "Apricots ripen in the garden in July.")
+    watcher.wait_for_builds(3)
+    assert sources(watcher.config.index_dir, embedder, "apricots") == ["garden.txt"]
+
+
+@pytest.mark.slow
+def test_a_folder_restored_file_by_file_goes_live_whole(in_thread: StartInThread, docs: Path,
+                                                        embedder: Embedder) -> None:
+    for n in range(7):
+        write(docs / "more" / f"note-{n}.txt", f"Note {n}",
+              f"Note {n} of the restored folder names the word gannet{n} once.")
+    # max_delay (1 s) shorter than the restore (2.5 s): a returned folder is not built on the
+    # trickle rule, since a build of part of it would drop the rest from the index.
+    watcher = in_thread(docs, Timing(quiet=0.5, max_delay=1.0, settle=0.3, poll_interval=0.1,
+                                     tick=0.1))
+    watcher.wait_for_builds(1)
+    assert len(watcher.published[0]) == 10
+    backup = docs.with_name("docs-backup")
+    docs.rename(backup)
+    watcher.wait(lambda: watcher.state == "folder missing", "folder missing")
+    docs.mkdir()
+    for path in sorted(backup.rglob("*.txt")):  # a slow copy back, a file every 0.25 s
+        target = docs / path.relative_to(backup)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+        time.sleep(0.25)
+    watcher.wait(lambda: len(watcher.reports) >= 2, "built after the restore")
+    time.sleep(1.5)
+    assert [len(published) for published in watcher.published] == [10], [
+        (r.generation, len(r.added), len(r.removed)) for r in watcher.reports]
+    assert watcher.reports[-1].generation is None  # whole again: as it was
+    assert sources(watcher.config.index_dir, embedder, "gannet6") == ["more/note-6.txt"]
+
+
+@pytest.mark.slow
 def test_a_failed_build_keeps_the_live_generation_and_is_retried(
     start: StartWatcher, docs: Path, embedder: Embedder
 ) -> None:
@@ -514,3 +645,4 @@ def test_the_index_inside_the_docs_folder_starts_no_build(tmp_path: Path) -> Non
     assert not watcher._wanted(Change.modified, str(docs / "var" / "cache" / "onnx" / "m.onnx"))
     assert watcher._wanted(Change.modified, str(docs / "var" / "notes.txt"))
     assert watcher._wanted(Change.deleted, str(docs))
+
