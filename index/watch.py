@@ -133,6 +133,16 @@ class WatchStatus:
         with self._lock:
             return self._last_build
 
+    def summary(self) -> dict[str, Any]:
+        """The few fields a readiness probe wants: state, pending, and whether the last build
+        succeeded and when it finished (both null before the first one)."""
+        with self._lock:
+            last = self._last_build
+            return {"state": self._state, "pending": self._pending,
+                    "last_build_ok": None if last is None else last.error is None,
+                    "last_build_finished_at":
+                        None if last is None else last.finished_at.isoformat(timespec="seconds")}
+
     def as_json(self) -> dict[str, Any]:
         """One consistent view: state, detail, pending, building, last_build (or null)."""
         with self._lock:
