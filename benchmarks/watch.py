@@ -1,7 +1,8 @@
 """Watch mode: how soon a saved file is searchable, what a burst costs, and the idle watcher.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/watch.py [--documents 1000] [--edits 20] \
-        [--burst 1000] [--idle-seconds 60] [--load-seconds 30 --clients 16] \
+        [--burst 1000] [--mixed-burst 1000] [--idle-seconds 60] \
+        [--load-seconds 30 --clients 16] [--in-service] \
         [--work-dir var/bench/watch] [--json var/bench/watch.json]
 
 What it measures (issue 16), with a real ``scripts/rebuild_index.py --watch``
@@ -30,6 +31,16 @@ abstract; written by ``benchmarks/indexing.py``'s writer), after its first build
    builds it caused (the watcher's "indexed changes ... published" log lines) and the time
    from the first write to the first generation holding every new document, then checks
    each new word is found.
+5. **A mixed burst** (``--mixed-burst``; 0, the default, skips it), as a ``git checkout``
+   makes: that many of the documents changed at once, a third each modified (a sentence with
+   a unique word appended), deleted, and renamed into another subfolder. Reports the builds
+   and the time from the first change to the first generation whose documents are exactly
+   the folder's and which finds every new word.
+
+``--in-service`` measures 1-3 with the watcher inside ``python -m service --watch`` (on a
+free port, over the same folder) instead: idle CPU is the service process's; an edit is
+searchable at the first ``/api/search`` answer (lexical, k=5) whose passages hold its word;
+the 16 clients query that same service while its watcher publishes. The bursts are skipped.
 
 Every process started here is stopped here (SIGTERM, then waited for).
 """
@@ -37,18 +48,18 @@ Every process started here is stopped here (SIGTERM, then waited for).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import random
-import re
-import signal
+import sqlite3
 import string
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,134 +78,20 @@ from common import (  # noqa: E402
     search_path,
 )
 from indexing import ROOT, SCIFACT, write_scifact_docs  # noqa: E402
-
-from index import (  # noqa: E402
-    DEFAULT_MODEL,
-    Config,
-    Embedder,
-    IndexFolder,
-    Searcher,
-    SearchRequest,
-    find_model,
+from watch_processes import (  # noqa: E402
+    TIMEOUT,
+    HttpReader,
+    Reader,
+    Watcher,
+    WatchingProcess,
+    WatchingService,
+    wait_until_found,
 )
 
+from index import DEFAULT_MODEL, Config, Embedder, Searcher, find_model  # noqa: E402
+from index.store import STORE_FILE  # noqa: E402
+
 logger = logging.getLogger("bench.watch")
-
-SCRIPT = ROOT / "scripts" / "rebuild_index.py"
-# One line per build in the watcher's log (stderr); the first build logs one too.
-BUILT = re.compile(r"indexed changes: .*?; published (\S+) in")
-TIMEOUT = 300.0  # seconds to wait for any one thing before giving up
-
-
-# --- the watcher subprocess ----------------------------------------------------------------
-
-class Watcher:
-    """``rebuild_index.py --watch`` on ``docs``; its stderr goes to ``log``."""
-
-    def __init__(self, docs: Path, index: Path, log: Path, env: dict[str, str]) -> None:
-        self.log = log
-        command = [sys.executable, str(SCRIPT), "--watch", "--docs", str(docs),
-                   "--index-dir", str(index)]
-        logger.info("starting %s", " ".join(command))
-        with open(log, "wb") as err, open(log.with_suffix(".out"), "wb") as out:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err,
-                                            stdin=subprocess.DEVNULL)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def builds(self) -> int:
-        """Builds published so far (the first one included)."""
-        return len(BUILT.findall(self.log.read_text(errors="replace")))
-
-    def wait_for_builds(self, count: int, timeout: float = TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while self.builds() < count:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the watcher exited with {self.process.returncode}:\n"
-                                   + self.tail())
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no build {count} within {timeout:.0f} s:\n" + self.tail())
-            time.sleep(0.1)
-
-    def quiet_for(self, seconds: float, timeout: float = TIMEOUT) -> int:
-        """Wait until ``seconds`` pass without a new build; the number of builds then."""
-        deadline = time.monotonic() + timeout
-        count, since = self.builds(), time.monotonic()
-        while time.monotonic() - since < seconds and time.monotonic() < deadline:
-            time.sleep(0.1)
-            now = self.builds()
-            if now != count:
-                count, since = now, time.monotonic()
-        return count
-
-    def cpu_seconds(self) -> float:
-        """utime + stime of the watcher process so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        # After the ")" closing the command name: state is field 3, utime 14, stime 15.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> int | None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-
-# --- the in-process reader of the newest generation -----------------------------------------
-
-class Reader:
-    """Searches the live generation, re-opened whenever CURRENT names a new one."""
-
-    def __init__(self, index: Path, embedder: Embedder) -> None:
-        self.folder = IndexFolder(index)
-        self.embedder = embedder
-        self.searcher: Searcher | None = None
-
-    def refresh(self) -> Searcher | None:
-        live = self.folder.current_or_none()
-        if live is None:
-            return self.searcher
-        if self.searcher is None or self.searcher.generation != live.name:
-            try:
-                searcher = Searcher.open(live, self.embedder)
-            except Exception as e:  # pruned or replaced under us: the next poll sees the new one
-                logger.debug("cannot open %s yet: %s", live.name, e)
-                return self.searcher
-            if self.searcher is not None:
-                self.searcher.close()
-            self.searcher = searcher
-        return self.searcher
-
-    def finds(self, word: str) -> bool:
-        searcher = self.refresh()
-        if searcher is None:
-            return False
-        hits = searcher.search(SearchRequest(word, k=5, mode="lexical")).hits
-        return any(word in hit.passage.text for hit in hits)
-
-    def wait_until_found(self, word: str, started: float, poll: float,
-                         timeout: float = TIMEOUT) -> float:
-        """Seconds from ``started`` (perf_counter) to the first query that finds ``word``."""
-        while True:
-            if self.finds(word):
-                return time.perf_counter() - started
-            if time.perf_counter() - started > timeout:
-                raise RuntimeError(f"{word!r} not searchable within {timeout:.0f} s")
-            time.sleep(poll)
-
-    def close(self) -> None:
-        if self.searcher is not None:
-            self.searcher.close()
-            self.searcher = None
 
 
 # --- documents and edits -------------------------------------------------------------------
@@ -213,7 +110,7 @@ def append_sentence(path: Path, word: str) -> None:
 
 def scifact_records(scifact: Path, skip: int, count: int) -> list[tuple[str, str, str]]:
     """SciFact records ``skip`` to ``skip + count``: (id, title, text)."""
-    records = []
+    records: list[tuple[str, str, str]] = []
     with open(scifact / "corpus.jsonl", encoding="utf-8") as f:
         for number, line in enumerate(f):
             if number < skip:
@@ -227,7 +124,7 @@ def scifact_records(scifact: Path, skip: int, count: int) -> list[tuple[str, str
 
 # --- the measurements ----------------------------------------------------------------------
 
-def measure_idle(watcher: Watcher, seconds: float) -> dict[str, Any]:
+def measure_idle(watcher: WatchingProcess, seconds: float) -> dict[str, Any]:
     builds = watcher.builds()
     cpu0, t0 = watcher.cpu_seconds(), time.monotonic()
     time.sleep(seconds)
@@ -239,8 +136,8 @@ def measure_idle(watcher: Watcher, seconds: float) -> dict[str, Any]:
             "core_percent": round(100 * share, 4), "builds_meanwhile": watcher.builds() - builds}
 
 
-def measure_edits(watcher: Watcher, reader: Reader, files: list[Path], edits: int,
-                  rng: random.Random, poll: float, pause: float) -> dict[str, Any]:
+def measure_edits(watcher: WatchingProcess, finds: Callable[[str], bool], files: list[Path],
+                  edits: int, rng: random.Random, poll: float, pause: float) -> dict[str, Any]:
     step = max(1, len(files) // edits)
     latencies: list[float] = []
     builds_before = watcher.builds()
@@ -249,7 +146,7 @@ def measure_edits(watcher: Watcher, reader: Reader, files: list[Path], edits: in
         word = unique_word(rng, f"edit{number}")
         started = time.perf_counter()
         append_sentence(path, word)
-        latencies.append(reader.wait_until_found(word, started, poll))
+        latencies.append(wait_until_found(finds, word, started, poll))
         logger.info("edit %d (%s): searchable after %.2f s", number + 1, path.name,
                     latencies[-1])
         time.sleep(pause)
@@ -277,9 +174,10 @@ class LoadCounts:
             table[key] = table.get(key, 0) + 1
 
 
-def measure_load(watcher: Watcher, index: Path, work: Path, files: list[Path], clients: int,
-                 seconds: float, edit_every: float, rng: random.Random,
+def measure_load(watcher: WatchingProcess, port: int, service_log: Path, files: list[Path],
+                 clients: int, seconds: float, edit_every: float, rng: random.Random,
                  queries: list[str]) -> dict[str, Any]:
+    """``clients`` threads querying the service on ``port`` while files are edited."""
     counts = LoadCounts()
     stop = threading.Event()
     next_query = iter(queries)
@@ -289,49 +187,47 @@ def measure_load(watcher: Watcher, index: Path, work: Path, files: list[Path], c
         with query_lock:
             return next(next_query, None) or unique_word(rng, "q")
 
-    with Service(index, log_dir=work) as service:
-        def client() -> None:
-            http = HttpClient(service.port, timeout=30)
-            try:
-                while not stop.is_set():
-                    path = search_path(take())
-                    started = time.perf_counter()
-                    try:
-                        status, body = http.get(path)
-                    except Exception as e:  # a failure, counted, never retried
-                        counts.add(type(e).__name__, counts.errors)
-                        continue
-                    elapsed = time.perf_counter() - started
-                    counts.add(str(status), counts.statuses)
-                    with counts.lock:
-                        counts.latencies.append(elapsed)
-                    if status == 200:
-                        generation = json.loads(body).get("index", {}).get("generation", "?")
-                        counts.add(generation, counts.generations)
-            finally:
-                http.close()
-
-        builds_before = watcher.builds()
-        threads = [threading.Thread(target=client, name=f"client-{n}") for n in range(clients)]
-        for thread in threads:
-            thread.start()
-        started = time.monotonic()
-        edited = []
-        number = 0
+    def client() -> None:
+        http = HttpClient(port, timeout=30)
         try:
-            while time.monotonic() - started < seconds:
-                path = files[rng.randrange(len(files))]
-                append_sentence(path, unique_word(rng, f"load{number}"))
-                edited.append(path.name)
-                number += 1
-                time.sleep(min(edit_every, max(0.0, seconds - (time.monotonic() - started))))
+            while not stop.is_set():
+                path = search_path(take())
+                started = time.perf_counter()
+                try:
+                    status, body = http.get(path)
+                except Exception as e:  # a failure, counted, never retried
+                    counts.add(type(e).__name__, counts.errors)
+                    continue
+                elapsed = time.perf_counter() - started
+                counts.add(str(status), counts.statuses)
+                with counts.lock:
+                    counts.latencies.append(elapsed)
+                if status == 200:
+                    generation = json.loads(body).get("index", {}).get("generation", "?")
+                    counts.add(generation, counts.generations)
         finally:
-            stop.set()
-            for thread in threads:
-                thread.join()
-        elapsed = time.monotonic() - started
-        builds = watcher.builds() - builds_before
-        service_log = service.log_path.read_text(errors="replace")
+            http.close()
+
+    builds_before = watcher.builds()
+    threads = [threading.Thread(target=client, name=f"client-{n}") for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    started = time.monotonic()
+    edited = []
+    number = 0
+    try:
+        while time.monotonic() - started < seconds:
+            path = files[rng.randrange(len(files))]
+            append_sentence(path, unique_word(rng, f"load{number}"))
+            edited.append(path.name)
+            number += 1
+            time.sleep(min(edit_every, max(0.0, seconds - (time.monotonic() - started))))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    elapsed = time.monotonic() - started
+    builds = watcher.builds() - builds_before
     total = sum(counts.statuses.values()) + sum(counts.errors.values())
     failed = total - counts.statuses.get("200", 0)
     logger.info("load: %d requests, %d failed, %d builds published", total, failed, builds)
@@ -348,11 +244,12 @@ def measure_load(watcher: Watcher, index: Path, work: Path, files: list[Path], c
         "requests_per_second": round(total / elapsed, 1),
         "p50_ms": round(1000 * percentile(counts.latencies, 50), 1),
         "p99_ms": round(1000 * percentile(counts.latencies, 99), 1),
-        "service_reloads_logged": service_log.count("serving generation"),
+        "service_reloads_logged": service_log.read_text(errors="replace").count(
+            "serving generation"),
     }
 
 
-def measure_burst(watcher: Watcher, reader: Reader, docs: Path, burst: int, skip: int,
+def measure_burst(watcher: WatchingProcess, reader: Reader, docs: Path, burst: int, skip: int,
                   scifact: Path, rng: random.Random, poll: float) -> dict[str, Any]:
     records = scifact_records(scifact, skip, burst)
     searcher = reader.refresh()
@@ -371,15 +268,11 @@ def measure_burst(watcher: Watcher, reader: Reader, docs: Path, burst: int, skip
             encoding="utf-8")
     written = time.perf_counter() - started
     logger.info("burst: %d files written in %.2f s", len(records), written)
-    while True:
-        searcher = reader.refresh()
-        if searcher is not None and searcher.document_count >= expected:
-            break
-        if time.perf_counter() - started > TIMEOUT:
-            raise RuntimeError(f"the burst was not indexed within {TIMEOUT:.0f} s:\n"
-                               + watcher.tail())
-        time.sleep(poll)
-    searchable = time.perf_counter() - started
+    searchable = wait_for_generation(
+        watcher, reader, lambda searcher: searcher.document_count >= expected, started, poll,
+        "the burst")
+    searcher = reader.refresh()
+    assert searcher is not None
     logger.info("burst: all %d documents in the live generation after %.1f s", len(records),
                 searchable)
     builds = watcher.quiet_for(5.0) - builds_before
@@ -394,39 +287,121 @@ def measure_burst(watcher: Watcher, reader: Reader, docs: Path, burst: int, skip
     }
 
 
+def measure_mixed_burst(watcher: WatchingProcess, reader: Reader, docs: Path, size: int,
+                        rng: random.Random, poll: float) -> dict[str, Any]:
+    """A ``git checkout``: ``size`` existing documents at once, a third each modified,
+    deleted, and renamed into another subfolder (the modified ones take the remainder)."""
+    files = sorted(docs.glob("*.txt"))
+    rng.shuffle(files)
+    files = files[:size]
+    third = len(files) // 3
+    deleted, renamed, modified = files[:third], files[third:2 * third], files[2 * third:]
+    words = []
+    builds_before = watcher.builds()
+    started = time.perf_counter()
+    for path in modified:
+        words.append(unique_word(rng, "mixed"))
+        append_sentence(path, words[-1])
+    for path in deleted:
+        path.unlink()
+    (docs / "checkout").mkdir(exist_ok=True)
+    for path in renamed:
+        path.rename(docs / "checkout" / f"renamed-{path.name}")
+    written = time.perf_counter() - started
+    expected = {str(path.relative_to(docs)) for path in docs.rglob("*.txt")}
+    logger.info("mixed burst: %d modified, %d deleted, %d renamed in %.2f s", len(modified),
+                len(deleted), len(renamed), written)
+    # Done at the first generation whose documents are the folder's and which finds every
+    # new word: deletes gone, renames under their new names, edits searchable.
+    reflected = wait_for_generation(
+        watcher, reader, lambda searcher: sources_of(searcher.folder) == expected
+        and all(reader.finds(word) for word in words), started, poll, "the mixed burst")
+    logger.info("mixed burst: the live generation matches the folder after %.1f s", reflected)
+    builds = watcher.quiet_for(5.0) - builds_before
+    return {
+        "files": len(files), "modified": len(modified), "deleted": len(deleted),
+        "renamed": len(renamed),
+        "write_seconds": round(written, 2),
+        "all_reflected_seconds": round(reflected, 2),
+        "builds": builds,
+        "documents_after": len(expected),
+    }
+
+
+def wait_for_generation(watcher: WatchingProcess, reader: Reader,
+                        done: Callable[[Searcher], bool], started: float, poll: float,
+                        what: str) -> float:
+    """Seconds from ``started`` (perf_counter) to the first live generation that is
+    ``done``; each generation is checked once."""
+    seen = None
+    while True:
+        searcher = reader.refresh()
+        if searcher is not None and searcher.generation != seen:
+            seen = searcher.generation
+            if done(searcher):
+                return time.perf_counter() - started
+        if time.perf_counter() - started > TIMEOUT:
+            raise RuntimeError(f"{what} was not indexed within {TIMEOUT:.0f} s:\n"
+                               + watcher.tail())
+        time.sleep(poll)
+
+
+def sources_of(generation: Path) -> set[str]:
+    """The sources of a generation's documents."""
+    uri = f"file:{generation / STORE_FILE}?mode=ro&immutable=1"
+    db = sqlite3.connect(uri, uri=True)
+    try:
+        return {source for (source,) in db.execute("SELECT source FROM documents")}
+    finally:
+        db.close()
+
+
 # --- the run -------------------------------------------------------------------------------
 
 def benchmark(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """``rebuild-index --watch`` beside this process, which reads the index folder itself;
+    ``--in-service``: ``python -m service --watch``, asked over HTTP."""
     rng = random.Random(args.seed)
     docs, index = work / "docs", work / "index"
     written = write_scifact_docs(docs, args.documents, args.scifact)
     files = sorted(docs.glob("*.txt"))
     cache_dir = ROOT / Config.cache_dir
     env = {**os.environ, "SEARCH_CACHE_DIR": str(cache_dir), "HF_HUB_OFFLINE": "1"}
-    embedder = Embedder.load(find_model(DEFAULT_MODEL), "onnx", "onnx", cache_dir)
     results: dict[str, Any] = {"benchmark": "watch", "documents": written,
-                               "machine_before": machine_state()}
-    watcher = Watcher(docs, index, work / "watch.log", env)
-    reader = Reader(index, embedder)
+                               "in_service": args.in_service, "machine_before": machine_state()}
+    watcher: WatchingProcess
+    reader: Reader | HttpReader
+    if args.in_service:
+        watcher = WatchingService(docs, index, work / "service.log", env)
+        reader = HttpReader(watcher.port)
+    else:
+        embedder = Embedder.load(find_model(DEFAULT_MODEL), "onnx", "onnx", cache_dir)
+        watcher = Watcher(docs, index, work / "watch.log", env)
+        reader = Reader(index, embedder)
     try:
         started = time.perf_counter()
-        watcher.wait_for_builds(1, timeout=1800)
+        watcher.wait_until_ready(timeout=1800)
         results["first_build_seconds"] = round(time.perf_counter() - started, 1)
         watcher.quiet_for(3.0)
         if args.idle_seconds > 0:
             results["idle"] = measure_idle(watcher, args.idle_seconds)
         if args.edits > 0:
-            results["edits"] = measure_edits(watcher, reader, files, args.edits, rng, args.poll,
-                                             args.pause)
+            results["edits"] = measure_edits(watcher, reader.finds, files, args.edits, rng,
+                                             args.poll, args.pause)
         if args.load_seconds > 0 and args.clients > 0:
             queries = read_queries(SCIFACT_QUERIES) if SCIFACT_QUERIES.exists() else []
-            results["load"] = measure_load(watcher, index, work, files, args.clients,
-                                           args.load_seconds, args.load_edit_every, rng,
-                                           queries)
+            with queried_service(watcher, index, work) as (port, service_log):
+                results["load"] = measure_load(watcher, port, service_log, files, args.clients,
+                                               args.load_seconds, args.load_edit_every, rng,
+                                               queries)
             watcher.quiet_for(3.0)
-        if args.burst > 0:
+        # The bursts read the index folder directly (Reader): not with --in-service.
+        if args.burst > 0 and isinstance(reader, Reader):
             results["burst"] = measure_burst(watcher, reader, docs, args.burst, args.documents,
                                              args.scifact, rng, args.poll)
+        if args.mixed_burst > 0 and isinstance(reader, Reader):
+            results["mixed_burst"] = measure_mixed_burst(watcher, reader, docs,
+                                                         args.mixed_burst, rng, args.poll)
         results["builds_total"] = watcher.builds()
     finally:
         reader.close()
@@ -435,10 +410,25 @@ def benchmark(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+@contextlib.contextmanager
+def queried_service(watcher: WatchingProcess, index: Path,
+                    work: Path) -> Iterator[tuple[int, Path]]:
+    """The port and log of the service the load's clients query: the watching service
+    itself, or a ``python -m service`` started on the watcher's index folder (hot reload)."""
+    if isinstance(watcher, WatchingService):
+        yield watcher.port, watcher.log
+        return
+    with Service(index, log_dir=work) as service:
+        yield service.port, service.log_path
+
+
 def report(r: dict[str, Any]) -> str:
     before, after = r["machine_before"], r["machine_after"]
+    how = ("python -m service --watch, asked over HTTP" if r["in_service"] else
+           "rebuild-index --watch, the index read directly")
     lines = [
-        f"Watching {r['documents']} SciFact documents; first build {r['first_build_seconds']} s; "
+        f"Watching {r['documents']} SciFact documents ({how}); "
+        f"first build {r['first_build_seconds']} s; "
         f"load average {before['load_average']} before, {after['load_average']} after; "
         f"{before['cpus_usable']} CPUs ({before['cpu_model']}), {before['time']}.",
         "",
@@ -469,6 +459,12 @@ def report(r: dict[str, Any]) -> str:
                      f"| {b['builds']} builds; all searchable after "
                      f"{b['all_searchable_seconds']} s; {b['words_found']} of {b['files']} new "
                      "words found | one or a few builds |")
+    if "mixed_burst" in r:
+        m = r["mixed_burst"]
+        lines.append(f"| mixed burst of {m['files']} files ({m['modified']} modified, "
+                     f"{m['deleted']} deleted, {m['renamed']} renamed, in "
+                     f"{m['write_seconds']} s) | {m['builds']} builds; the index matches the "
+                     f"folder after {m['all_reflected_seconds']} s | one or a few builds |")
     return "\n".join(lines)
 
 
@@ -479,7 +475,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--edits", type=int, default=20,
                         help="single-file edits timed to searchable (0: skip)")
     parser.add_argument("--burst", type=int, default=1000,
-                        help="new files written at once (0: skip)")
+                        help="new files written at once (0: skip; not with --in-service)")
+    parser.add_argument("--mixed-burst", type=int, default=0,
+                        help="existing files changed at once, a third each modified, deleted "
+                             "and renamed (0: skip; not with --in-service)")
+    parser.add_argument("--in-service", action="store_true",
+                        help="the watcher inside `python -m service --watch`: idle CPU, edits "
+                             "and load measured through it")
     parser.add_argument("--idle-seconds", type=float, default=60.0,
                         help="idle CPU measured over this long (0: skip)")
     parser.add_argument("--load-seconds", type=float, default=30.0,

@@ -9,7 +9,11 @@ kernel that refuses them) and publishes an incremental generation once the chang
 - a file still being written is not read half-way: the size and mtime of every changed path
   must hold for ``settle`` seconds (for at most ``max_unsettled``);
 - editor and system temp files and hidden paths cause no build (``index.documents.is_temporary``);
-- the docs folder vanishing keeps the live generation: the watcher waits for it to return;
+- the docs folder vanishing keeps the live generation: the watcher waits for it to return,
+  and a folder that comes back (or replaces it) is built only once the whole folder is quiet
+  and holds still, as a copy still filling it would otherwise publish part of the documents;
+- a docs folder with no file in it (an empty mount point) publishes nothing: the live
+  generation stays until files appear;
 - a failed build keeps the live generation and is tried again after a growing delay;
 - one watcher per index folder (its ``.watch.lock``): a second one waits for the first to stop.
 
@@ -97,9 +101,9 @@ class WatchStatus:
     """What a watcher is doing, written by its thread and read by any other.
 
     ``state`` is one of "starting", "waiting" (another watcher holds the index folder),
-    "watching", "polling", "folder missing", "retrying" (after a failed build) and
-    "stopped"; ``detail`` says why, where there is a why (what polling is for, the error
-    and when the next try is).
+    "watching", "polling", "folder missing", "folder empty" (no file to index: the live
+    generation stays), "retrying" (after a failed build) and "stopped"; ``detail`` says
+    why, where there is a why (what polling is for, the error and when the next try is).
     """
 
     def __init__(self) -> None:
@@ -128,6 +132,16 @@ class WatchStatus:
     def last_build(self) -> BuildOutcome | None:
         with self._lock:
             return self._last_build
+
+    def summary(self) -> dict[str, Any]:
+        """The few fields a readiness probe wants: state, pending, and whether the last build
+        succeeded and when it finished (both null before the first one)."""
+        with self._lock:
+            last = self._last_build
+            return {"state": self._state, "pending": self._pending,
+                    "last_build_ok": None if last is None else last.error is None,
+                    "last_build_finished_at":
+                        None if last is None else last.finished_at.isoformat(timespec="seconds")}
 
     def as_json(self) -> dict[str, Any]:
         """One consistent view: state, detail, pending, building, last_build (or null)."""
@@ -184,6 +198,9 @@ class _Pending:
 
     paths: set[str] = field(default_factory=set)
     reason: str | None = None  # a build wanted without a file event: "start", "folder back"
+    # The folder came back or was replaced: all of it, not only the paths, must be quiet and
+    # hold still before a build (a copy restoring it makes events only once it is watched).
+    restored: bool = False
     events: int = 0
     first: float = 0.0  # time.monotonic() of the first and the last event
     last: float = 0.0
@@ -192,11 +209,18 @@ class _Pending:
         return bool(self.paths) or self.reason is not None
 
     def add(self, path: str, now: float) -> None:
-        if not self.paths:
+        if not self.paths and not self.restored:
             self.first = now
         self.paths.add(path)
         self.last = now
         self.events += 1
+
+    def folder_returned(self, reason: str, now: float) -> None:
+        """The docs folder is back or was replaced: wait for it as for a burst of events."""
+        self.reason = self.reason or reason
+        if not self.restored:
+            self.restored, self.first = True, now
+        self.last = now
 
 
 class _Abort(BaseException):
@@ -240,6 +264,7 @@ class FolderWatcher:
         self._snapshot_at = 0.0
         self._failures = 0  # failed builds in a row
         self._retry_at = 0.0
+        self._empty_since: float | None = None  # the folder held no file when last looked
 
     # ------------------------------------------------------------------ running
 
@@ -279,7 +304,8 @@ class FolderWatcher:
                     break
             elif identity is not None and now != identity:
                 logger.warning("docs folder %s was replaced: watching the new one", self.root)
-                self._pending.reason = self._pending.reason or "folder replaced"
+                self._pending.folder_returned("folder replaced", time.monotonic())
+                self.status.update(pending=True)
             identity = now
             self._watch(identity)
 
@@ -357,8 +383,9 @@ class FolderWatcher:
                 if isinstance(changes, Generator):
                     changes.close()
 
-    def _wanted(self, change: watchfiles.Change, path: str) -> bool:
-        """watchfiles' filter: whether a change may change the index."""
+    def _wanted(self, change: watchfiles.Change | None, path: str) -> bool:
+        """watchfiles' filter: whether a change may change the index (also: whether a build
+        reads the path, ``change`` None)."""
         try:
             relative = Path(path).relative_to(self.root)
         except ValueError:
@@ -393,7 +420,8 @@ class FolderWatcher:
             identity = self._folder_identity()
             if identity is not None:
                 logger.warning("docs folder %s is back", self.root)
-                self._pending.reason = self._pending.reason or "folder back"
+                self._pending.folder_returned("folder back", time.monotonic())
+                self.status.update(pending=True)
                 return identity
         return None
 
@@ -404,18 +432,29 @@ class FolderWatcher:
         pending, timing = self._pending, self.timing
         if not pending or now < self._retry_at:
             return False
-        if not pending.paths:
+        if self._empty_since is not None and pending.last <= self._empty_since:
+            return False  # nothing happened since the folder was found empty
+        if not pending.paths and not pending.restored:
             return True
-        if now - pending.last < timing.quiet and now - pending.first < timing.max_delay:
+        # A returned folder is not built on the trickle rule (max_delay): a partial index of
+        # it would drop documents the live generation still serves.
+        longest = timing.max_unsettled if pending.restored else timing.max_delay
+        if now - pending.last < timing.quiet and now - pending.first < longest:
             return False
         # The paths changed by the time of the last look must have held still since then;
         # in a steady trickle, paths whose first event came after it are read as they are.
-        again = ({path: _size_and_mtime(path) for path in self._snapshot}
-                 if self._snapshot is not None else None)
+        # A returned folder: every file in it, and no file added.
+        if pending.restored:
+            again: dict[str, tuple[int, int] | None] | None = self._files()
+        elif self._snapshot is not None:
+            again = {path: _size_and_mtime(path) for path in self._snapshot}
+        else:
+            again = None
         if again is not None and again == self._snapshot:
             settled = now - self._snapshot_at >= timing.settle
         else:
-            self._snapshot = {path: _size_and_mtime(path) for path in pending.paths}
+            self._snapshot = again if pending.restored else {
+                path: _size_and_mtime(path) for path in pending.paths}
             self._snapshot_at = now
             settled = timing.settle <= 0
         if settled:
@@ -426,7 +465,31 @@ class FolderWatcher:
                        timing.max_unsettled)
         return True
 
+    def _files(self) -> dict[str, tuple[int, int] | None]:
+        """Size and mtime of every file in the docs folder a build would read."""
+        found: dict[str, tuple[int, int] | None] = {}
+        for folder, subfolders, names in os.walk(self.root):
+            here = Path(folder)
+            subfolders[:] = [name for name in subfolders if self._wanted(None, str(here / name))]
+            for name in names:
+                if self._wanted(None, str(here / name)):
+                    found[str(here / name)] = _size_and_mtime(str(here / name))
+        return found
+
+    def _has_files(self) -> bool:
+        """Whether the docs folder holds any file a build would read (stops at the first)."""
+        for folder, subfolders, names in os.walk(self.root):
+            here = Path(folder)
+            if any(self._wanted(None, str(here / name)) for name in names):
+                return True
+            subfolders[:] = [name for name in subfolders if self._wanted(None, str(here / name))]
+        return False
+
     def _build(self) -> None:
+        if not self._has_files():
+            self._hold_while_empty()
+            return
+        self._empty_since = None
         pending, self._pending = self._pending, _Pending()
         self._snapshot = None
         self.building = True
@@ -461,6 +524,19 @@ class FolderWatcher:
         logger.info("%s", describe(report, pending.events))
         if self._on_build:
             self._on_build(report)
+
+    def _hold_while_empty(self) -> None:
+        """No file to index: an empty mount point, a replacement folder not filled yet, or
+        every document deleted. Publishing that would empty the index, so the live generation
+        stays until a change brings files (to empty an index, delete the index folder)."""
+        self._empty_since = time.monotonic()
+        self._snapshot = None
+        if self.status.as_json()["state"] == "folder empty":
+            return
+        logger.warning("docs folder %s holds no files; %s; waiting for files to appear",
+                       self.root, self._live_state())
+        self.status.set("folder empty", f"no files in {self.root}: waiting for some; the "
+                                        "live generation stays")
 
     def _failed(self, pending: _Pending, message: str, started: float) -> None:
         """Keep the changes for a retry after a delay that doubles with each failure."""

@@ -79,11 +79,14 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Ready when an index is loaded."""
+    """Ready when an index is loaded; says how fresh it is: its age and, when this service
+    runs a folder watcher, the watcher's state (else ``watch`` is null)."""
     searcher = get_live_index().searcher
     if searcher is None:
         return error_response(503, "no index is loaded yet: run rebuild-index")
-    return jsonify({"status": "ready", "index": index_info(searcher)})
+    watcher = watch_status()
+    return jsonify({"status": "ready", "index": index_info(searcher),
+                    "watch": watcher.summary() if watcher else None})
 
 
 @bp.get("/api/status")

@@ -84,6 +84,9 @@ def _schemas() -> dict[str, Any]:
              "last_page": nullable_integer, "ocr": {"type": "boolean"},
              "part": {"type": "string", "enum": ["article", "comment"]},
              "author": {"type": "string", "nullable": True}}
+    # What a folder watcher is doing (index.watch.WatchStatus); /api/status adds "off".
+    watch_states = ["starting", "waiting", "watching", "polling", "folder missing",
+                    "folder empty", "retrying", "stopped"]
     return {
         "SearchRequest": {"type": "object", "additionalProperties": False,
                           "required": [QUERY.name],
@@ -145,14 +148,19 @@ def _schemas() -> dict[str, Any]:
             # Files the generation left out (listed at /skipped); null: not recorded.
             "skipped": nullable_integer}},
         "Ready": {"type": "object", "properties": {
-            "status": string, "index": {"$ref": "#/components/schemas/IndexInfo"}}},
+            "status": string, "index": {"$ref": "#/components/schemas/IndexInfo"},
+            # null: this service runs no folder watcher (no --watch).
+            "watch": {"type": "object", "nullable": True, "properties": {
+                "state": {"type": "string", "enum": watch_states},
+                "pending": {"type": "boolean"},
+                # Both null before the watcher's first build.
+                "last_build_ok": {"type": "boolean", "nullable": True},
+                "last_build_finished_at": {"type": "string", "nullable": True}}}}},
         "Status": {"type": "object", "properties": {
             # null: no index is loaded yet.
             "index": {"allOf": [{"$ref": "#/components/schemas/IndexInfo"}], "nullable": True},
             "watch": {"type": "object", "properties": {
-                "state": {"type": "string", "enum": [
-                    "off", "starting", "waiting", "watching", "polling", "folder missing",
-                    "retrying", "stopped"]},
+                "state": {"type": "string", "enum": ["off", *watch_states]},
                 "detail": {"type": "string", "nullable": True},  # why polling, the error
                 "pending": {"type": "boolean", "nullable": True},  # null when off
                 "building": {"type": "boolean"},

@@ -61,7 +61,9 @@ def test_ages_in_words() -> None:
 
 
 def test_status_without_a_watcher(client: FlaskClient) -> None:
-    ready = client.get("/readyz").get_json()["index"]
+    body = client.get("/readyz").get_json()
+    assert body["watch"] is None
+    ready = body["index"]
     status = client.get("/api/status").get_json()
     assert status["watch"] == {"state": "off", "detail": None, "pending": None,
                                "building": False, "last_build": None}
@@ -121,8 +123,10 @@ def test_no_skipped_files_footer_has_no_link(client: FlaskClient) -> None:
 
 
 @contextlib.contextmanager
-def watching(app: Flask, config: Config) -> Iterator[ServiceWatcher]:
-    watcher = ServiceWatcher(app, config, Timing(quiet=0.2, settle=0.1, poll_interval=0.2))
+def watching(app: Flask, config: Config,
+             timing: Timing = Timing(quiet=0.2, settle=0.1, poll_interval=0.2),  # noqa: B008
+             ) -> Iterator[ServiceWatcher]:
+    watcher = ServiceWatcher(app, config, timing)
     watcher.start()
     try:
         yield watcher
@@ -169,6 +173,7 @@ def test_a_failed_build_is_reported_until_a_good_one(config: Config, docs: Path,
                    "built")
         for path in docs.iterdir():  # nothing usable left: the build fails
             path.unlink()
+        (docs / "empty.txt").write_text("")  # (no file at all is held, not failed: below)
         status = wait_until(lambda: (s := client.get("/api/status").get_json())["watch"][
             "state"] == "retrying" and s, "retrying")
         last = status["watch"]["last_build"]
@@ -179,6 +184,39 @@ def test_a_failed_build_is_reported_until_a_good_one(config: Config, docs: Path,
         status = wait_until(lambda: (s := client.get("/api/status").get_json())["watch"][
             "state"] == "watching" and s, "watching again")
         assert status["watch"]["last_build"]["ok"]
+
+
+def test_pending_changes_and_the_last_build_are_reported_and_readyz_sums_them_up(
+    config: Config, docs: Path, embedder: Embedder
+) -> None:
+    app = create_app(config, embedder=embedder, watch=False)
+    client = app.test_client()
+    # A long quiet time: a change waits seconds for its build, long enough to be seen waiting.
+    with watching(app, config, Timing(quiet=3.0, max_delay=30.0, settle=0.1,
+                                      poll_interval=0.2)):
+        status = wait_until(lambda: (s := client.get("/api/status").get_json())["watch"][
+            "last_build"] and s["watch"]["state"] == "watching" and s, "built")
+        first = status["watch"]["last_build"]
+        assert status["watch"]["pending"] is False
+        assert isinstance(first["seconds"], float) and 0 < first["seconds"] < TIMEOUT
+        ready = client.get("/readyz").get_json()["watch"]
+        assert ready == {"state": "watching", "pending": False, "last_build_ok": True,
+                         "last_build_finished_at": first["finished_at"]}
+
+        write(docs / "heron.txt", "Heron", "A grey heron waits motionless in the reeds.")
+        waiting = wait_until(lambda: (s := client.get("/api/status").get_json())["watch"][
+            "pending"] and s, "pending", timeout=2.5)
+        assert waiting["watch"]["building"] is False
+        assert waiting["watch"]["last_build"] == first  # not built yet
+        assert client.get("/readyz").get_json()["watch"]["pending"] is True
+        assert not [t for t in search(client, "grey heron reeds") if "heron" in t]
+
+        status = wait_until(lambda: (s := client.get("/api/status").get_json())["watch"][
+            "last_build"]["finished_at"] != first["finished_at"] and s, "built again")
+        last = status["watch"]["last_build"]
+        assert last["ok"] and last["added"] == 1 and last["seconds"] > 0
+        assert status["watch"]["pending"] is False
+        assert client.get("/readyz").get_json()["watch"]["pending"] is False
 
 
 def test_a_service_waits_while_another_watcher_holds_the_index(config: Config,
@@ -303,7 +341,12 @@ def test_service_with_watch_follows_the_folder(tmp_path: Path, docs: Path,
 def test_openapi_describes_status(client: FlaskClient) -> None:
     spec = client.get("/openapi.json").get_json()
     assert "/api/status" in spec["paths"]
-    assert "Status" in spec["components"]["schemas"]
+    schemas = spec["components"]["schemas"]
+    assert "Status" in schemas
+    ready = schemas["Ready"]["properties"]["watch"]
+    assert ready["nullable"] and set(ready["properties"]) == {
+        "state", "pending", "last_build_ok", "last_build_finished_at"}
+    assert "folder empty" in ready["properties"]["state"]["enum"]
 
 
 @pytest.mark.slow
