@@ -69,6 +69,9 @@ bench: setup $(SCIFACT_INDEX)/index/CURRENT
 	  --markdown $(BENCH)/scaling.md --json $(BENCH)/scaling.json
 	$(PYTHON) benchmarks/answer_sentences.py --scifact-index $(SCIFACT_INDEX)/index \
 	  --markdown $(BENCH)/answer_sentences.md --json $(BENCH)/answer_sentences.json
+	$(PYTHON) benchmarks/observability.py --rounds 60 --requests 200 \
+	  --markdown $(BENCH)/observability.md --json $(BENCH)/observability.json
+	$(PYTHON) benchmarks/access.py --markdown $(BENCH)/access.md --json $(BENCH)/access.json
 
 lint: setup
 	$(VENV)/bin/ruff check index service scripts tests

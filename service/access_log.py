@@ -4,7 +4,10 @@ A client may name its request (``X-Request-Id``: up to 128 visible ASCII charact
 proxy's id); otherwise one is made. Either way it comes back in the response's header and in
 JSON error bodies, so that a user reporting an error can be found in the log. The query
 string is left out of the line unless ``log_queries`` is set: queries say what people look
-for in private documents.
+for in private documents. With it set, a query sent in a JSON body (``POST /api/search``) is
+logged too: the view, which parses the body anyway, hands its ``q`` over with
+``note_body_query``, and the line ends with it encoded as a query string would be
+(``body:q=...``; in JSON, ``"body_query": "q=..."``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, g, request
 
@@ -34,6 +37,12 @@ def request_id() -> str | None:
     """This request's id; None outside a request, or when the app logs no requests."""
     rid: str | None = g.get("request_id")
     return rid
+
+
+def note_body_query(text: str) -> None:
+    """Hand the access log the query text a request carried in its body, to be logged as a
+    query string is when ``log_queries`` is set (and dropped otherwise)."""
+    g.body_query = text
 
 
 def _printable(text: str) -> str:
@@ -65,7 +74,12 @@ def init_app(app: Flask, config: Config) -> None:
             return response
         ms = (time.perf_counter() - g.request_started) * 1000
         path = _printable(request.path)
-        query = request.query_string.decode("latin-1") if with_query else ""
+        query = body_query = ""
+        if with_query:
+            query = request.query_string.decode("latin-1")
+            noted: str | None = g.get("body_query")
+            if noted is not None:  # percent-encoded: one token, no control character
+                body_query = urlencode({"q": noted})
         if as_json:
             entry: dict[str, object] = {
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -73,11 +87,14 @@ def init_app(app: Flask, config: Config) -> None:
                 "status": response.status_code, "ms": round(ms, 1), "request_id": rid}
             if query:
                 entry["query"] = query
+            if body_query:
+                entry["body_query"] = body_query
             logger.info("%s", json.dumps(entry, ensure_ascii=False))
         else:
             shown = f"{path}?{_printable(query)}" if query else path
-            logger.info("%s %s %d %.1f ms id=%s", request.method, shown,
-                        response.status_code, ms, rid)
+            logger.info("%s %s %d %.1f ms id=%s%s", request.method, shown,
+                        response.status_code, ms, rid,
+                        f" body:{body_query}" if body_query else "")
         return response
 
 

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request, url_for
 
 from index import Facets, Hit, InvalidQueryError, SearchResults
 from service import params
+from service.access_log import note_body_query
 from service.admission import admitted
 from service.errors import error_response
 from service.metrics import observe_search
@@ -29,6 +30,8 @@ def search() -> Response:
         body = request.get_json(silent=True)
         if body is None:
             raise InvalidQueryError("the body is not valid JSON")
+        if isinstance(body, dict) and isinstance(body.get("q"), str):
+            note_body_query(body["q"])  # logged only with log_queries, as a query string is
         wanted = params.from_json(body)
     else:
         wanted = params.from_query_string(request.args, request.query_string)

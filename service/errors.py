@@ -17,8 +17,9 @@ from service.access_log import request_id
 
 logger = logging.getLogger(__name__)
 
-# Paths whose errors are JSON; everything else is a page for people.
-JSON_PREFIXES = ("/api/", "/healthz", "/readyz", "/openapi.json")
+# Paths whose errors are JSON; everything else is a page for people. /metrics is read by a
+# scraper, which a 401 page would not serve.
+JSON_PREFIXES = ("/api/", "/healthz", "/readyz", "/openapi.json", "/metrics")
 
 _CODES = {
     400: "bad_request",
@@ -54,7 +55,8 @@ def error_response(status: int, message: str) -> Response:
     if wants_json(request.path):
         response = jsonify(error_document(status, message, request_id()))
     else:
-        response = make_response(render_template("error.html", status=status, message=message))
+        response = make_response(render_template("error.html", status=status, message=message,
+                                                 request_id=request_id()))
     response.status_code = status
     return response
 

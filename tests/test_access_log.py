@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask.testing import FlaskClient
 
 from index import Config, Embedder, load_config
 from index.errors import ConfigError
@@ -30,7 +30,7 @@ def access_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "service.access"]
 
 
-def test_a_line_per_request_without_the_query(client: Flask,
+def test_a_line_per_request_without_the_query(client: FlaskClient,
                                               caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="service.access")
     response = client.get("/api/search", query_string={"q": QUERY},
@@ -51,6 +51,34 @@ def test_queries_are_logged_when_asked(sample_index: Config, embedder: Embedder,
     assert line.startswith("GET /api/search?q=secret+harbour+tides 200 ")
 
 
+def test_a_query_sent_in_the_body_is_logged_when_asked(
+    sample_index: Config, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="service.access")
+    body = {"q": QUERY + "\nGET /forged 200", "k": 3}
+    for log_format in ("text", "json"):
+        app = create_app(replace(sample_index, log_queries=True, log_format=log_format),
+                         embedder=embedder, watch=False)
+        response = app.test_client().post("/api/search", json=body)
+        assert response.status_code == 200
+    text, as_json = access_lines(caplog)
+    assert re.fullmatch(r"POST /api/search 200 \d+\.\d ms id=[0-9a-f]{32} "
+                        r"body:q=secret\+harbour\+tides%0AGET\+%2Fforged\+200", text), text
+    entry = json.loads(as_json)
+    assert entry["body_query"] == "q=secret+harbour+tides%0AGET+%2Fforged+200"
+    assert "query" not in entry  # no query string was sent
+
+
+def test_a_query_sent_in_the_body_stays_out_by_default(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="service.access")
+    assert client.post("/api/search", json={"q": QUERY}).status_code == 200
+    [line] = access_lines(caplog)
+    assert re.fullmatch(r"POST /api/search 200 \d+\.\d ms id=[0-9a-f]{32}", line), line
+    assert "secret" not in caplog.text and "harbour" not in caplog.text
+
+
 def test_json_lines(sample_index: Config, embedder: Embedder,
                     caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="service.access")
@@ -65,17 +93,17 @@ def test_json_lines(sample_index: Config, embedder: Embedder,
 
 
 @pytest.mark.parametrize("given", ["", "x" * 129, "two words", "tab\there", "é"])
-def test_an_unusable_request_id_is_replaced(client: Flask, given: str) -> None:
+def test_an_unusable_request_id_is_replaced(client: FlaskClient, given: str) -> None:
     response = client.get("/healthz", headers={"X-Request-Id": given})
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-Id"])
 
 
-def test_ids_are_made_fresh_for_each_request(client: Flask) -> None:
+def test_ids_are_made_fresh_for_each_request(client: FlaskClient) -> None:
     ids = {client.get("/healthz").headers["X-Request-Id"] for _ in range(3)}
     assert len(ids) == 3
 
 
-def test_error_bodies_carry_the_request_id(client: Flask) -> None:
+def test_error_bodies_carry_the_request_id(client: FlaskClient) -> None:
     response = client.get("/api/search", headers={"X-Request-Id": "req-7"})
     assert response.status_code == 400
     assert response.get_json()["error"]["request_id"] == "req-7"
@@ -84,7 +112,13 @@ def test_error_bodies_carry_the_request_id(client: Flask) -> None:
     assert generated.get_json()["error"]["request_id"] == generated.headers["X-Request-Id"]
 
 
-def test_a_path_cannot_forge_a_log_line(client: Flask,
+def test_error_pages_show_the_request_id(client: FlaskClient) -> None:
+    page = client.get("/documents/no/such/document", headers={"X-Request-Id": "req-8"})
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    assert '<p class="request-id">Request id: <code>req-8</code>' in page.get_data(as_text=True)
+
+
+def test_a_path_cannot_forge_a_log_line(client: FlaskClient,
                                         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="service.access")
     client.get("/api/documents/a%0Aforged 200 1.0 ms")

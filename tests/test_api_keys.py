@@ -76,6 +76,47 @@ def test_every_route_but_healthz_needs_a_valid_key(guarded: FlaskClient) -> None
                 assert response.status_code != 401, (url, headers)
 
 
+def test_every_other_method_needs_a_valid_key_too(guarded: FlaskClient) -> None:
+    others = {(rule.rule, method) for rule in guarded.application.url_map.iter_rules()
+              for method in (rule.methods or set()) - {"GET", "HEAD", "OPTIONS"}}
+    assert others == {("/api/search", "POST")}  # a new one belongs in this test
+    for headers, status in (({}, 401), (bearer("wrong"), 401), (basic("wrong"), 401),
+                            (bearer(KEY), 200), (basic(KEY), 200)):
+        response = guarded.post("/api/search", json={"q": "Lavrov"}, headers=headers)
+        assert response.status_code == status, headers
+        if status == 401:
+            assert response.get_json()["error"]["code"] == "unauthorized"
+            assert response.headers["WWW-Authenticate"] == 'Bearer realm="search"'
+        else:
+            assert response.get_json()["results"]
+    # The methods Flask adds to every GET route ask for one as well.
+    for method in ("HEAD", "OPTIONS"):
+        for headers, status in (({}, 401), (bearer("wrong"), 401), (bearer(KEY), 200)):
+            answered = guarded.open("/api/search?q=Lavrov", method=method, headers=headers)
+            assert answered.status_code == status, (method, headers)
+
+
+def test_a_scraper_is_refused_in_json_and_let_in_with_a_key(guarded: FlaskClient) -> None:
+    refused = guarded.get("/metrics")
+    assert refused.status_code == 401 and refused.mimetype == "application/json"
+    assert refused.get_json()["error"]["code"] == "unauthorized"
+    assert refused.headers["WWW-Authenticate"] == 'Bearer realm="search"'
+    scraped = guarded.get("/metrics", headers=bearer(KEY))
+    assert scraped.status_code == 200
+    assert "search_http_requests_total" in scraped.get_data(as_text=True)
+
+
+def test_the_page_asking_for_a_key_says_so_and_shows_the_request_id(
+    guarded: FlaskClient,
+) -> None:
+    page = guarded.get("/search?q=Lavrov", headers={"X-Request-Id": "page-401"})
+    assert page.status_code == 401 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    assert "<title>401 API key needed · Semantic search</title>" in html
+    assert "<h1>API key needed</h1>" in html
+    assert "<code>page-401</code>" in html
+
+
 def test_the_api_says_bearer_in_json_and_the_pages_ask_the_browser(
     guarded: FlaskClient,
 ) -> None:
@@ -161,4 +202,6 @@ def test_serving_beyond_loopback_without_keys_is_warned_of(
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=60)  # the rest of stderr, then the pipe is closed
     said = "".join(lines)
+    # It started: a service that crashed before serving would say nothing of keys either.
+    assert lines and lines[-1].startswith("Serving on"), said
     assert ("beyond this machine with no API key" in said) == warned, said

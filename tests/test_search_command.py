@@ -72,3 +72,69 @@ def test_it_imports_neither_flask_nor_torch(
                           env=exported_env, cwd=ROOT, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_query_words_are_bold_on_a_terminal(
+    sample_index: Config, exported_env: dict[str, str]
+) -> None:
+    import os
+    import pty
+
+    command = shutil.which("search", path=str(Path(sys.executable).parent))
+    assert command
+    parent, child = pty.openpty()
+    process = subprocess.Popen(
+        [command, "Lavrov", "--k", "1", "--index-dir", str(sample_index.index_dir)],
+        stdin=subprocess.DEVNULL, stdout=child, stderr=subprocess.PIPE, cwd=ROOT,
+        env={**exported_env, "COLUMNS": "100"}, text=True)
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(parent, 4096)
+        except OSError:  # the terminal's other end closed: the command has exited
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(parent)
+    _, errors = process.communicate(timeout=120)
+    assert process.returncode == 0, errors
+    out = b"".join(chunks).decode().replace("\r\n", "\n")
+    bold, dim, reset = "\033[1m", "\033[2m", "\033[0m"
+    title, meta, *text = out.splitlines()
+    assert title.startswith(f"{bold}1. ") and title.endswith(reset)
+    assert meta.startswith(f"{dim}   ") and meta.endswith(reset)
+    passage = "\n".join(text)
+    assert f"{bold}Lavrov{reset}" in passage
+    # Only the query's words: the passage's other words are plain.
+    assert passage.count(bold) == passage.count("Lavrov") == passage.count(reset)
+
+
+def test_where_a_passage_is_is_shown(
+    folder_index: Config, exported_env: dict[str, str]
+) -> None:
+    done = run("neap tide", "--k", "1", "--index-dir", str(folder_index.index_dir),
+               env=exported_env)
+    assert done.returncode == 0, done.stderr
+    title, meta = done.stdout.splitlines()[:2]
+    assert title == "1. Tides"
+    assert meta.startswith("   notes/tides.md · Tides · score ")  # its section: Tides
+
+
+def test_pages_and_comments_are_shown_with_the_section() -> None:
+    from index import Hit
+    from index.store import StoredPassage
+    from scripts.search import _shown
+
+    text = "The harbour wall was rebuilt after the winter storms."
+    passage = StoredPassage(1, "p1", "report.pdf", 0, 0, len(text), text,
+                            ("Harbour", "Walls"), (7, 8), False, "article", None)
+    hit = Hit(rank=2, score=0.5, passage=passage, document_title="Harbour report",
+              document_source="papers/report.pdf", page_kind="page")
+    assert _shown(hit, {"harbour"}, terminal=False) == (
+        "2. Harbour report\n"
+        "   papers/report.pdf · Harbour › Walls · pp. 7–8 · score 0.500\n"
+        f"    {text}\n")
+    marked = _shown(hit, {"harbour"}, terminal=True).splitlines()[2]
+    assert marked == "    The \033[1mharbour\033[0m wall was rebuilt after the winter storms."
