@@ -101,37 +101,11 @@ class Metrics:
             "(added, changed, removed, skipped).",
             ["outcome"], registry=self.registry)
         self.registry.register(_LiveCollector(live))
-        # Each label set's instruments, looked up once: ``labels()`` checks and locks on
-        # every call, a dict lookup is all a request needs. The keys are few (routes,
-        # methods, statuses, modes and stages the app itself names).
-        self._by_request: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
-        self._by_search: dict[tuple[str, str], Histogram] = {}
-
-    def observe_request(self, route: str, method: str, status: str, seconds: float) -> None:
-        key = (route, method, status)
-        instruments = self._by_request.get(key)
-        if instruments is None:
-            instruments = self._by_request[key] = (
-                self.requests.labels(route, method, status),
-                self.request_seconds.labels(route, status))
-        count, duration = instruments
-        count.inc()
-        duration.observe(seconds)
 
     def observe_search(self, results: SearchResults) -> None:
-        mode = results.mode
-        self._search_histogram(mode, "").observe(results.took_ms / 1000)
+        self.search_seconds.labels(results.mode).observe(results.took_ms / 1000)
         for stage, seconds in results.stages.items():
-            self._search_histogram(mode, stage).observe(seconds)
-
-    def _search_histogram(self, mode: str, stage: str) -> Histogram:
-        """The search's histogram for ``mode`` (``stage`` ""), or its stage's."""
-        histogram = self._by_search.get((mode, stage))
-        if histogram is None:
-            histogram = self._by_search[(mode, stage)] = (
-                self.stage_seconds.labels(mode, stage) if stage
-                else self.search_seconds.labels(mode))
-        return histogram
+            self.stage_seconds.labels(results.mode, stage).observe(seconds)
 
     def observe_build(self, report: BuildReport) -> None:
         self.build_seconds.observe(report.seconds)
@@ -170,9 +144,11 @@ def init_app(app: Flask, live: LiveIndex) -> None:
         if started is not None:
             rule = request.url_rule
             route = rule.rule if rule is not None else "unmatched"
+            status = str(response.status_code)
             method = request.method if request.method in _METHODS else "other"
-            metrics.observe_request(route, method, str(response.status_code),
-                                    time.perf_counter() - started)
+            metrics.requests.labels(route, method, status).inc()
+            metrics.request_seconds.labels(route, status).observe(
+                time.perf_counter() - started)
         return response
 
     def scrape() -> Response:
