@@ -69,6 +69,7 @@ bench: setup $(SCIFACT_INDEX)/index/CURRENT
 	  --markdown $(BENCH)/scaling.md --json $(BENCH)/scaling.json
 	$(PYTHON) benchmarks/answer_sentences.py --scifact-index $(SCIFACT_INDEX)/index \
 	  --markdown $(BENCH)/answer_sentences.md --json $(BENCH)/answer_sentences.json
+	$(PYTHON) benchmarks/filters.py --markdown $(BENCH)/filters.md --json $(BENCH)/filters.json
 
 lint: setup
 	$(VENV)/bin/ruff check index service scripts tests
