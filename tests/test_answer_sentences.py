@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +15,8 @@ from index.answer_sentences import (
     best_sentences,
     score_sentences,
 )
-from index.chunking import normalize_whitespace, sentence_spans
-from index.evaluation import SeedQuery
+from index.chunking import sentence_spans
+from index.evaluation import answer_spans, marked_whole
 
 ROOT = Path(__file__).resolve().parent.parent
 # The sample corpus's questions: the repository's and the shared seed ones (if present).
@@ -126,27 +125,6 @@ def test_the_searcher_marks_the_answer_of_sample_questions(
     assert answering.highlights == ((0, len(answering.passage.text)),)
 
 
-def answers_at(text: str, question: SeedQuery) -> list[tuple[int, int]]:
-    """(start, end) of each answer in ``text``, case and runs of whitespace ignored."""
-    found = []
-    for answer in question.answers:
-        words = normalize_whitespace(answer).split(" ")
-        pattern = re.compile(r"\s+".join(map(re.escape, words)), re.IGNORECASE)
-        found += [(m.start(), m.end()) for m in pattern.finditer(text)]
-    return found
-
-
-def inside(answer: tuple[int, int], marked: tuple[tuple[int, int], ...]) -> bool:
-    """Every character of the answer is marked (but the space between two marked sentences)."""
-    start, end = answer
-    for first, last in marked:
-        if first <= start < last:
-            if end <= last:
-                return True
-            start = last + 1
-    return False
-
-
 @pytest.mark.slow
 def test_the_marks_hold_the_answer_of_nine_in_ten_sample_questions(
     sample_index: Config, embedder: Embedder
@@ -161,10 +139,10 @@ def test_the_marks_hold_the_answer_of_nine_in_ten_sample_questions(
         for question in questions:
             hits = searcher.search(SearchRequest(question.q, k=10, highlights=True)).hits
             answering = next((hit for hit in hits if hit.passage.document_id == question.doc
-                              and answers_at(hit.passage.text, question)), None)
+                              and answer_spans(hit.passage.text, question.answers)), None)
             if answering is not None:
-                held.append(any(inside(found, answering.highlights)
-                                for found in answers_at(answering.passage.text, question)))
+                held.append(any(marked_whole(found, answering.highlights) for found in
+                                answer_spans(answering.passage.text, question.answers)))
     finally:
         searcher.close()
     assert len(questions) >= 56 and len(held) >= 0.9 * len(questions)
