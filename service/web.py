@@ -91,6 +91,9 @@ def search() -> str | Response:
 
 _PART_LABELS = {None: "all", "article": "articles", "comment": "comments"}
 
+# The filters a page's link keeps, as URL parameters (the box's syntax stays in q).
+_FILTER_PARAMETERS = ("doc", "path", "type", "modified_after", "modified_before")
+
 
 def _without_folders(typed: str) -> str:
     """The query as typed with its ``in:`` filters taken out."""
@@ -100,13 +103,11 @@ def _without_folders(typed: str) -> str:
         if rest is None:
             return typed
         typed = rest
-# The filters a page's link keeps, as URL parameters (the box's syntax stays in q).
-_FILTER_PARAMETERS = ("doc", "path", "type", "modified_after", "modified_before")
 
 
 class _Page:
     """A results page's links: the same search at another offset, in another mode or part,
-    with one filter more or one less."""
+    with one filter more (a folder: instead of those filtered on) or one less."""
 
     def __init__(self, typed: str, results: SearchResults, args: MultiDict[str, str],
                  paths: tuple[str, ...] = ()) -> None:
