@@ -72,6 +72,7 @@ bench: setup $(SCIFACT_INDEX)/index/CURRENT
 	$(PYTHON) benchmarks/observability.py --rounds 60 --requests 200 \
 	  --markdown $(BENCH)/observability.md --json $(BENCH)/observability.json
 	$(PYTHON) benchmarks/access.py --markdown $(BENCH)/access.md --json $(BENCH)/access.json
+	$(PYTHON) benchmarks/filters.py --markdown $(BENCH)/filters.md --json $(BENCH)/filters.json
 
 lint: setup
 	$(VENV)/bin/ruff check index service scripts tests

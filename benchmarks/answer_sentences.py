@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import statistics
 import tempfile
 import time
@@ -62,8 +61,8 @@ from index.answer_sentences import (
     best_sentences,
     score_sentences,
 )
-from index.chunking import normalize_whitespace, sentence_spans
-from index.evaluation import SeedQuery
+from index.chunking import sentence_spans
+from index.evaluation import SeedQuery, answer_spans, marked_whole
 from index.store import STORE_FILE, PassageStore
 
 logger = logging.getLogger("bench.answer_sentences")
@@ -151,7 +150,7 @@ def _share(searcher: Searcher, embedder: Embedder, questions: list[SeedQuery]) -
         if len(scored[hits.index(answering)].spans) > 1:
             several.append(len(rules["service"]))
         for rule, spans_per_hit in chosen.items():
-            rules[rule].append(any(_inside(found, spans_per_hit[hits.index(answering)])
+            rules[rule].append(any(marked_whole(found, spans_per_hit[hits.index(answering)])
                                    for found in where))
             marked_sentences[rule] += [len(spans) for spans in spans_per_hit]
             marked_chars[rule] += [sum(e - s for s, e in spans) / len(text)
@@ -178,27 +177,11 @@ def _share(searcher: Searcher, embedder: Embedder, questions: list[SeedQuery]) -
 
 
 def _answer_at(hit: Hit, question: SeedQuery) -> list[Span]:
-    """(start, end) in the hit's text of each answer it holds (case and runs of whitespace
-    ignored), if it is from the question's document; [] otherwise."""
+    """(start, end) in the hit's text of each answer it holds, if it is from the question's
+    document; [] otherwise."""
     if hit.passage.document_id != question.doc:
         return []
-    found = []
-    for answer in question.answers:
-        words = normalize_whitespace(answer).split(" ")
-        pattern = re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)
-        found += [(m.start(), m.end()) for m in pattern.finditer(hit.passage.text)]
-    return found
-
-
-def _inside(answer: Span, marked: tuple[Span, ...]) -> bool:
-    """Every character of the answer but the spaces between two marked sentences is marked."""
-    start, end = answer
-    for first, last in marked:
-        if first <= start < last:
-            if end <= last:
-                return True
-            start = last + 1  # may go on in the next marked sentence, after the space
-    return False
+    return answer_spans(hit.passage.text, question.answers)
 
 
 def _check_service_rule(service: list[tuple[Span, ...]], scored: list[ScoredSentences]) -> None:

@@ -86,6 +86,7 @@ def split_passages(
     min_words: int = 5,
     structure: Structure = Structure(),  # noqa: B008 (immutable)
     prefix: Callable[[tuple[str, ...]], str] = lambda section: "",
+    drop_repeats: bool = True,
 ) -> list[Passage]:
     """Split ``text`` into passages of at most ``max_tokens`` tokens, in document order.
 
@@ -99,6 +100,8 @@ def split_passages(
         structure: the text's headings, code blocks and pages.
         prefix: what is embedded before each passage of a section (by its heading trail),
             counted in its tokens.
+        drop_repeats: drop a paragraph that repeats an earlier one (a document's repeated
+            title); False keeps every paragraph (a pasted query is read whole).
     """
     max_characters = max_tokens * MAX_CHARACTERS_PER_TOKEN
 
@@ -119,7 +122,8 @@ def split_passages(
                     and count_tokens(before + span_text) <= max_tokens)
 
         paragraphs = _paragraphs(text, region_start, region_end, separator, whole)
-        for group in _paragraph_groups(text, paragraphs, min_words, headings, seen):
+        for group in _paragraph_groups(text, paragraphs, min_words, headings,
+                                       seen if drop_repeats else None):
             units: list[_Span] = []
             for span in group:
                 units.extend(_fitting_units(text, span, fits))
@@ -164,10 +168,12 @@ def _paragraphs(
 
 
 def _paragraph_groups(
-    text: str, paragraphs: list[_Span], min_words: int, headings: set[int], seen: set[str]
+    text: str, paragraphs: list[_Span], min_words: int, headings: set[int],
+    seen: set[str] | None,
 ) -> list[list[_Span]]:
-    """Paragraphs with repeats (of any in ``seen``) dropped and fragments merged; each group
-    becomes passages. A heading is always a fragment: it leads into what follows it."""
+    """Paragraphs with repeats (of any in ``seen``; none if it is None) dropped and fragments
+    merged; each group becomes passages. A heading is always a fragment: it leads into what
+    follows it."""
 
     kept: list[tuple[int, _Span, str, bool]] = []  # (position, span, normalised text, fragment)
     for position, span in enumerate(paragraphs):
@@ -179,11 +185,12 @@ def _paragraph_groups(
         # alone); a fragment (an author line, "Reply") repeats legitimately, so only a run of
         # the same fragment (a doubled title) loses its first: the last leads into what follows.
         headed = bool(kept) and kept[-1][0] == position - 1 and kept[-1][1].start in headings
-        if normalised in seen and not fragment and not headed:
-            continue
-        if kept and kept[-1][2] == normalised and fragment:
-            kept.pop()
-        seen.add(normalised)
+        if seen is not None:
+            if normalised in seen and not fragment and not headed:
+                continue
+            if kept and kept[-1][2] == normalised and fragment:
+                kept.pop()
+            seen.add(normalised)
         kept.append((position, span, normalised, fragment))
 
     # Each paragraph takes the fragments just before it (an author line before a comment);

@@ -210,13 +210,14 @@ class Embedder:
 
 def _query_windows(text: str, count_tokens: Callable[[str], int], max_tokens: int) -> list[str]:
     """``text`` as pieces the model reads whole: itself if it fits its window, else pieces
-    cut as passages are (at paragraphs, then sentences, then words)."""
+    cut as passages are (at paragraphs, then sentences, then words), a repeated paragraph
+    kept as often as it is pasted: every word is read."""
     if count_tokens(text) <= max_tokens:
         return [text]
     from index.chunking import split_passages
 
     return [p.text for p in split_passages(text, count_tokens, max_tokens, overlap_sentences=0,
-                                           min_words=1)] or [text]
+                                           min_words=1, drop_repeats=False)] or [text]
 
 
 def _load_encoder(

@@ -154,6 +154,29 @@ def answer_rank(hits: Sequence[Hit], query: SeedQuery, judged: bool = True) -> i
     return 0
 
 
+def answer_spans(text: str, answers: Sequence[str]) -> list[tuple[int, int]]:
+    """(start, end) in ``text`` of each occurrence of an answer, case and runs of whitespace
+    ignored."""
+    found = []
+    for answer in answers:
+        words = normalize_whitespace(answer).split(" ")
+        pattern = re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE)
+        found += [(m.start(), m.end()) for m in pattern.finditer(text)]
+    return found
+
+
+def marked_whole(span: tuple[int, int], marked: Sequence[tuple[int, int]]) -> bool:
+    """Every character of ``span`` lies in the ``marked`` spans (in text order), but the
+    spaces between two marked sentences."""
+    start, end = span
+    for first, last in marked:
+        if first <= start < last:
+            if end <= last:
+                return True
+            start = last + 1  # may go on in the next marked sentence, after the space
+    return False
+
+
 def _json_lines(path: Path) -> list[dict[str, Any]]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]

@@ -93,7 +93,7 @@ class Explanation:
 class Facets:
     """How many documents the ranked candidates come from, by folder and by type, most first."""
 
-    folders: dict[str, int]  # "" is the docs folder itself, else "notes/2024/"
+    folders: dict[str, int]  # "notes/": 3, its subfolders' documents included
     types: dict[str, int]  # "pdf": 3
 
 

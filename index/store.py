@@ -265,7 +265,9 @@ class PassageStore:
         self, rowids: Sequence[int]
     ) -> tuple[dict[str, int], dict[str, int]]:
         """How many distinct documents the passages with these rowids come from, by folder
-        ("" for the docs folder itself, else "notes/2024/") and by type, most first."""
+        and by type, most first. A folder ("notes/", "notes/2024/") counts the documents in
+        it and in its subfolders, as the ``path`` filter keeps them; the docs folder itself,
+        which holds them all, is left out."""
         rows = self._db.execute(
             "SELECT source, type FROM documents WHERE id IN (SELECT DISTINCT document_id"
             " FROM passages WHERE rowid IN (SELECT value FROM json_each(?)))",
@@ -274,7 +276,7 @@ class PassageStore:
         folders: Counter[str] = Counter()
         types: Counter[str] = Counter()
         for source, kind in rows:
-            folders[source.rpartition("/")[0] + "/" if "/" in source else ""] += 1
+            folders.update(source[: end + 1] for end, char in enumerate(source) if char == "/")
             types[kind] += 1
         return _most_first(folders), _most_first(types)
 

@@ -98,9 +98,11 @@ def _schemas() -> dict[str, Any]:
                 "generation": string, "model": string, "built_at": string}},
             "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
             # With facets=true: the documents of every candidate the ranking considered
-            # (not only this page's), counted by folder ("" is the docs folder) and type.
+            # (not only this page's), counted by folder and type.
             "facets": {"type": "object", "properties": {
-                "folder": {"type": "array", "items": {"$ref": "#/components/schemas/Count"}},
+                "folder": {"type": "array", "items": {"$ref": "#/components/schemas/Count"},
+                           "description": "Documents in each folder (\"notes/\") and its "
+                                          "subfolders: what the path filter would keep."},
                 "type": {"type": "array", "items": {"$ref": "#/components/schemas/Count"}}}}}},
         "Count": {"type": "object", "properties": {"value": string, "documents": integer}},
         # The passage asked about (rank 0, score 1) and its nearest, ranked by cosine.

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from index import MAX_OFFSET, MODES, PARTS, SearchResults
 from index.query_syntax import parse_query
-from index.request import file_type, folder_prefix
+from index.request import file_type
 from service import params
 from service.admission import admitted
 from service.document_view import layout
@@ -65,7 +65,7 @@ def search() -> str | Response:
         # The page has no controls for these, and its own links do not carry them.
         results = get_searcher().search(replace(wanted, alpha=None, explain=False, facets=True))
     observe_search(results)
-    page = _Page(typed.strip(), results, request.args)
+    page = _Page(typed.strip(), results, request.args, wanted.paths)
     offset, k = results.offset, results.k
     has_next = len(results.hits) == k and offset + k <= MAX_OFFSET
     return render_template(
@@ -90,16 +90,29 @@ def search() -> str | Response:
 
 
 _PART_LABELS = {None: "all", "article": "articles", "comment": "comments"}
+
 # The filters a page's link keeps, as URL parameters (the box's syntax stays in q).
 _FILTER_PARAMETERS = ("doc", "path", "type", "modified_after", "modified_before")
 
 
+def _without_folders(typed: str) -> str:
+    """The query as typed with its ``in:`` filters taken out."""
+    while True:
+        rest = next((rest for token, rest in parse_query(typed).parts
+                     if token.lower().startswith("in:")), None)
+        if rest is None:
+            return typed
+        typed = rest
+
+
 class _Page:
     """A results page's links: the same search at another offset, in another mode or part,
-    with one filter more or one less."""
+    with one filter more (a folder: instead of those filtered on) or one less."""
 
-    def __init__(self, typed: str, results: SearchResults, args: MultiDict[str, str]) -> None:
+    def __init__(self, typed: str, results: SearchResults, args: MultiDict[str, str],
+                 paths: tuple[str, ...] = ()) -> None:
         self.typed, self.results = typed, results
+        self.paths = paths  # the folders filtered on, given and typed
         self.part = args.get("part") or None
         self.group = args.get("group") or None
         self.given = {name: args.getlist(name) for name in _FILTER_PARAMETERS if name in args}
@@ -125,14 +138,22 @@ class _Page:
         shown: dict[str, list[tuple[str, int, str]]] = {"path": [], "type": []}
         if facets is None:
             return shown
-        for name, counts, same in (("path", facets.folders, folder_prefix),
-                                   ("type", facets.types, file_type)):
-            taken = self.given.get(name, [])
-            values = [value for value in counts if value not in map(same, taken)]
-            if len(values) > 1:  # one value alone would narrow nothing
-                shown[name] = [(value, counts[value],
-                                self.url(given={**self.given, name: [*taken, value]}))
-                               for value in values if value]  # "": the docs folder itself
+        taken = self.given.get("type", [])
+        values = [value for value in facets.types if value not in map(file_type, taken)]
+        if len(values) > 1:  # one value alone would narrow nothing
+            shown["type"] = [(value, facets.types[value],
+                              self.url(given={**self.given, "type": [*taken, value]}))
+                             for value in values]
+        # A folder's link searches that folder alone (any other folder filter, given or
+        # typed, taken off: folders are "either"), so its count is what the link keeps: the
+        # candidates are all in the folders filtered on, and a folder shown is below one
+        # of them. A folder holding every candidate would narrow nothing.
+        documents = sum(facets.types.values())
+        q = _without_folders(self.typed)
+        shown["path"] = [(value, count, self.url(q=q, given={**self.given, "path": [value]}))
+                         for value, count in facets.folders.items()
+                         if count < documents
+                         and not any(path.startswith(value) for path in self.paths)]
         return shown
 
     def active(self) -> list[tuple[str, str]]:

@@ -63,15 +63,30 @@ def test_modified_after_and_before_bound_the_file_times(folder_client: FlaskClie
     assert recent and all(s.startswith("articles/") for s in recent)
 
 
+@pytest.mark.parametrize("through_index", [False, True])
 def test_a_filtered_search_still_gives_k_results_and_stable_pages(
-    folder_client: FlaskClient,
+    folder_client: FlaskClient, monkeypatch: pytest.MonkeyPatch, through_index: bool
 ) -> None:
-    # Every passage of the articles folder is allowed; the query is about none of them.
-    whole = sources(folder_client, path="articles", k=30, mode="dense")
-    assert len(whole) == 30 and all(s.startswith("articles/") for s in whole)
-    pages = [sources(folder_client, path="articles", k=10, offset=o, mode="dense")
-             for o in (0, 10, 20)]
-    assert [s for page in pages for s in page] == whole
+    """The candidates are cut at CANDIDATES, here made fewer than the index's passages, so
+    filtering the unfiltered candidates would leave fewer than k: the filter must choose
+    the candidates, scoring the subset exactly or searching the vector index deeper."""
+    monkeypatch.setattr("index.search.CANDIDATES", 30)
+    if through_index:
+        monkeypatch.setattr("index.search.EXACT_SUBSET", 0)
+        monkeypatch.setattr("index.search.INDEX_SHARE", 0.0)
+    for mode in ("dense", "hybrid"):
+        # The five harbour notes outside articles/ are among the 30 best for this query, so
+        # at most 25 of those are articles; every passage of the folder is allowed.
+        whole = sources(folder_client, path="articles", k=30, mode=mode)
+        assert len(whole) == 30 and all(s.startswith("articles/") for s in whole)
+        pages = [sources(folder_client, path="articles", k=10, offset=o, mode=mode)
+                 for o in (0, 10, 20)]
+        assert [s for page in pages for s in page] == whole
+        # notes/'s three passages are far from the 30 best for a query about the articles.
+        response = folder_client.get("/api/search", query_string={
+            "q": "Russia ready to provide Iraq military assistance like Syria", "k": 3,
+            "path": "notes", "mode": mode})
+        assert len(response.get_json()["results"]) == 3
 
 
 def test_a_large_subset_is_searched_in_the_index_and_still_fills_k(
@@ -81,6 +96,7 @@ def test_a_large_subset_is_searched_in_the_index_and_still_fills_k(
     enough of the subset: the same passages as scoring the subset exactly."""
     searcher = Searcher.open(IndexFolder(folder_index.index_dir).current(), embedder)
     request = SearchRequest("harbour tide", k=20, mode="dense", paths=("articles",))
+    monkeypatch.setattr("index.search.CANDIDATES", 20)  # fewer than the index's passages
     exact = [hit.passage.id for hit in searcher.search(request).hits]
     monkeypatch.setattr("index.search.EXACT_SUBSET", 0)
     through_index = [hit.passage.id for hit in searcher.search(request).hits]
@@ -96,8 +112,11 @@ def test_facets_count_the_candidates_documents_by_folder_and_type(
     facets = body["facets"]
     folders = {f["value"]: f["documents"] for f in facets["folder"]}
     types = {t["value"]: t["documents"] for t in facets["type"]}
-    # Every document is a candidate of the dense ranking in so small an index.
-    assert folders == {"articles/": 5, "notes/": 1, "notes/2024/": 2, "papers/": 1, "": 1}
+    # Every document is a candidate of the dense ranking in so small an index. A folder
+    # counts its subfolders' documents too: the documents its filter keeps.
+    assert folders == {"articles/": 5, "notes/": 3, "notes/2024/": 2, "papers/": 1}
+    for folder, count in folders.items():
+        assert len(set(sources(folder_client, path=folder, k=100))) == count
     assert types == {"txt": 7, "md": 2, "html": 1}
     counts = [t["documents"] for t in facets["type"]]
     assert counts == sorted(counts, reverse=True)
@@ -207,6 +226,17 @@ def test_the_page_offers_facets_that_narrow_and_filters_that_come_off(
     # Taking the filter off: the first search again.
     removed = soup(chip["href"])
     assert shown_sources(removed) == shown_sources(first)
+    # Each folder's link keeps the documents its number says: notes/ counts notes/2024/'s.
+    assert "notes/ 3" in facets
+    assert len(shown_sources(soup(facets["notes/ 3"]))) == 3
+    # Under a folder filter, given or typed, a subfolder's link searches it alone (folders
+    # are "either": added to notes/, it would narrow nothing); notes/ itself is not offered.
+    for url in ("/search?q=harbour+tide&path=notes", "/search?q=harbour+tide+in:notes/"):
+        within = {a.get_text(" ", strip=True): a["href"]
+                  for a in soup(url).select(".facets a")}
+        assert "notes/2024/ 2" in within and not any(f.startswith("notes/ ") for f in within)
+        assert shown_sources(soup(within["notes/2024/ 2"])) == {
+            "notes/2024/anchoring.txt", "notes/2024/knots.md"}
     # A filter typed in the box comes off the same way, and the box keeps the rest.
     typed = soup("/search?q=harbour+type:md+-bowline")
     assert shown_sources(typed) == {"notes/tides.md"}
