@@ -14,6 +14,7 @@ and limit, the heading trail as the embedding's prefix) and counted:
   of contents: cli.html's list of the options NODE_OPTIONS allows, net.html's signatures);
 - 3+ headings, 2+ headings: passages holding that many heading blocks (a chain);
 - heading alone: passages that are one heading and nothing else;
+- median tokens: the median passage's length in the model's word pieces;
 - titles: the document's title is the <title> without " | Node.js ... Documentation" (and
   without its Markdown backticks).
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import html
 import re
+import statistics
 from pathlib import Path
 
 from index.chunking import split_passages
@@ -49,6 +51,7 @@ def main() -> None:
         return f"{' › '.join(section)}: " if section else ""
 
     pages = sorted(args.pages.glob("*.html"))
+    sizes: list[int] = []
     totals = dict.fromkeys(("nav first", "nav any", "passages", "3+ headings", "2+ headings",
                             "heading alone", "titles right"), 0)
     for path in pages:
@@ -68,12 +71,14 @@ def main() -> None:
         totals["nav first"] += bool(passages) and is_navigation(passages[0].text)
         totals["nav any"] += any(is_navigation(p.text) for p in passages)
         totals["passages"] += len(passages)
+        sizes += [count(p.text) for p in passages]
         totals["3+ headings"] += sum(n >= 3 for n in chained)
         totals["2+ headings"] += sum(n >= 2 for n in chained)
         totals["heading alone"] += sum(any((h.start, h.end) == (p.start, p.end) for h in headings)
                                        for p in passages)
         totals["titles right"] += tidy_title(extracted.title) == expected.replace("`", "")
-    print(f"{len(pages)} pages: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
+    print(f"{len(pages)} pages: " + ", ".join(f"{k} {v}" for k, v in totals.items())
+          + f", median tokens {statistics.median(sizes):.0f}")
 
 
 def _navigation_windows(page: str) -> list[str]:

@@ -7,10 +7,11 @@ lines; in a text without any blank line, each line is a paragraph; a code block,
 table is one. Fragments too short to mean anything alone (an author line), headings, the
 title line and short lead-ins ending in ":" are merged into the paragraph they introduce, and
 a paragraph that repeats an earlier one (a repeated title) is dropped unless a heading
-introduces it. A paragraph over the
-token limit is cut at line breaks, then at sentence ends (with ``overlap_sentences``
-sentences repeated at the start of the next passage), then between words, so the model
-never truncates a passage.
+introduces it. Under a heading, the article's paragraphs are packed into passages up to the
+token limit, cut only between paragraphs (and at pages or slides); flat text and comments
+keep a passage a paragraph (with its fragments). A paragraph over the token limit is cut at
+line breaks, then at sentence ends (with ``overlap_sentences`` sentences repeated at the
+start of the next passage), then between words, so the model never truncates a passage.
 """
 
 from __future__ import annotations
@@ -122,8 +123,14 @@ def split_passages(
                     and count_tokens(before + span_text) <= max_tokens)
 
         paragraphs = _paragraphs(text, region_start, region_end, separator, whole)
-        for group in _paragraph_groups(text, paragraphs, min_words, headings,
-                                       seen if drop_repeats else None):
+        groups = _paragraph_groups(text, paragraphs, min_words, headings,
+                                   seen if drop_repeats else None)
+        if trail and kind == "article":
+            # A section's paragraphs share passages: one topic, written to be read together.
+            # A passage per paragraph left its answers among their neighbours (docs/quality.md,
+            # "Packing a section's paragraphs"). Flat text and comments keep one a paragraph.
+            groups = _joined(text, groups, structure)
+        for group in groups:
             units: list[_Span] = []
             for span in group:
                 units.extend(_fitting_units(text, span, fits))
@@ -135,6 +142,22 @@ def split_passages(
                     kind, author,
                 ))
     return passages
+
+
+def _joined(text: str, groups: list[list[_Span]], structure: Structure) -> list[list[_Span]]:
+    """Runs of groups on one page (or slide) with nothing dropped between them, each as one
+    group: its paragraphs are then packed into passages up to the token limit, cut only
+    between them."""
+    joined: list[list[_Span]] = []
+    for group in groups:
+        last = joined[-1][-1] if joined else None
+        if (last and not text[last.end : group[0].start].strip()
+                and structure.pages_of(last.start, last.end)
+                == structure.pages_of(group[0].start, group[0].end)):
+            joined[-1] = joined[-1] + group
+        else:
+            joined.append(list(group))
+    return joined
 
 
 def _whole_blocks(text: str, structure: Structure) -> list[tuple[int, int]]:

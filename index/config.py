@@ -24,7 +24,8 @@ LEXICAL_ANALYZER = 1
 # 2: passages are bounded in characters too. 3: never across sections; code blocks whole.
 # 4: of a run of one short line (a doubled title), the last is kept: it leads into the text.
 # 5: a paragraph repeating an earlier one is kept when a heading introduces it.
-CHUNKER = 5
+# 6: a section's paragraphs are packed into passages up to the token limit.
+CHUNKER = 6
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("openvino", "onnx-int8", "onnx", "torch")
 

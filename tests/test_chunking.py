@@ -257,6 +257,30 @@ def test_a_passage_never_spans_two_sections_and_knows_its_trail() -> None:
     ]
 
 
+def test_a_sections_paragraphs_share_passages_up_to_the_limit() -> None:
+    paragraphs = ["The watch API is not consistent across all platforms.",
+                  "The recursive option is only supported on macOS and Windows.",
+                  "On Windows no events are emitted when the directory moves."]
+    text, structure = built(
+        1, ("Caveats", "heading", 1), *[(p, "paragraph", 1) for p in paragraphs],
+        2, ("A new page starts a passage even in the same section.", "paragraph", 1))
+    passages = split_passages(text, words_count, 200, structure=structure)
+    assert [(p.text, p.pages) for p in passages] == [
+        ("Caveats " + " ".join(paragraphs), (1, 1)),
+        ("A new page starts a passage even in the same section.", (2, 2)),
+    ]
+    # Packed up to the limit (here 22 tokens: 20 words), cut only between paragraphs.
+    passages = split_passages(text, words_count, 22, structure=structure)
+    assert texts(passages)[:2] == [f"Caveats {paragraphs[0]} {paragraphs[1]}", paragraphs[2]]
+    # Without a heading (flat text) and in comments, a paragraph is a passage.
+    assert texts(split("\n\n".join(paragraphs), 200)) == paragraphs
+    text, structure = built(("Caveats", "heading", 1), *[(p, "paragraph", 1) for p in paragraphs])
+    comment = Structure(structure.blocks, parts=(Part(structure.blocks[0].end, len(text),
+                                                      "comment", "Jane"),))
+    assert texts(split_passages(text, words_count, 200, structure=comment)) == [
+        "Caveats", *paragraphs]
+
+
 def test_a_long_heading_still_leads_into_its_section() -> None:
     text, structure = built(("A heading of many more words than a fragment has", "heading", 1),
                             ("Its only paragraph says this much.", "paragraph", 1))

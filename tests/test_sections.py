@@ -36,7 +36,9 @@ SLIDE_CASES = [  # (phrase, trail, first and last slide) in tests/data/format-so
     ("Lighthouse Keeping Basics Daily lamp routine", ("Daily lamp routine",), (1, 2)),
     # The bullets are one list, which the title and heading before it lead into.
     ("Polish the Fresnel lens weekly", ("Daily lamp routine",), (1, 2)),
-    ("paraffin fumes need ventilation", ("Daily lamp routine",), (2, 2)),  # speaker notes
+    # The speaker notes share a passage with their slide's text (a section's paragraphs are
+    # packed), here the title slide's too.
+    ("paraffin fumes need ventilation", ("Daily lamp routine",), (1, 2)),
     ("The foghorn sounds two blasts", ("Fog signals",), (3, 3)),
     ("The old diaphone was replaced in 1987.", ("Fog signals",), (3, 3)),
     ("Argand burner | 1200", ("Lamp inventory",), (4, 4)),
@@ -149,8 +151,11 @@ def test_markdown_sections_and_a_code_block_with_blank_lines(
     # The two short sections would fit one passage; each is its own.
     assert holding(passages, "Neap tides come").section == ("Tides", "Neap tides")
     assert "Spring" not in holding(passages, "Neap tides come").text
-    # Even at a limit the code block fits alone, it is one passage, blank lines and all.
-    small = passages_of(document, embedder, max_tokens=48)
+    # A section's paragraphs share a passage while they fit: the text and its code.
+    assert holding(passages, "def high_water(day):") == holding(passages, "twice a month")
+    # At a limit (32 tokens) the code block fits alone (27) but not with the paragraph
+    # before it (40): it is one passage of its own, blank lines and all.
+    small = passages_of(document, embedder, max_tokens=32)
     code = holding(small, "def high_water(day):")
     assert "def low_water(day): return day.ebb" in code.text
     assert code.text.startswith("def high_water") and code.section == ("Tides", "Spring tides")
