@@ -175,7 +175,9 @@ def test_document_endpoint(client: FlaskClient) -> None:
     assert list(document) == ["id", "title", "source", "date", "author", "type", "size",
                               "modified", "page_count", "text", "passages"]
     assert document["page_count"] is None  # a text file has no pages
-    assert (document["date"], document["author"]) == (None, None)  # plain text states none
+    assert (document["date"], document["author"]) == (None, None)  # this text states none
+    # The sample blog post states its date ("Originally posted Fri Jul 16th, 2004 ...").
+    assert client.get("/api/documents/000_d5f4f69b644cfd4d").get_json()["date"] == "2004-07-16"
     path = ROOT / "corpus" / "001_e4d6116a5cfa59ae.txt"
     assert (document["type"], document["size"]) == ("txt", path.stat().st_size)
     assert document["modified"] == iso_utc(path.stat().st_mtime)

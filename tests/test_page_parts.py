@@ -10,6 +10,7 @@ import pytest
 from index import Embedder
 from index.chunking import Passage, split_passages
 from index.documents import Document, load_document
+from index.formats import plain_text
 from index.formats.page_parts import page_parts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +120,34 @@ def test_rules_on_their_own() -> None:
     assert [after[p.start : p.end] for p in page_parts(after)] == ["Leave a Reply\n\nName *"]
     # "says" inside a sentence, or one author line alone, starts no comments.
     assert page_parts("The minister says\n\nthat talks go on.\n\nNothing else here.") == ()
+
+
+def test_a_text_pages_dateline_and_byline_are_its_date_and_author() -> None:
+    # The sample blog post's dateline, after its article; its comments' dates are not it.
+    blog = sample("000_d5f4f69b644cfd4d")
+    assert "Originally posted Fri Jul 16th, 2004 at 07:02:49 PM CST" in blog.text
+    assert (blog.date, blog.author) == ("2004-07-16", None)
+    assert (sample("001_e4d6116a5cfa59ae").date, sample("001_e4d6116a5cfa59ae").author) == (
+        None, None)
+
+    def stated(text: str) -> tuple[str | None, str | None]:
+        extracted = plain_text.extract(text.encode(), 10**6)
+        return extracted.date, extracted.author
+
+    assert stated("Tides\n\nBy Jane Doe and John Roe\n\n"
+                  "Published: Tuesday 12 May 2020 09.30 BST\n\nText.") == (
+        "2020-05-12", "Jane Doe and John Roe")
+    assert stated("Tides\n\nPosted on 2019-03-04\n\nText.") == ("2019-03-04", None)
+    # Not a whole date (no day), not an unambiguous one (March or April?), not a date at all,
+    # an update's date, and "by" opening a sentence: nothing is taken.
+    assert stated("Tides\n\nPosted in July 2004\n\nText.") == (None, None)
+    assert stated("Tides\n\nPosted on 03/04/2019\n\nText.") == (None, None)
+    assert stated("Tides\n\nPublished 5 years ago\n\nText.") == (None, None)
+    assert stated("Tides\n\nUpdated: 4 March 2019\n\nText.") == (None, None)
+    assert stated("Tides\n\nby the way, tides turn\n\nText.") == (None, None)
+    # A dateline in a comment is the comment's.
+    assert stated("Tides\n\nThe text of the article, long enough.\n\n2 comments to Tides\n\n"
+                  "Ann says:\n\nPosted on 4 March 2019\n\nBob says:\n\nYes.") == (None, None)
 
 
 def test_a_saved_html_page_has_its_article_comments_and_furniture(embedder: Embedder) -> None:

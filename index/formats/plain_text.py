@@ -1,25 +1,92 @@
 """Plain text (.txt): the text as written; its title as ``index.titles.text_title`` finds it,
-and, in text saved from a web page, its comments and furniture as ``page_parts`` finds them."""
+and, in text saved from a web page, its comments and furniture as ``page_parts`` finds them,
+and the article's date and author as its byline lines state them."""
 
 from __future__ import annotations
 
 import re
+import warnings
+from datetime import datetime
 
 from index.formats.decoding import clean, collapse, decode
 from index.formats.extraction import Extracted
 from index.formats.page_parts import page_parts
-from index.formats.structure import Block, Structure
+from index.formats.structure import Block, Part, Structure
 from index.titles import text_title
 
 # How many lines from the top the title line may stand at (after notices and a site name).
 _TITLE_LINES = 10
+# A dateline of the article ("Originally posted Fri Jul 16th, 2004 at 07:02 PM",
+# "Published: 3 March 2019"); "Updated" is left out, as it is not when it was published.
+_DATELINE = re.compile(r"(?:originally\s+|first\s+)?(?:posted|published|date)(?:\s+on)?"
+                       r"\s*[:\-–—]?\s+(?P<date>.{6,60})", re.IGNORECASE)
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+# 03/04/2019 is March or April depending on where it was written: not taken.
+_AMBIGUOUS = re.compile(r"\b(?P<a>\d{1,2})[/.](?P<b>\d{1,2})[/.]\d{2,4}\b")
+# A byline at the top: "By Jane Doe", "By Jane Doe and John Roe".
+_BYLINE = re.compile(r"[Bb]y\s+(?P<name>[A-Z][\w.'’-]*(?:,?\s+(?:and\s+)?[A-Z][\w.'’-]*){0,5})")
 
 
 def extract(data: bytes, max_chars: int) -> Extracted:
     text = clean(decode(data, declared=None)).strip()
     title = text_title(text)
+    parts = page_parts(text)
     return Extracted(text, title, structure=Structure(blocks=title_lines(text, title),
-                                                      parts=page_parts(text)))
+                                                      parts=parts),
+                     date=stated_date(text, parts), author=stated_author(text, parts))
+
+
+def stated_date(text: str, parts: tuple[Part, ...]) -> str | None:
+    """The date (YYYY-MM-DD) of the article's first dateline, before its comments; None if
+    it has none or its date is not a whole one (day, month and year)."""
+    for line in _article_lines(text, parts):
+        found = _DATELINE.fullmatch(line)
+        if found:
+            return _full_date(found["date"])
+    return None
+
+
+def stated_author(text: str, parts: tuple[Part, ...]) -> str | None:
+    """The name of a "By NAME" line among the article's first lines, or None."""
+    for number, line in enumerate(_article_lines(text, parts)):
+        if number >= _TITLE_LINES:
+            break
+        found = _BYLINE.fullmatch(line)
+        if found:
+            return found["name"]
+    return None
+
+
+def _article_lines(text: str, parts: tuple[Part, ...]) -> list[str]:
+    """The text's lines, whitespace collapsed, up to its first comment."""
+    end = min((part.start for part in parts if part.kind == "comment"), default=len(text))
+    return [collapse(line) for line in text[:end].split("\n") if line.strip()]
+
+
+def _full_date(phrase: str) -> str | None:
+    """``phrase``'s date if it states day, month and year unambiguously: the words after the
+    date (a time, a zone) are dropped until what is left reads as one."""
+    from dateutil import parser  # only for a text with a dateline
+
+    ambiguous = _AMBIGUOUS.search(phrase)
+    if not _YEAR.search(phrase) or (ambiguous and ambiguous["a"] != ambiguous["b"]
+                                    and max(int(ambiguous["a"]), int(ambiguous["b"])) <= 12):
+        return None
+    words = phrase.split()
+    while words:
+        try:
+            with warnings.catch_warnings():  # unknown zones ("CST") are ignored: a date is kept
+                warnings.simplefilter("ignore")
+                # Two defaults: a part the phrase does not state differs between them.
+                one = parser.parse(" ".join(words), fuzzy=True, ignoretz=True,
+                                   default=datetime(2001, 1, 1))
+                two = parser.parse(" ".join(words), fuzzy=True, ignoretz=True,
+                                   default=datetime(2002, 2, 2))
+        except (ValueError, OverflowError):
+            words.pop()
+            continue
+        return one.date().isoformat() if one.date() == two.date() else None
+    return None
 
 
 def title_lines(text: str, title: str | None) -> tuple[Block, ...]:
