@@ -34,6 +34,8 @@ from index.generations import IndexFolder, generation_name, write_manifest
 from index.reuse import (
     PreviousGeneration,
     classify,
+    embedding_prefix,
+    input_key,
     passage_encoder,
     reusable_generation,
     same_documents_and_settings,
@@ -63,6 +65,8 @@ class BuildReport:
     passages: int = 0  # in the index after the build
     embedded: int = 0  # passages embedded by this build
     full_reason: str | None = None  # why nothing could be reused, if so
+    # Why every document was split again (vectors of passages that came out the same kept).
+    rechunk_reason: str | None = None
     seconds: float = 0.0
 
 
@@ -133,8 +137,8 @@ def _build(build: _Build, documents: list[Document], full: bool) -> None:
     try:
         classify(documents, previous.store.content_hashes() if previous else {}, report)
         old_encoder = passage_encoder(previous.manifest) if previous else None
-        if previous and same_documents_and_settings(previous.manifest, config, build.store,
-                                                    report):
+        if previous and not report.rechunk_reason and same_documents_and_settings(
+                previous.manifest, config, build.store, report):
             # Same documents and settings: current if the same encoder made the vectors.
             # (Loading an ONNX one is cheap; torch is only compared by name.)
             if build.embedder is None and config.passage_backend == "torch":
@@ -335,9 +339,16 @@ def _store_document(
         plan.previous_rows.extend(p.rowid - 1 for p in old)
         return
     rows = writer.add(document, _with_ids(document.id, passages), context)
-    plan.new_rows.extend(row - 1 for row in rows)
-    plan.new_inputs.extend(_embedding_prefix(document, p.section, config) + p.text
-                           for p in passages)
+    by_input = build.previous.by_input if build.previous else None
+    for row, passage in zip(rows, passages, strict=True):
+        embedded = _embedding_prefix(document, passage.section, config) + passage.text
+        old_rowid = by_input.get(input_key(embedded)) if by_input else None
+        if old_rowid is not None:  # split as before: the live generation's vector is its
+            plan.reused_rows.append(row - 1)
+            plan.previous_rows.append(old_rowid - 1)
+        else:
+            plan.new_rows.append(row - 1)
+            plan.new_inputs.append(embedded)
 
 
 def _passage_token_limit(config: Config, embedder: Embedder) -> int:
@@ -351,10 +362,8 @@ def _passage_token_limit(config: Config, embedder: Embedder) -> int:
 
 def _embedding_prefix(document: Document, section: tuple[str, ...], config: Config) -> str:
     """What is embedded before a passage's text: its title and/or heading trail, as set."""
-    context = [document.title] if config.title_in_embedding else []
-    if config.section_in_embedding:
-        context += section
-    return f"{' › '.join(context)}: " if context else ""
+    return embedding_prefix(document.title, section, config.title_in_embedding,
+                            config.section_in_embedding)
 
 
 def _with_ids(

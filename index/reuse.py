@@ -1,12 +1,15 @@
 """What a rebuild may keep of the live generation: its passages and vectors, per document.
 
 A document whose content hash is in the live generation keeps its passages and vectors;
-others are chunked and embedded. A different model or different chunking settings make
-every document new, so vectors of two models never mix.
+others are chunked and embedded. A different model makes every document new, so vectors of
+two models never mix. Different chunking settings (or chunker code) make every document
+split again, but a passage that comes out the same, with the same title and heading trail
+embedded before it, keeps its vector: the model would give it the same one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sqlite3
 from dataclasses import dataclass
@@ -33,8 +36,26 @@ class PreviousGeneration:
     manifest: dict[str, Any]
     store: PassageStore
     vectors: VectorIndex
-    by_hash: dict[str, str]  # content hash -> a document id that has it
+    by_hash: dict[str, str]  # content hash -> a document id that has it; {} when re-chunking
     same_lexical: bool  # built with the same analysis: its passages' BM25 terms can be kept
+    # When the chunking changed: the key (``input_key``) of what was embedded for each
+    # passage -> its rowid. None when documents are kept whole.
+    by_input: dict[bytes, int] | None = None
+
+
+def embedding_prefix(title: str, section: tuple[str, ...], title_in_embedding: bool,
+                     section_in_embedding: bool) -> str:
+    """What is embedded before a passage's text: its title and/or heading trail, as set."""
+    context = [title] if title_in_embedding else []
+    if section_in_embedding:
+        context += section
+    return f"{' › '.join(context)}: " if context else ""
+
+
+def input_key(embedded: str) -> bytes:
+    """A short key of what was embedded for a passage (its prefix and text): 16 bytes a
+    passage instead of its text, when a live generation's are looked up."""
+    return hashlib.blake2b(embedded.encode(), digest_size=16).digest()
 
 
 def reusable_generation(
@@ -62,10 +83,10 @@ def reusable_generation(
         return None
     if not model.same_vectors(manifest["model"]):
         report.full_reason = f"model changed ({manifest['model']['name']} -> {model.name})"
-    elif manifest["chunking"]["settings"] != config.chunking_settings():
-        report.full_reason = "chunking settings changed"
-    if report.full_reason:
         return None
+    old_chunking = manifest["chunking"]["settings"]
+    if old_chunking != config.chunking_settings():
+        report.rechunk_reason = "chunking settings changed"
     try:
         vectors = open_vector_index(live, manifest, manifest["model"], config.vector_store)
     except IndexMismatchError as e:
@@ -88,7 +109,20 @@ def reusable_generation(
         report.full_reason = f"live generation unusable ({STORE_FILE}: {e})"
         return None
     same_lexical = manifest.get("lexical") == config.lexical_settings()
-    return PreviousGeneration(manifest, store, vectors, by_hash, same_lexical)
+    if report.rechunk_reason is None:
+        return PreviousGeneration(manifest, store, vectors, by_hash, same_lexical)
+    # What was embedded for each passage, under the settings the live generation was built with.
+    title_in, section_in = (old_chunking.get("title_in_embedding", False),
+                            old_chunking.get("section_in_embedding", False))
+    try:
+        by_input = {
+            input_key(embedding_prefix(title, section, title_in, section_in) + text): rowid
+            for rowid, title, section, text in store.titled_passages()
+        }
+    except sqlite3.DatabaseError as e:  # a store from before passages had sections
+        logger.warning("not reusing the live generation's vectors: %s: %s", STORE_FILE, e)
+        by_input = {}
+    return PreviousGeneration(manifest, store, vectors, {}, same_lexical, by_input)
 
 
 def classify(documents: list[Document], old_hashes: dict[str, str], report: BuildReport) -> None:

@@ -165,6 +165,14 @@ class PassageStore:
         )
         return [StoredPassage.from_row(row) for row in rows]
 
+    def titled_passages(self) -> Iterator[tuple[int, str, tuple[str, ...], str]]:
+        """(rowid, its document's title, heading trail, text) of every passage."""
+        rows = self._db.execute("SELECT passages.rowid, documents.title, passages.section,"
+                                " passages.text FROM passages JOIN documents"
+                                " ON documents.id = passages.document_id")
+        for rowid, title, section, text in rows:
+            yield rowid, title, tuple(json.loads(section)), text
+
     def terms_of(self, rowids: Sequence[int]) -> list[str] | None:
         """The indexed BM25 terms of these passages, in that order; None if not stored (a
         generation from before they were) or any is missing."""

@@ -603,7 +603,9 @@ def describe(report: BuildReport, events: int) -> str:
               f"{len(report.removed)} removed"]
     if report.skipped:
         counts.append(f"{len(report.skipped)} skipped")
-    full = f" (full rebuild: {report.full_reason})" if report.full_reason else ""
+    full = (f" (full rebuild: {report.full_reason})" if report.full_reason
+            else f" (every document split again: {report.rechunk_reason})"
+            if report.rechunk_reason else "")
     return (f"indexed changes: {', '.join(counts)}; {report.embedded} passages embedded; "
             f"published {report.generation} in {report.seconds:.1f} s{full}")
 

@@ -117,6 +117,9 @@ def _summary(report: BuildReport, docs_dir: Path, index_dir: Path) -> str:
         lines = [f"Indexed {docs_dir} into {index_dir}, generation {report.generation}."]
         if report.full_reason:
             lines.append(f"  full rebuild: {report.full_reason}")
+        elif report.rechunk_reason:
+            lines.append(f"  every document split again: {report.rechunk_reason} "
+                         "(passages split as before keep their vectors)")
     lines += [
         f"  documents: {documents}",
         f"  by type:   {', '.join(f'{n} {suffix}' for suffix, n in report.by_type.items())}",

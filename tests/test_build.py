@@ -168,12 +168,30 @@ def test_other_model_forces_a_full_rebuild(
     assert max(short.count_tokens(t) for t in texts) <= 64
 
 
-def test_chunking_change_forces_rechunking(config: Config, embedder: Embedder) -> None:
+def test_a_chunking_change_splits_again_and_keeps_the_vectors_of_passages_split_alike(
+    config: Config, embedder: Embedder, tmp_path: Path
+) -> None:
     first = build_index(config, embedder=embedder)
-    report = build_index(dataclasses.replace(config, max_passage_tokens=64), embedder=embedder)
-    assert report.full_reason == "chunking settings changed"
-    assert report.passages > first.passages
-    assert report.embedded == report.passages
+    smaller = dataclasses.replace(config, max_passage_tokens=64)
+    report = build_index(smaller, embedder=embedder)
+    assert (report.rechunk_reason, report.full_reason) == ("chunking settings changed", None)
+    assert report.generation is not None and report.passages > first.passages
+    # The short paragraphs come out as before and keep their vectors (over a third of the
+    # passages here); the cut ones are new.
+    assert 0 < report.embedded < report.passages * 2 // 3
+    # The kept vectors are the ones a build from scratch gives those passages.
+    fresh = dataclasses.replace(smaller, index_dir=tmp_path / "fresh")
+    assert build_index(fresh, embedder=embedder).embedded == report.passages
+    documents = set(PassageStore.open(IndexFolder(config.index_dir).current() / "passages.sqlite")
+                    .content_hashes())
+    kept = vectors_by_passage_id(IndexFolder(config.index_dir).current(), documents)
+    made = vectors_by_passage_id(IndexFolder(fresh.index_dir).current(), documents)
+    assert kept.keys() == made.keys()
+    assert min(float(kept[i] @ made[i]) for i in kept) > 0.999
+
+    # What is embedded before the text changed (the title now): no passage keeps its vector.
+    titled = build_index(dataclasses.replace(smaller, title_in_embedding=True), embedder=embedder)
+    assert titled.rechunk_reason and titled.embedded == titled.passages
 
 
 def test_full_flag_reembeds_everything(config: Config, embedder: Embedder) -> None:

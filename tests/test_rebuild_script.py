@@ -351,6 +351,20 @@ def test_unchanged_second_run_reembeds_nothing_and_keeps_current(site: Site) -> 
     assert "Embedding" not in result.stderr  # nothing to embed: no model run
 
 
+def test_new_chunking_splits_every_document_again_and_says_so(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    first = rebuild("--docs", CORPUS, "--index-dir", index, "--quiet")
+    assert first.returncode == 0, report(first)
+    result = rebuild("--docs", CORPUS, "--index-dir", index, "--quiet",
+                     env=clean_env(SEARCH_MAX_PASSAGE_TOKENS="64"))
+    assert result.returncode == 0, report(result)
+    assert ("  every document split again: chunking settings changed (passages split as "
+            "before keep their vectors)") in result.stdout
+    assert "full rebuild" not in result.stdout
+    in_index, embedded = summary_counts(result.stdout)
+    assert in_index > summary_counts(first.stdout)[0] and 0 < embedded < in_index
+
+
 def test_changed_document_is_the_only_one_reembedded(first: Built, second: Built) -> None:
     result, site = second.result, second.site
     assert result.returncode == 0, report(result)

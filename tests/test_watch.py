@@ -9,6 +9,7 @@ generation for the text they wrote.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import random
@@ -30,7 +31,7 @@ from watchfiles import Change
 
 from index import BuildReport, Config, Embedder, IndexFolder, Searcher, SearchRequest
 from index.store import STORE_FILE
-from index.watch import FolderWatcher, Timing, filesystem_type, ignored, polling_reason
+from index.watch import FolderWatcher, Timing, describe, filesystem_type, ignored, polling_reason
 from tests.processes import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -712,3 +713,13 @@ def test_the_readme_quotes_the_measured_save_to_searchable_latency() -> None:
     assert "about a second" not in readme
     # A separate watcher beside a service waits for the service's reload check too.
     assert "`reload_interval`" in section and "rebuild-index --watch` run separately" in section
+
+
+def test_a_build_log_line_says_why_documents_were_split_again_or_all_reembedded() -> None:
+    rechunked = BuildReport(generation="g1", changed=["a"], embedded=3, seconds=1.0,
+                            rechunk_reason="chunking settings changed")
+    assert describe(rechunked, 2) == (
+        "indexed changes: 0 added, 1 changed, 0 removed; 3 passages embedded; published g1 "
+        "in 1.0 s (every document split again: chunking settings changed)")
+    full = dataclasses.replace(rechunked, full_reason="model changed (a -> b)")
+    assert describe(full, 2).endswith("(full rebuild: model changed (a -> b))")
