@@ -75,6 +75,9 @@ def embed_on_ray(
         # started on 127.0.0.1 does not listen (ray-project/ray#59110); on Linux this only
         # turns that rewrite off. It must be set before Ray is imported.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    # Ray's client speaks gRPC, whose fork handlers can crash a child forked meanwhile
+    # (see vectors/milvus.py); they must be turned off before gRPC loads.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
     try:
         import ray
         import ray.data  # before its loggers are set: importing it configures them

@@ -15,6 +15,11 @@ from index import DEFAULT_MODEL, Config, Embedder, build_index, find_model
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 
+# The Milvus and Ray tests leave gRPC clients running in this process; gRPC's fork handlers
+# then crash some of the services and scripts later tests start (grpc/grpc#43055; the store
+# and Ray embedding turn them off the same way, tests/test_milvus.py).
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
 
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -108,6 +109,10 @@ def _connect(address: MilvusAddress) -> Any:
         client = _clients.get(address.client_uri)
         if client is not None:
             return client
+        # gRPC's fork handlers crash a child forked while other threads call into gRPC (as
+        # searches do) before it can exec: tesseract for OCR, say (grpc/grpc#43055). Nothing
+        # here forks to go on using gRPC, so they are turned off, before gRPC loads.
+        os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
         try:
             from pymilvus import MilvusClient
         except ImportError as e:
