@@ -31,26 +31,25 @@ def extract(data: bytes, max_chars: int) -> Extracted:
     text = clean(decode(data, declared=None)).strip()
     title = text_title(text)
     parts = page_parts(text)
+    lines = _article_lines(text, parts)
     return Extracted(text, title, structure=Structure(blocks=title_lines(text, title),
                                                       parts=parts),
-                     date=stated_date(text, parts), author=stated_author(text, parts))
+                     date=stated_date(lines), author=stated_author(lines))
 
 
-def stated_date(text: str, parts: tuple[Part, ...]) -> str | None:
-    """The date (YYYY-MM-DD) of the article's first dateline, before its comments; None if
+def stated_date(lines: list[str]) -> str | None:
+    """The date (YYYY-MM-DD) of the first dateline among the article's ``lines``; None if
     it has none or its date is not a whole one (day, month and year)."""
-    for line in _article_lines(text, parts):
+    for line in lines:
         found = _DATELINE.fullmatch(line)
         if found:
             return _full_date(found["date"])
     return None
 
 
-def stated_author(text: str, parts: tuple[Part, ...]) -> str | None:
-    """The name of a "By NAME" line among the article's first lines, or None."""
-    for number, line in enumerate(_article_lines(text, parts)):
-        if number >= _TITLE_LINES:
-            break
+def stated_author(lines: list[str]) -> str | None:
+    """The name of a "By NAME" line among the article's first ``lines``, or None."""
+    for line in lines[:_TITLE_LINES]:
         found = _BYLINE.fullmatch(line)
         if found:
             return found["name"]
