@@ -154,7 +154,7 @@ def _joined(text: str, groups: list[list[_Span]], structure: Structure) -> list[
         if (last and not text[last.end : group[0].start].strip()
                 and structure.pages_of(last.start, last.end)
                 == structure.pages_of(group[0].start, group[0].end)):
-            joined[-1] = joined[-1] + group
+            joined[-1].extend(group)
         else:
             joined.append(list(group))
     return joined

@@ -603,11 +603,13 @@ def describe(report: BuildReport, events: int) -> str:
               f"{len(report.removed)} removed"]
     if report.skipped:
         counts.append(f"{len(report.skipped)} skipped")
-    full = (f" (full rebuild: {report.full_reason})" if report.full_reason
-            else f" (every document split again: {report.rechunk_reason})"
-            if report.rechunk_reason else "")
+    why = ""
+    if report.full_reason:
+        why = f" (full rebuild: {report.full_reason})"
+    elif report.rechunk_reason:
+        why = f" (every document split again: {report.rechunk_reason})"
     return (f"indexed changes: {', '.join(counts)}; {report.embedded} passages embedded; "
-            f"published {report.generation} in {report.seconds:.1f} s{full}")
+            f"published {report.generation} in {report.seconds:.1f} s{why}")
 
 
 def _size_and_mtime(path: str) -> tuple[int, int] | None:
