@@ -241,7 +241,8 @@ class FolderWatcher:
             embedder: the loaded passage model (else loaded once when the watcher starts).
             full: the first build re-embeds everything.
             progress: progress bars on stderr for the first build (never for later ones).
-            on_build: called with the report of every build that succeeded.
+            on_build: called with the report of every build that succeeded, before the
+                status reports it.
         """
         self.config = config
         self.root = Path(os.path.abspath(config.docs_dir))
@@ -516,14 +517,16 @@ class FolderWatcher:
             self.status.update(building=False, pending=bool(self._pending))
         self._failures, self._retry_at = 0, 0.0
         self.builds += 1
+        # Before the status reports the build: a service loads the generation here, and its
+        # status must never name a generation it is not serving yet.
+        if self._on_build:
+            self._on_build(report)
         self.status.update(last_build=BuildOutcome(
             datetime.now(UTC), report.seconds, generation=report.generation,
             added=len(report.added), changed=len(report.changed), removed=len(report.removed),
             skipped=tuple(report.skipped)))
         self.status.set(*self._mode)
         logger.info("%s", describe(report, pending.events))
-        if self._on_build:
-            self._on_build(report)
 
     def _hold_while_empty(self) -> None:
         """No file to index: an empty mount point, a replacement folder not filled yet, or

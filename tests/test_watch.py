@@ -471,8 +471,15 @@ def test_refused_notifications_fall_back_to_polling_in_a_thread(
     monkeypatch.delenv("WATCHFILES_FORCE_POLLING", raising=False)
     caplog.set_level(logging.INFO)
     reports: list[BuildReport] = []
+    reported_before: list[str | None] = []  # the status's last build as on_build is called
+
+    def built(report: BuildReport) -> None:
+        last = watcher.status.last_build
+        reported_before.append(last.generation if last else None)
+        reports.append(report)
+
     config = Config(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=model_cache)
-    watcher = FolderWatcher(config, embedder=embedder, on_build=reports.append,
+    watcher = FolderWatcher(config, embedder=embedder, on_build=built,
                             timing=Timing(quiet=0.2, settle=0.1, poll_interval=0.2))
     thread = threading.Thread(target=watcher.run)
     thread.start()
@@ -492,6 +499,8 @@ def test_refused_notifications_fall_back_to_polling_in_a_thread(
     assert "file notifications are unavailable (" in caplog.text
     assert "polling every 0.2 s: file notifications are unavailable" in caplog.text
     assert [len(r.added) for r in reports] == [3, 1] and reports[1].embedded == 1
+    # A service loads each generation in on_build: the status names it only afterwards.
+    assert reported_before == [None, reports[0].generation]
     assert sources(config.index_dir, embedder, "heron") == ["heron.txt"]
 
 
