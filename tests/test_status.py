@@ -153,10 +153,11 @@ def test_the_watcher_in_process_reports_its_builds(config: Config, docs: Path,
         assert status["index"]["generation"] == first["generation"]
         write(docs / "heron.txt", "Heron", "A grey heron waits motionless in the reeds.")
         (docs / "bad.txt").write_text("")
-        hits = wait_until(lambda: [t for t in search(client, "grey heron reeds")
-                                   if "heron" in t], "searchable")
-        assert hits
-        status = client.get("/api/status").get_json()
+        status = wait_until(lambda: (s := client.get("/api/status").get_json())["watch"][
+            "last_build"]["generation"] != first["generation"] and s, "built again")
+        # The status names a build only once its generation is served.
+        assert status["index"]["generation"] == status["watch"]["last_build"]["generation"]
+        assert [t for t in search(client, "grey heron reeds") if "heron" in t]
         last = status["watch"]["last_build"]
         assert (last["added"], last["changed"], last["removed"]) == (1, 0, 0)
         assert last["skipped"] == [{"source": "bad.txt", "reason": last["skipped"][0]["reason"]}]
@@ -312,7 +313,7 @@ def test_service_with_watch_follows_the_folder(tmp_path: Path, docs: Path,
         started = time.monotonic()
         wait_until(ready, "ready", timeout=120)  # no index at the start: the watcher builds it
         status = wait_until(lambda: (s := get(port, "/api/status")[1])["watch"]["state"]
-                            == "watching" and s, "watching")
+                            == "watching" and s["watch"]["last_build"] and s, "watching")
         assert status["watch"]["last_build"]["added"] == 5
         startup = time.monotonic() - started
 
@@ -325,8 +326,9 @@ def test_service_with_watch_follows_the_folder(tmp_path: Path, docs: Path,
         wait_until(lambda: "heron.txt" in heron_hits(), "searchable", timeout=20)
         latency = time.monotonic() - edited
         assert latency < 5, latency
-        status = get(port, "/api/status")[1]
-        assert status["watch"]["last_build"]["added"] == 1
+        # The status reports the build just after the generation is served.
+        status = wait_until(lambda: (s := get(port, "/api/status")[1])["watch"]["last_build"][
+            "added"] == 1 and s, "reported", timeout=5)
         assert status["index"]["generation"] == status["watch"]["last_build"]["generation"]
         assert status["index"]["age_seconds"] < 10
         print(f"startup {startup:.1f} s, save to searchable {latency:.2f} s")
