@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,20 @@ def _missing() -> list[str]:
     except ImportError:
         missing.append("selenium (pip install selenium)")
     return missing
+
+
+def navigate(browser: Any, action: Callable[[], object]) -> None:
+    """Do what opens a page and wait until it is loaded: a click or a key press returns as
+    soon as the event is sent, and the old page may still be there to be read."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as loaded
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = browser.find_element(By.TAG_NAME, "html")
+    action()
+    wait = WebDriverWait(browser, WAIT_SECONDS)
+    wait.until(loaded.staleness_of(old))
+    wait.until(lambda b: b.execute_script("return document.readyState") == "complete")
 
 
 @contextmanager
@@ -107,9 +121,7 @@ def test_search_then_open_the_first_result_at_its_passage(browser: Any, base_url
     browser.get(base_url + "/")
     box = browser.find_element(By.CSS_SELECTOR, 'main input[type="search"][name="q"]')
     assert browser.switch_to.active_element == box  # autofocus
-    box.send_keys(QUERY, Keys.ENTER)
-
-    wait.until(loaded.presence_of_element_located((By.CSS_SELECTOR, "li.hit")))
+    navigate(browser, lambda: box.send_keys(QUERY, Keys.ENTER))
     assert urlsplit(browser.current_url).path == "/search"
     titles = browser.find_elements(By.CSS_SELECTOR, "li.hit .hit-title a")
     assert titles and all(title.text.strip() for title in titles)
@@ -119,8 +131,8 @@ def test_search_then_open_the_first_result_at_its_passage(browser: Any, base_url
         assert browser.save_screenshot(str(SCREENSHOT))
 
     link = urlsplit(titles[0].get_attribute("href"))
-    titles[0].click()
-    wait.until(lambda b: urlsplit(b.current_url).path == link.path)
+    navigate(browser, titles[0].click)
+    assert urlsplit(browser.current_url).path == link.path
     landed = urlsplit(browser.current_url)
     assert landed.path.startswith("/documents/")
     assert landed.fragment == link.fragment and landed.fragment.startswith("p-")
@@ -297,15 +309,13 @@ def test_more_like_this_opens_other_documents_passages_like_the_hit(
     browser: Any, base_url: str
 ) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(base_url + "/search?q=S-300+air+defence+systems")
     first = browser.find_element(By.CSS_SELECTOR, "li.hit")
     title = first.find_element(By.CSS_SELECTOR, ".hit-title a").text
     text = first.find_element(By.CSS_SELECTOR, ".hit-text").text
-    first.find_element(By.LINK_TEXT, "more like this").click()
-    WebDriverWait(browser, WAIT_SECONDS).until(
-        lambda b: urlsplit(b.current_url).path.endswith("/similar"))
+    navigate(browser, first.find_element(By.LINK_TEXT, "more like this").click)
+    assert urlsplit(browser.current_url).path.endswith("/similar")
     assert browser.find_element(By.CSS_SELECTOR, ".like blockquote").text == text
     hits = browser.find_elements(By.CSS_SELECTOR, "li.hit")
     assert len(hits) == 10
@@ -334,22 +344,22 @@ def test_a_facet_narrows_typed_syntax_filters_and_both_come_off(
         return {e.text for e in browser.find_elements(By.CSS_SELECTOR, "li.hit .source")}
 
     browser.get(folder_url + "/")
-    browser.find_element(By.CSS_SELECTOR, 'main input[name="q"]').send_keys(
-        "harbour tide", Keys.ENTER)
+    navigate(browser, lambda: browser.find_element(
+        By.CSS_SELECTOR, 'main input[name="q"]').send_keys("harbour tide", Keys.ENTER))
     everything = sources()
     assert len({s.split("/")[0] for s in everything}) >= 3
-    browser.find_element(By.PARTIAL_LINK_TEXT, "notes/2024/").click()
+    navigate(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "notes/2024/").click)
     assert sources() == {"notes/2024/anchoring.txt", "notes/2024/knots.md"}
     # Typed in the header's box, the syntax narrows further; the facet's filter stays.
     box = browser.find_element(By.CSS_SELECTOR, 'header input[name="q"]')
     box.clear()
-    box.send_keys("harbour tide type:md", Keys.ENTER)
+    navigate(browser, lambda: box.send_keys("harbour tide type:md", Keys.ENTER))
     assert sources() == {"notes/2024/knots.md"}
     chips = {e.text: e for e in browser.find_elements(By.CSS_SELECTOR, ".filters.active a")}
     assert set(chips) == {"in notes/2024/ ×", "type:md ×"}
-    chips["type:md ×"].click()
+    navigate(browser, chips["type:md ×"].click)
     assert sources() == {"notes/2024/anchoring.txt", "notes/2024/knots.md"}
-    browser.find_element(By.CSS_SELECTOR, ".filters.active a").click()
+    navigate(browser, browser.find_element(By.CSS_SELECTOR, ".filters.active a").click)
     assert sources() == everything
 
 
@@ -388,7 +398,7 @@ def test_by_document_gives_each_document_once_with_its_other_passages_folded(
     browser.get(base_url + "/search?q=Russian+troops+in+Iraq")
     crowded = titles()
     assert len(crowded) == 10 and len(set(crowded)) < len(crowded)
-    browser.find_element(By.LINK_TEXT, "by document").click()
+    navigate(browser, browser.find_element(By.LINK_TEXT, "by document").click)
     grouped = titles()
     assert len(grouped) == len(set(grouped)) == 5  # the five sample documents, once each
     assert grouped[0] == crowded[0]
@@ -399,8 +409,8 @@ def test_by_document_gives_each_document_once_with_its_other_passages_folded(
     assert summary.text.endswith("more passages in this document")
     summary.click()
     assert folded.is_displayed()
-    folded.click()  # to that passage in its document
+    navigate(browser, folded.click)  # to that passage in its document
     assert "/documents/" in browser.current_url and "#p-" in browser.current_url
-    browser.back()
-    browser.back()
+    navigate(browser, browser.back)
+    navigate(browser, browser.back)
     assert titles() == crowded
