@@ -93,7 +93,8 @@ class IndexFolder:
         """
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            handle = open(self.root / ".lock", "w")  # noqa: SIM115 (closed below)
+            # Appended to, not truncated, until held: it names the holder's process.
+            handle = open(self.root / ".lock", "a+")  # noqa: SIM115 (closed below)
         except OSError as e:  # a read-only folder, or one owned by someone else
             raise BuildError(f"cannot write to the index folder {self.root}: "
                              f"{e.strerror or e}") from e
@@ -101,7 +102,14 @@ class IndexFolder:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as e:
-                raise BuildError(f"another rebuild is running on {self.root}") from e
+                handle.seek(0)
+                holder = handle.read().strip() or "?"
+                raise BuildError(f"another rebuild (pid {holder}) is running on "
+                                 f"{self.root}") from e
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
             yield
 
     def remove_leftovers(self) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -215,7 +216,8 @@ def test_failed_build_leaves_the_live_generation(config: Config, embedder: Embed
 
 
 def test_a_second_rebuild_at_once_is_refused(config: Config, embedder: Embedder) -> None:
-    with IndexFolder(config.index_dir).lock(), pytest.raises(BuildError, match="another rebuild"):
+    with IndexFolder(config.index_dir).lock(), pytest.raises(
+            BuildError, match=rf"another rebuild \(pid {os.getpid()}\) is running"):
         build_index(config, embedder=embedder)
 
 
