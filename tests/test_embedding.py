@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -144,6 +145,29 @@ def test_the_export_is_reused_without_importing_torch(
     np.testing.assert_allclose([float(x) for x in out[3:]], embedder.embed_query("cached?")[:4],
                                rtol=1e-5)
     assert {f.name: f.stat().st_mtime_ns for f in folder.iterdir()} == before
+
+
+def test_loading_openvino_sends_no_telemetry_and_forks_nothing(
+    embedder: Embedder, model_cache: Path, tmp_path: Path
+) -> None:
+    """Imported as it ships, openvino forks a child to send Intel a usage event and keeps ids
+    under ~/intel; that child held the build lock of a watcher for a minute."""
+    home = tmp_path / "home"
+    home.mkdir()
+    script = (
+        "import os; from pathlib import Path; from index import Embedder, find_model\n"
+        "forks = []\n"
+        "os.register_at_fork(before=lambda: forks.append(1))\n"
+        f"e = Embedder.load(find_model('all-MiniLM-L6-v2'), cache_dir=Path({str(model_cache)!r}))\n"
+        "e.embed_passages(['a passage'])\n"
+        "print(e.passage_backend, len(forks))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**os.environ, "HOME": str(home), "HF_HUB_OFFLINE": "1"},
+    ).stdout.split()
+    assert out == [OPENVINO, "0"]
+    assert list(home.iterdir()) == []
 
 
 def test_the_export_records_its_agreement_with_torch(embedder: Embedder, model_cache: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import queue
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,7 @@ class OpenVinoSession:
     """
 
     def __init__(self, path: Path, threads: int, precision: str, cores: int) -> None:
-        import openvino
-
+        openvino = import_openvino()
         config = {"INFERENCE_PRECISION_HINT": precision}
         if threads == 1:
             config |= {"PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": str(cores)}
@@ -48,6 +48,24 @@ class OpenVinoSession:
             return [np.array(request.infer(inputs)[0], dtype=np.float32)]
         finally:
             self._requests.put(request)
+
+
+def import_openvino() -> Any:
+    """openvino, with its usage telemetry off.
+
+    Importing openvino sends an event to Google Analytics unless the user opted out. It does
+    so from a child process it forks without exec, gives 3 s, then sends SIGTERM. The child
+    holds every file this process has open, the build lock too, and a child that hangs (a
+    network that does not answer, a lock another thread held as it forked) lives on: it
+    inherits the SIGTERM handler of a watcher or the server, so the signal does not end it.
+    A watcher then failed every build for a minute: "another rebuild is running". With
+    openvino_telemetry unimportable, openvino uses the stub it ships for that case, which
+    sends nothing.
+    """
+    sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
+    import openvino
+
+    return openvino
 
 
 def openvino_precision() -> str:
