@@ -25,7 +25,8 @@ LEXICAL_ANALYZER = 1
 # 4: of a run of one short line (a doubled title), the last is kept: it leads into the text.
 # 5: a paragraph repeating an earlier one is kept when a heading introduces it.
 # 6: a section's paragraphs are packed into passages up to the token limit.
-CHUNKER = 6
+# 7: the short lines above a saved page's title (its masthead: a site's name) are furniture.
+CHUNKER = 7
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BACKENDS = ("openvino", "onnx-int8", "onnx", "torch")
 

@@ -58,6 +58,27 @@ def test_furniture_is_made_into_no_passage(embedder: Embedder) -> None:
     assert "Russia To Send Troops To Iraq?" in shown  # the title line itself is the article's
 
 
+def test_the_masthead_above_a_saved_pages_title_is_furniture() -> None:
+    """A site's name or tagline above the article's title is the site's, not the article's;
+    on a page with no sign of being saved from the web, or above a title with a paragraph
+    before it, nothing is taken."""
+    def furniture(text: str) -> list[str]:
+        extracted = plain_text.extract(text.encode(), 10**6)
+        return [text[p.start : p.end] for p in extracted.structure.parts
+                if p.kind == "furniture"]
+
+    page = ("Get Adobe Flash player\n\nThe Harbour Gazette\nNews for the coast\n\n"
+            "New pier opens on Monday\n\nThe pier opens after two years of work.\n\n"
+            "2 comments to New pier opens on Monday\n\n• Ann\n\nAbout time.")
+    assert furniture(page)[0] == ("Get Adobe Flash player\n\nThe Harbour Gazette\n"
+                                  "News for the coast")
+    notes = page.replace("Get Adobe Flash player\n\n", "").split("\n\n2 comments")[0]
+    assert furniture(notes) == []  # no comments, no furniture: not a saved page
+    lead = page.replace("News for the coast",
+                        "Our reporter spent the whole day at the harbour with the crowd.")
+    assert "The Harbour Gazette" not in " ".join(furniture(lead))
+
+
 def test_numbered_author_lines_begin_comments_without_a_header() -> None:
     document = sample("002_56ad20256a752cea")
     authors = [p.author for p in document.structure.parts if p.kind == "comment"]

@@ -10,12 +10,15 @@ from datetime import datetime
 
 from index.formats.decoding import clean, collapse, decode
 from index.formats.extraction import Extracted
-from index.formats.page_parts import page_parts
+from index.formats.page_parts import page_parts, with_furniture
 from index.formats.structure import Block, Part, Structure
 from index.titles import text_title
 
 # How many lines from the top the title line may stand at (after notices and a site name).
 _TITLE_LINES = 10
+# The longest line above a saved page's title that is still its masthead (a site's name, a
+# menu, a tagline) rather than the article's text.
+_MASTHEAD_WORDS = 8
 # A dateline of the article ("Originally posted Fri Jul 16th, 2004 at 07:02 PM",
 # "Published: 3 March 2019"); "Updated" is left out, as it is not when it was published.
 _DATELINE = re.compile(r"(?:originally\s+|first\s+)?(?:posted|published|date)(?:\s+on)?"
@@ -30,11 +33,30 @@ _BYLINE = re.compile(r"[Bb]y\s+(?P<name>[A-Z][\w.'’-]*(?:,?\s+(?:and\s+)?[A-Z]
 def extract(data: bytes, max_chars: int) -> Extracted:
     text = clean(decode(data, declared=None)).strip()
     title = text_title(text)
+    titles = title_lines(text, title)
     parts = page_parts(text)
+    if parts:  # a page saved from the web: what stands above its title is the site's
+        parts = with_furniture(text, parts, masthead(text, titles, parts))
     lines = _article_lines(text, parts)
-    return Extracted(text, title, structure=Structure(blocks=title_lines(text, title),
-                                                      parts=parts),
+    return Extracted(text, title, structure=Structure(blocks=titles, parts=parts),
                      date=stated_date(lines), author=stated_author(lines))
+
+
+def masthead(text: str, titles: tuple[Block, ...], parts: tuple[Part, ...]
+             ) -> list[tuple[int, int]]:
+    """The lines above the first of ``titles`` that no part holds yet (a site's name, a
+    tagline), as (start, end) spans; none if one of them is long enough to be the article's
+    own text."""
+    if not titles:
+        return []
+    held = [(part.start, part.end) for part in parts]
+    lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]*\S[^\n]*", text[: titles[0].start])]
+    lines = [(start + len(text[start:end]) - len(text[start:end].lstrip()), end)
+             for start, end in lines
+             if not any(first <= start and end <= last for first, last in held)]
+    if any(len(text[start:end].split()) > _MASTHEAD_WORDS for start, end in lines):
+        return []
+    return lines
 
 
 def stated_date(lines: list[str]) -> str | None:
