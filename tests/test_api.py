@@ -143,10 +143,13 @@ def test_explain_gives_both_rankings(client: FlaskClient) -> None:
 
 
 def test_alpha_moves_hybrid_between_lexical_and_dense(client: FlaskClient) -> None:
-    query = "who speaks for the Russian foreign ministry"
-    assert ids(search(client, q=query, alpha=1)) == ids(search(client, q=query, mode="dense"))
-    lexical = ids(search(client, q=query, mode="lexical", k=3))
-    assert ids(search(client, q=query, alpha=0, k=3)) == lexical
+    # Among article passages (hybrid also lets an article win a near tie with a comment,
+    # which the single modes do not), alpha=1 ranks as dense does and alpha=0 as lexical.
+    query, part = "who speaks for the Russian foreign ministry", "article"
+    dense = ids(search(client, q=query, mode="dense", part=part))
+    assert ids(search(client, q=query, alpha=1, part=part)) == dense
+    lexical = ids(search(client, q=query, mode="lexical", part=part))
+    assert ids(search(client, q=query, alpha=0, part=part)) == lexical != dense
 
 
 def test_group_by_document_gives_one_hit_per_document(client: FlaskClient) -> None:
@@ -248,6 +251,27 @@ def test_part_filters_article_or_comment_passages(client: FlaskClient, mode: str
     bad = client.get("/api/search", query_string={"q": "troops", "part": "furniture"})
     assert bad.status_code == 400
     assert bad.get_json()["error"]["message"] == "part must be one of article, comment"
+
+
+def test_a_topic_query_opens_with_the_article_not_a_comment_that_ties_it(
+    client: FlaskClient
+) -> None:
+    """A one-line comment ("Are these 40,000 troops to safeguard Russian controlled oil
+    wells in Iraq?") matches a topic query as closely as the article's opening: without the
+    margin it ranks first by 0.002. A comment still leads when it scores clearly higher."""
+    from index.search import COMMENT_MARGIN
+
+    hits = search(client, q="Russian troops in Iraq", k=10)["results"]
+    assert hits[0]["part"] == "article"
+    assert hits[0]["text"].startswith("Russia To Send Troops To Iraq? 40,000 troops")
+    [tie] = [hit for hit in hits if "safeguard Russian controlled oil wells" in hit["text"]]
+    assert tie["part"] == "comment" and tie["rank"] == 2
+    assert tie["score"] + COMMENT_MARGIN > hits[0]["score"]  # it led by less than the margin
+    assert [hit["part"] for hit in hits[:5]].count("article") == 4
+    # A question a comment answers still finds the comment first.
+    answered = search(client, q="commenter asks whether the troops would guard oil wells "
+                                "controlled by Russia", k=1)["results"][0]
+    assert answered["part"] == "comment" and "safeguard" in answered["text"]
 
 
 # --- highlights: the sentences that answer ---------------------------------------------------

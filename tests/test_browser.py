@@ -278,7 +278,7 @@ def test_hostile_documents_run_nothing_in_chromium(browser: Any, hostile_url: st
     assert "<svg onload=window.__pwned=1>" in shown[5]
 
 
-def test_the_first_page_for_a_broad_query_shows_real_titles_and_labels_comments(
+def test_the_first_page_for_a_broad_query_shows_real_titles_leads_with_the_article(
     browser: Any, base_url: str
 ) -> None:
     from selenium.webdriver.common.by import By
@@ -300,9 +300,12 @@ def test_the_first_page_for_a_broad_query_shows_real_titles_and_labels_comments(
               for hit in hits]
     comments = [i for i, label in enumerate(labels) if label]
     assert comments and len(comments) < len(hits)  # both parts, each comment said to be one
+    # The article leads: a comment's near-tie with it goes to the article.
+    assert 0 not in comments and len([i for i in comments if i < 5]) <= 1, labels
+    assert "Russia To Send Troops To Iraq? 40,000 troops" in hits[0].text
     assert all(labels[i] == ["comment by Anonymous"] for i in comments if "•" in hits[i].text)
     shown = " ".join(hit.text for hit in hits)
-    assert "Adobe Flash" not in shown and "21 comments to" not in shown
+    assert "Adobe Flash" not in shown and "21 comments to" not in shown and "Jehoshua" not in shown
 
 
 def test_more_like_this_opens_other_documents_passages_like_the_hit(
