@@ -47,7 +47,7 @@ _COMMENT_BUTTONS = re.compile(r"(?:reply|report|permalink|flag|edit|delete|quote
 
 def page_parts(text: str) -> tuple[Part, ...]:
     """The comments and furniture of ``text``, in order, as offsets into it."""
-    spans = _lines(text)
+    spans = text_lines(text)
     lines = [text[start:end] for start, end in spans]
     labels: list[tuple[str, str | None, int]] = []  # (kind, author, comment number) a line
     start = _comments_start(lines)
@@ -189,7 +189,7 @@ def _next_comment(line: str, comment: tuple[str | None, int] | None, numbered: b
     return comment
 
 
-def _lines(text: str) -> list[tuple[int, int]]:
+def text_lines(text: str) -> list[tuple[int, int]]:
     """(start, end) of each line, without the whitespace around it, that holds more."""
     spans, offset = [], 0
     for line in text.split("\n"):

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from index.formats.decoding import clean, collapse, decode
 from index.formats.extraction import Extracted
-from index.formats.page_parts import page_parts, with_furniture
+from index.formats.page_parts import page_parts, text_lines, with_furniture
 from index.formats.structure import Block, Part, Structure
 from index.titles import text_title
 
@@ -50,9 +50,7 @@ def masthead(text: str, titles: tuple[Block, ...], parts: tuple[Part, ...]
     if not titles:
         return []
     held = [(part.start, part.end) for part in parts]
-    lines = [(m.start(), m.end()) for m in re.finditer(r"[^\n]*\S[^\n]*", text[: titles[0].start])]
-    lines = [(start + len(text[start:end]) - len(text[start:end].lstrip()), end)
-             for start, end in lines
+    lines = [(start, end) for start, end in text_lines(text[: titles[0].start])
              if not any(first <= start and end <= last for first, last in held)]
     if any(len(text[start:end].split()) > _MASTHEAD_WORDS for start, end in lines):
         return []
