@@ -139,7 +139,7 @@ class Searcher:
         self._stores_lock = threading.Lock()
         self._closed = False
         self._part_rowids: dict[str, list[int]] = {}  # part -> its passages' rowids
-        self._comment_rowids: frozenset[int] | None = None
+        self._comment_rowids: frozenset[int] | None = None  # _part_rowids's, for lookups
 
     @classmethod
     def open(
@@ -308,8 +308,8 @@ class Searcher:
                        ) -> list[tuple[int, float]]:
         """``ranked`` with COMMENT_MARGIN taken off each comment's score, in the new order."""
         comments = self._comment_rowids
-        if comments is None:  # the same for every search of this generation: read once
-            comments = self._comment_rowids = frozenset(store.rowids_of_part("comment"))
+        if comments is None:
+            comments = self._comment_rowids = frozenset(self._rowids_of_part("comment", store))
         if not comments:
             return ranked
         return sorted(((rowid, max(score - COMMENT_MARGIN, 0.0) if rowid in comments else score)
@@ -323,9 +323,13 @@ class Searcher:
                                       request.part)
         if request.part is None:
             return None
-        of_part = self._part_rowids.get(request.part)
+        return self._rowids_of_part(request.part, store)
+
+    def _rowids_of_part(self, part: str, store: PassageStore) -> list[int]:
+        """The rowids of ``part``'s passages, ascending."""
+        of_part = self._part_rowids.get(part)
         if of_part is None:  # the same for every search of this generation: read once
-            of_part = self._part_rowids[request.part] = store.rowids_of_part(request.part)
+            of_part = self._part_rowids[part] = store.rowids_of_part(part)
         return of_part
 
     def close(self) -> None:
