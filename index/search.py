@@ -63,6 +63,9 @@ class Hit:
     document_title: str
     document_source: str
     page_kind: str | None  # what ``passage.pages`` count: "page", "slide"; None if unpaged
+    # As the document states them (a web page's publication date YYYY-MM-DD, its byline).
+    document_date: str | None = None
+    document_author: str | None = None
     # With grouping by document: how many other candidate passages of the document matched.
     other_matches: int | None = None
     explanation: Explanation | None = None
@@ -219,12 +222,12 @@ class Searcher:
             ranked, others = _best_per_document(ranked, store.document_ids_of(ranked))
         page = ranked[offset : offset + k]
         passages = store.get_passages([rowid for rowid, _ in page])
-        titles = store.document_titles({p.document_id for p in passages})
+        documents = store.documents_of_hits({p.document_id for p in passages})
         explained = _Explainer(dense, lexical) if request.explain else None
         shown = {p.rowid: p for p in store.get_passages(
             [other for rowid, _ in page for other in others.get(rowid, [])[:MORE_SHOWN]])}
         hits = [
-            Hit(offset + i + 1, score, passage, *titles[passage.document_id],
+            Hit(offset + i + 1, score, passage, *documents[passage.document_id],
                 len(others.get(passage.rowid, [])) if request.group_by_document else None,
                 explained.explain(passage.rowid, score) if explained else None,
                 more=tuple(shown[r] for r in others.get(passage.rowid, [])[:MORE_SHOWN]))
@@ -266,11 +269,11 @@ class Searcher:
                   if rowid not in left_out]
         page = ranked[offset : offset + k]
         passages = store.get_passages([rowid for rowid, _ in page])
-        titles = store.document_titles({p.document_id for p in [like, *passages]})
-        hits = [Hit(offset + i + 1, score, passage, *titles[passage.document_id])
+        documents = store.documents_of_hits({p.document_id for p in [like, *passages]})
+        hits = [Hit(offset + i + 1, score, passage, *documents[passage.document_id])
                 for i, ((_, score), passage) in enumerate(zip(page, passages, strict=True))]
         took_ms = (time.perf_counter() - started) * 1000
-        return (Hit(0, 1.0, like, *titles[like.document_id]),
+        return (Hit(0, 1.0, like, *documents[like.document_id]),
                 SearchResults(like.text, "dense", k, offset, hits, False, took_ms))
 
     def _is_weak(

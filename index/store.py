@@ -210,17 +210,18 @@ class PassageStore:
         ).fetchone()
         return StoredPassage.from_row(row) if row else None
 
-    def document_titles(
+    def documents_of_hits(
         self, document_ids: Iterable[str]
-    ) -> dict[str, tuple[str, str, str | None]]:
-        """Document id -> (title, source, page kind or None if unpaged) for these documents."""
+    ) -> dict[str, tuple[str, str, str | None, str | None, str | None]]:
+        """Document id -> what a hit shows of its document: (title, source, page kind or None
+        if unpaged, date or None, author or None)."""
         rows = self._db.execute(
             "SELECT id, title, source, CASE WHEN json_array_length(structure, '$.pages') > 0"
-            " THEN json_extract(structure, '$.page_kind') END"
+            " THEN json_extract(structure, '$.page_kind') END, date, author"
             " FROM documents WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(list(document_ids)),),
         )
-        return {doc_id: (title, source, kind) for doc_id, title, source, kind in rows}
+        return {doc_id: tuple(shown) for doc_id, *shown in rows}
 
     def document_ids_of(self, ranked: Sequence[tuple[int, float]]) -> dict[int, str]:
         """Passage rowid -> document id for the rowids of a ranked list."""

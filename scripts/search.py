@@ -91,7 +91,8 @@ def _hit_record(hit: Hit) -> dict[str, Any]:
         "rank": hit.rank, "score": round(hit.score, 6), "passage_id": passage.id,
         "text": passage.text, **passage.place(),
         "document": {"id": passage.document_id, "title": hit.document_title,
-                     "source": hit.document_source},
+                     "source": hit.document_source, "date": hit.document_date,
+                     "author": hit.document_author},
     }
 
 
@@ -99,6 +100,10 @@ def _shown(hit: Hit, terms: set[str], terminal: bool) -> str:
     """A hit for reading: its title, where it is, then its text, wrapped and indented."""
     passage = hit.passage
     where = [hit.document_source]
+    if hit.document_author:
+        where.append(f"by {hit.document_author}")
+    if hit.document_date:
+        where.append(hit.document_date)
     if passage.section:
         where.append(" › ".join(passage.section))
     if hit.pages_label:

@@ -149,6 +149,8 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
             "title": hit.document_title,
             "source": hit.document_source,
             "page_kind": hit.page_kind,
+            "date": hit.document_date,
+            "author": hit.document_author,
             "url": url_for("web.document", doc_id=passage.document_id, _anchor=f"p-{passage.id}"),
         },
         **extra,

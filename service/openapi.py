@@ -131,6 +131,9 @@ def _schemas() -> dict[str, Any]:
                 "id": string, "title": string, "source": string, "url": string,
                 # What "page" counts: "page" (PDF) or "slide"; null for unpaged documents.
                 "page_kind": {"type": "string", "nullable": True, "enum": ["page", "slide"]},
+                # As the file states them, as on Document; null when it states none.
+                "date": {"type": "string", "nullable": True},
+                "author": {"type": "string", "nullable": True},
             }}}},
         "Document": {"type": "object", "properties": {
             "id": string, "title": string, "source": string, "text": string,

@@ -46,8 +46,12 @@ def test_search_response_has_the_documented_shape(client: FlaskClient) -> None:
     # (quoting a news agency), under the page's "• Anonymous" line.
     assert (hit["section"], hit["page"], hit["last_page"], hit["ocr"]) == ([], None, None, False)
     assert (hit["part"], hit["author"]) == ("comment", "Anonymous")
-    assert set(hit["document"]) == {"id", "title", "source", "url", "page_kind"}
+    assert set(hit["document"]) == {"id", "title", "source", "url", "page_kind", "date",
+                                    "author"}
     assert hit["document"]["page_kind"] is None
+    # The blog post states its date ("Originally posted Fri Jul 16th, 2004"), no byline.
+    assert hit["document"]["id"] == "000_d5f4f69b644cfd4d"
+    assert (hit["document"]["date"], hit["document"]["author"]) == ("2004-07-16", None)
     assert hit["document"]["source"] == hit["document"]["id"] + ".txt"
     assert hit["document"]["url"] == f"/documents/{hit['document']['id']}#p-{hit['passage_id']}"
     assert 0 <= hit["start"] < hit["end"]

@@ -102,6 +102,25 @@ def test_the_results_page_says_where_each_hit_is(client: FlaskClient) -> None:
     assert soup.select_one(".hit .hit-place .section").get_text() == "Moorings › Anchoring"
 
 
+def test_a_hit_shows_when_its_page_was_published_and_by_whom(client: FlaskClient) -> None:
+    hit = first_hit(client, "Stack Overflow's analysis of 2017 hiring trends")
+    assert hit["document"]["id"] == "blog"
+    assert (hit["document"]["date"], hit["document"]["author"]) == ("2017-03-09",
+                                                                    "Sarah Gooding")
+    guide = first_hit(client, "white buoy pay at the office")["document"]
+    assert (guide["date"], guide["author"]) == (None, None)  # Markdown stating neither
+
+    soup = BeautifulSoup(client.get("/search?q=Stack+Overflow+hiring+trends+2017&k=3")
+                         .get_data(as_text=True), "html.parser")
+    blog = next(h for h in soup.select(".hit")
+                if h.select_one(".source").get_text() == "blog.html")
+    assert blog.select_one(".hit-meta .author").get_text() == "by Sarah Gooding"
+    assert blog.select_one(".hit-meta time")["datetime"] == "2017-03-09"
+    soup = BeautifulSoup(client.get("/search?q=white+buoy+office&k=1").get_data(as_text=True),
+                         "html.parser")
+    assert soup.select_one(".hit-meta time") is None
+
+
 def test_the_document_page_shows_the_structure_escaped(client: FlaskClient) -> None:
     response = client.get("/documents/guide")
     html = response.get_data(as_text=True)

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from index import Config
@@ -136,5 +137,9 @@ def test_pages_and_comments_are_shown_with_the_section() -> None:
         "2. Harbour report\n"
         "   papers/report.pdf · Harbour › Walls · pp. 7–8 · score 0.500\n"
         f"    {text}\n")
+    dated = replace(hit, document_date="2024-02-11", document_author="Harbour office")
+    assert _shown(dated, set(), terminal=False).splitlines()[1] == (
+        "   papers/report.pdf · by Harbour office · 2024-02-11 · Harbour › Walls · pp. 7–8 · "
+        "score 0.500")
     marked = _shown(hit, {"harbour"}, terminal=True).splitlines()[2]
     assert marked == "    The \033[1mharbour\033[0m wall was rebuilt after the winter storms."
