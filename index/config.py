@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import ConfigError
+from index.fusion import FUSIONS
 from index.vectors.milvus import is_milvus_uri
 
 ENV_PREFIX = "SEARCH_"
@@ -67,10 +68,13 @@ class Config:
     # both together found more answers on two documentation sets (docs/quality.md, "Sections").
     section_in_embedding: bool = True
     section_in_lexical: bool = True
-    # How hybrid mode fuses the dense and lexical rankings: "weighted" (min-max normalised
-    # sum) or "rrf". Chosen on SciFact train and NFCorpus dev queries (docs/quality.md).
-    fusion: str = "weighted"
-    # Weight of the dense ranking in hybrid mode, 0 to 1; a query may ask for another.
+    # How hybrid mode fuses the dense and lexical rankings: "adaptive" (min-max normalised
+    # sum, the dense weight moved per query toward the surer ranking), "weighted" (the same
+    # sum at alpha) or "rrf". Chosen on SciFact train and NFCorpus dev queries and two
+    # documentation sets (docs/quality.md).
+    fusion: str = "adaptive"
+    # Weight of the dense ranking in hybrid mode, 0 to 1 (with "adaptive", where each
+    # query's weight starts); a query may ask for another, which is then used as given.
     alpha: float = 0.5
     # FAISS index: "auto" is exact search ("Flat") below 20,000 passages and an HNSW graph
     # ("HNSW32,SQfp16") above (index.vectors.auto); or any FAISS factory string.
@@ -213,7 +217,7 @@ def _validate(config: Config) -> None:
         (config.reload_interval > 0, "reload_interval must be positive"),
         (config.log_format in ("text", "json"), "log_format must be text or json"),
         (bool(config.model.strip()), "model must not be empty"),
-        (config.fusion in ("rrf", "weighted"), "fusion must be rrf or weighted"),
+        (config.fusion in FUSIONS, f"fusion must be one of {', '.join(FUSIONS)}"),
         (config.passage_backend in BACKENDS,
          f"passage_backend must be one of {', '.join(BACKENDS)}"),
         (config.query_backend in BACKENDS, f"query_backend must be one of {', '.join(BACKENDS)}"),

@@ -208,9 +208,11 @@ class Searcher:
             stages["lexical"] = time.perf_counter() - at
         if mode == "hybrid":
             at = time.perf_counter()
-            weight = self.alpha if request.alpha is None else request.alpha
-            ranked = self._article_first(fuse(dense, lexical, request.fusion or self.fusion,
-                                              weight), store)
+            method, weight = request.fusion or self.fusion, self.alpha
+            if request.alpha is not None:  # a weight asked for is used as given
+                method = "weighted" if method == "adaptive" else method
+                weight = request.alpha
+            ranked = self._article_first(fuse(dense, lexical, method, weight), store)
             stages["fusion"] = time.perf_counter() - at
         else:
             ranked = dense or lexical

@@ -75,7 +75,9 @@ logger = logging.getLogger("evaluate")
 @click.option("--fusion", "fusions", multiple=True, type=click.Choice(FUSIONS),
               help="Hybrid fusion methods to compare (repeatable).  [default: configured]")
 @click.option("--alpha", "alphas", multiple=True, type=click.FloatRange(0, 1),
-              help="Hybrid dense weights to compare (repeatable).  [default: configured]")
+              help="Hybrid dense weights to compare, each used as given for every query "
+                   "(repeatable).  [default: configured, adapted per query by adaptive "
+                   "fusion]")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def main(
     data_dir: Path | None, modes: tuple[str, ...], split: str, json_out: Path | None,
@@ -99,7 +101,7 @@ def main(
     try:
         base = load_config(config_file, os.environ,
                            {"model": model, "vector_store": vector_store})
-        variants = _variants(modes or MODES, fusions or (base.fusion,), alphas or (base.alpha,))
+        variants = _variants(modes or MODES, fusions or (base.fusion,), alphas or (None,))
         embedder = load_embedder(base)
         if data_dir is not None:
             report = _evaluate_beir(data_dir, split, variants, base, embedder, index_dir,
@@ -125,11 +127,11 @@ class _Variant:
     label: str
     mode: str
     fusion: str
-    alpha: float
+    alpha: float | None  # None: the configured one, adapted per query by adaptive fusion
 
 
 def _variants(
-    modes: tuple[str, ...], fusions: tuple[str, ...], alphas: tuple[float, ...]
+    modes: tuple[str, ...], fusions: tuple[str, ...], alphas: tuple[float | None, ...]
 ) -> list[_Variant]:
     variants = []
     for mode in modes:
@@ -138,7 +140,9 @@ def _variants(
             continue
         for fusion in fusions:
             for alpha in alphas:
-                label = "hybrid" if len(fusions) * len(alphas) == 1 else f"hybrid {fusion} {alpha}"
+                weight = "" if alpha is None else f" {alpha}"
+                label = ("hybrid" if len(fusions) * len(alphas) == 1
+                         else f"hybrid {fusion}{weight}")
                 variants.append(_Variant(label, mode, fusion, alpha))
     return variants
 

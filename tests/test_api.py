@@ -156,6 +156,19 @@ def test_alpha_moves_hybrid_between_lexical_and_dense(client: FlaskClient) -> No
     assert ids(search(client, q=query, alpha=0, part=part)) == lexical != dense
 
 
+def test_a_paraphrase_that_only_its_meaning_matches_is_found(client: FlaskClient) -> None:
+    # The answer, "the political will of Iraqi leadership to approve this assistance", is
+    # the passage nearest the query in meaning by far, and shares none of its words; BM25's
+    # matches of "Baghdad" and "government" are many and close. The dense weight, adapted to
+    # the query, puts it second; at the fixed weight of 0.5 (alpha given) it was eighth.
+    query = "it is up to the government in Baghdad whether to accept the help"
+    answer = "political will of Iraqi leadership"
+    adapted = [hit["text"] for hit in search(client, q=query, k=10)["results"]]
+    fixed = [hit["text"] for hit in search(client, q=query, k=10, alpha=0.5)["results"]]
+    assert any(answer in text for text in adapted[:2])
+    assert not any(answer in text for text in fixed[:5])
+
+
 def test_group_by_document_gives_one_hit_per_document(client: FlaskClient) -> None:
     body = search(client, q="Russia Iraq military", group="doc", k=10)
     documents = [hit["document"]["id"] for hit in body["results"]]

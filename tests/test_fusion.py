@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from index.fusion import fuse, reciprocal_rank_fusion, weighted_fusion
+from index.fusion import (
+    ADAPTIVE_REACH,
+    adaptive_weight,
+    fuse,
+    reciprocal_rank_fusion,
+    weighted_fusion,
+)
 
 
 def test_rrf_adds_reciprocal_ranks() -> None:
@@ -33,12 +39,36 @@ def test_alpha_zero_and_one_reproduce_one_side() -> None:
         assert [i for i, _ in fuse(dense, lexical, method, 0.0)][:2] == [3, 2]
 
 
+# A hundred candidates each, scores falling evenly: neither ranking is sure of its first.
+EVEN_DENSE = [(i, 0.6 - 0.002 * i) for i in range(100)]
+EVEN_LEXICAL = [(i, 9.0 - 0.05 * i) for i in range(100)]
+
+
+def test_the_adaptive_weight_leans_to_the_ranking_whose_best_stands_out() -> None:
+    # A rare name: BM25 matches two passages, the first far above anything else.
+    assert adaptive_weight(EVEN_DENSE, [(7, 12.0), (8, 4.0)], 0.5) < 0.4
+    # A paraphrase: one passage is much nearer in meaning than the rest, while the words it
+    # shares with the query are common ones that many passages hold about as well.
+    nearest = [(0, 0.65)] + [(i, 0.45 - 0.001 * i) for i in range(1, 100)]
+    assert adaptive_weight(nearest, EVEN_LEXICAL, 0.5) > 0.6
+    # Neither stands out: a lean to the dense side, which plain questions need more often.
+    assert 0.5 < adaptive_weight(EVEN_DENSE, EVEN_LEXICAL, 0.5) < 0.6
+
+
+def test_the_adaptive_weight_stays_within_reach_of_alpha() -> None:
+    rare = [(7, 50.0)]
+    assert adaptive_weight(EVEN_DENSE, rare, 0.5) == pytest.approx(0.5 - ADAPTIVE_REACH)
+    assert adaptive_weight(EVEN_DENSE, rare, 0.1) == 0.0
+    assert adaptive_weight([], rare, 0.5) == adaptive_weight(EVEN_DENSE, [], 0.5) == 0.5
+    assert adaptive_weight(EVEN_DENSE, [(1, 3.0)] * 100, 0.5) <= 0.5 + ADAPTIVE_REACH
+
+
 _ranking = st.lists(st.tuples(st.integers(1, 50), st.floats(-10, 10)), max_size=30).map(
     lambda pairs: sorted(dict(pairs).items(), key=lambda p: -p[1])
 )
 
 
-@given(dense=_ranking, lexical=_ranking, method=st.sampled_from(["rrf", "weighted"]),
+@given(dense=_ranking, lexical=_ranking, method=st.sampled_from(["rrf", "weighted", "adaptive"]),
        alpha=st.floats(0, 1))
 def test_fusion_properties(
     dense: list[tuple[int, float]], lexical: list[tuple[int, float]], method: str, alpha: float
