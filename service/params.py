@@ -229,7 +229,9 @@ PARAMETERS: tuple[Parameter, ...] = (
     Time("modified_before", "Only passages of files modified before this date or time."),
     Choice("part", "Only passages of this part of their pages: the article or its comments.",
            choices=PARTS),
-    Fraction("alpha", "Hybrid mode: weight of the dense ranking (lexical gets 1 - alpha)."),
+    Fraction("alpha", "Hybrid mode: weight of the dense ranking (lexical gets 1 - alpha), "
+             "used as given instead of the configured one, which adaptive fusion (the "
+             "default) adjusts for each query."),
     Flag("explain", "Add each hit's dense and lexical scores and ranks."),
     Choice("group", "One hit per document: its best passage.", choices=("doc",)),
     Flag("facets", "Count the documents of the ranked candidates by folder and by type."),
